@@ -1,0 +1,52 @@
+"""Argument validation in one style: ``<owner>: <argument> must be <expected>, got <value>``.
+
+``TypeError`` for a value of the wrong type, ``ValueError`` for a value out of range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def check_int(owner: str, name: str, value: Any, low: int, high: int | None = None) -> int:
+    """Return ``value`` if it is an int in ``[low, high]`` (``high=None``: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low or (high is not None and value > high):
+        allowed = f"{low}..{high}" if high is not None else f">= {low}"
+        raise ValueError(f"{owner}: {name} must be in the range {allowed}, got {value}")
+    return value
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_fraction(owner: str, name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a real number in ``[0, 1]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {name} must be a float, got {type(value).__name__} {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{owner}: {name} must be in the range [0, 1], got {value}")
+    return float(value)
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; the error lists them."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"{owner}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
+    return value
+
+
+def check_seed(owner: str, value: Any) -> int | None:
+    """Return ``value`` if it is ``None`` or a non-negative int."""
+    if value is None:
+        return None
+    return check_int(owner, "seed", value, 0)

@@ -1,0 +1,219 @@
+"""``QLSTMCell``: one quantum LSTM step; its parameters; the per-step math shared with ``QLSTM``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from qiskit import QuantumCircuit
+from torch import nn
+
+from ._checks import check_bool, check_int, check_seed
+from .backends import QuantumBackend, gate_circuit, resolve_backend
+from .circuits import CircuitSpec
+
+#: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
+GATES = ("input", "forget", "cell", "output")
+_FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_dtype(owner: str, dtype: torch.dtype | None) -> torch.dtype:
+    """Resolve ``dtype`` (``None``: torch's default) and require float32 or float64."""
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{owner}: dtype must be torch.float32 or torch.float64, got {dtype}")
+    return dtype
+
+
+def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tuple[int, ...]):
+    """Require a finite tensor of ``dtype`` with one of the numbers of dimensions ``dims``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{owner}: {name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dtype != dtype:
+        raise TypeError(f"{owner}: {name} must have dtype {dtype} (the model's dtype), got "
+                        f"{value.dtype}")
+    if value.dim() not in dims:
+        expected = " or ".join(map(str, dims))
+        raise ValueError(f"{owner}: {name} must have {expected} dimensions, got shape "
+                         f"{tuple(value.shape)}")
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{owner}: {name} contains NaN or infinite values")
+
+
+class QLSTMCell(nn.Module):
+    r"""A quantum long short-term memory cell.
+
+    Each gate is a classical projection, a variational quantum circuit and a classical projection:
+
+    .. math::
+        z_t &= W_{hh} h_{t-1} + W_{ih} x_t + b_{in} \quad (4 \cdot n\_qubits \text{ features})\\
+        q_k &= \langle Z \rangle(\mathrm{VQC}(\mathrm{enc}(z_{t,k}); \theta_k)),\quad
+               k \in (i, f, g, o) \\
+        i, f, g, o &= W_{out,k} q_k + b_{out,k} \\
+        c_t &= \sigma(f) \odot c_{t-1} + \sigma(i) \odot \tanh(g), \qquad
+        h_t = \sigma(o) \odot \tanh(c_t)
+
+    Args:
+        input_size: features in the input ``x``.
+        hidden_size: features in the hidden state ``h``.
+        bias: if ``False``, no ``bias_in`` and ``bias_out``.
+        n_qubits: qubits of each gate circuit (1..25); the projection feeds one feature per qubit.
+        n_qlayers: data re-uploading blocks (1..5).
+        depth: variational layers per block (1..30).
+        encoding: ``"arctan"`` (H, RY(arctan z), RZ(arctan z^2)) or ``"angle"`` (RY(z)).
+        rotation: trainable rotation per qubit: ``"rot"`` (RZ RY RZ), ``"rx"``, ``"ry"``, ``"rz"``.
+        entangling: ``"ring"``, ``"linear"`` or ``"none"`` (CNOTs).
+        measure: readout Pauli ``"Z"``, ``"X"`` or ``"Y"`` on every qubit.
+        backend: a backend name (see :func:`qlstm_qiskit.list_backends`) or a backend object
+            (:func:`qlstm_qiskit.get_backend` with options).
+        seed: seeds the parameter initialisation (``None``: torch's global generator).
+        device, dtype: of the parameters (dtype float32 or float64; ``None``: torch's default).
+
+    Inputs: ``input, (h_0, c_0)`` with ``input`` of shape ``(B, input_size)`` or ``(input_size)``
+    and states ``(B, hidden_size)`` or ``(hidden_size)``; omitted states are zeros.
+    Outputs: ``(h_1, c_1)`` of the states' shape.
+
+    Parameters (``G = 4`` gates in the order input, forget, cell, output):
+        weight_ih ``(G * n_qubits, input_size)``, weight_hh ``(G * n_qubits, hidden_size)``,
+        bias_in ``(G * n_qubits)``, weight_q ``(G, n_qlayers, depth, n_qubits, rotations)`` — the
+        circuit weights (:meth:`circuits` shows where each sits), weight_out
+        ``(G, hidden_size, n_qubits)``, bias_out ``(G, hidden_size)``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
+                 n_qubits: int = 4, n_qlayers: int = 1, depth: int = 1, encoding: str = "arctan",
+                 rotation: str = "rot", entangling: str = "ring", measure: str = "Z",
+                 backend: str | QuantumBackend = "statevector", seed: int | None = None,
+                 device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        _owner = type(self).__name__
+        self.input_size = check_int(_owner, "input_size", input_size, 1)
+        self.hidden_size = check_int(_owner, "hidden_size", hidden_size, 1)
+        self.bias = check_bool(_owner, "bias", bias)
+        self.spec = CircuitSpec.checked(_owner, n_qubits=n_qubits, n_qlayers=n_qlayers,
+                                        depth=depth, encoding=encoding, rotation=rotation,
+                                        entangling=entangling, measure=measure)
+        self.seed = check_seed(_owner, seed)
+        self.backend = resolve_backend(_owner, backend, {})
+        factory = {"device": device, "dtype": check_dtype(_owner, dtype)}
+        n_features = len(GATES) * n_qubits
+        self.weight_ih = nn.Parameter(torch.empty(n_features, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(n_features, hidden_size, **factory))
+        self.bias_in = nn.Parameter(torch.empty(n_features, **factory)) if bias else None
+        self.weight_q = nn.Parameter(torch.empty(len(GATES), *self.spec.weight_shape, **factory))
+        self.weight_out = nn.Parameter(torch.empty(len(GATES), hidden_size, n_qubits, **factory))
+        self.bias_out = nn.Parameter(torch.empty(len(GATES), hidden_size, **factory)) \
+            if bias else None
+        self._gate_circuit = gate_circuit(self.spec)
+        self._executor = self.backend.compile(self._gate_circuit)
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Projections ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` like ``nn.Linear``; circuit weights
+        ``0.01 * N(0, 1)`` like Chen et al. ``generator``: defaults to one seeded with ``seed``."""
+        if generator is None and self.seed is not None:
+            generator = torch.Generator().manual_seed(self.seed)
+        bound_in = 1 / math.sqrt(self.input_size + self.hidden_size)
+        bound_out = 1 / math.sqrt(self.spec.n_qubits)
+        with torch.no_grad():
+            for param, bound in ((self.weight_ih, bound_in), (self.weight_hh, bound_in),
+                                 (self.bias_in, bound_in), (self.weight_out, bound_out),
+                                 (self.bias_out, bound_out)):
+                if param is not None:
+                    values = torch.rand(param.shape, generator=generator, dtype=param.dtype)
+                    param.copy_((2 * values - 1) * bound)
+            self.weight_q.copy_(0.01 * torch.randn(self.weight_q.shape, generator=generator,
+                                                   dtype=self.weight_q.dtype))
+
+    # -- circuits and backend -------------------------------------------------------------------
+    def circuits(self) -> dict[str, QuantumCircuit]:
+        """The four gate circuits by name (``input, forget, cell, output``); their weight parameters
+        ``w[k]`` take the values ``weight_q[gate].flatten()[k]``."""
+        return {gate: self._gate_circuit.named(gate) for gate in GATES}
+
+    def draw(self, gate: str = "input", **kwargs: Any):
+        """Draw one gate circuit (``QuantumCircuit.draw`` arguments; default ``output="text"``)."""
+        circuits = self.circuits()
+        if gate not in circuits:
+            raise ValueError(f"{type(self).__name__}.draw: gate must be one of "
+                             f"{', '.join(GATES)}, got {gate!r}")
+        kwargs.setdefault("output", "text")
+        return circuits[gate].draw(**kwargs)
+
+    def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTMCell:
+        """Run the same weights on another backend; returns ``self``."""
+        self.backend = resolve_backend(f"{type(self).__name__}.set_backend", backend, options)
+        self._executor = self.backend.compile(self._gate_circuit)
+        return self
+
+    # -- computation ----------------------------------------------------------------------------
+    def bind(self):
+        """Bind the circuit weights once for a sequence; pass the result to :meth:`step`."""
+        return self._executor.bind(self.weight_q.reshape(len(GATES), -1))
+
+    def project_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., input_size) -> (..., 4 * n_qubits)``: the input part of every gate projection."""
+        return F.linear(x, self.weight_ih, self.bias_in)
+
+    def step(self, bound, x_projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h, c (B, hidden)``."""
+        features = torch.addmm(x_projected, h, self.weight_hh.t())
+        features = features.unflatten(-1, (len(GATES), self.spec.n_qubits)).transpose(0, 1)
+        expectations = bound.expectation(self._gate_circuit.encode(features))  # (4, B, n_qubits)
+        if self.bias_out is None:
+            gates = torch.bmm(expectations, self.weight_out.transpose(1, 2))
+        else:
+            gates = torch.baddbmm(self.bias_out[:, None, :], expectations,
+                                  self.weight_out.transpose(1, 2))
+        i, f, g, o = gates.unbind(0)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
+        owner = f"{type(self).__name__}.forward"
+        check_tensor(owner, "input", input, self.weight_q.dtype, (1, 2))
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{owner}: input must have last dimension input_size="
+                             f"{self.input_size}, got shape {tuple(input.shape)}")
+        batched = input.dim() == 2
+        x = input if batched else input.unsqueeze(0)
+        state_shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        if hx is None:
+            h = c = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got "
+                                f"{type(hx).__name__}")
+            for name, state in zip(("h_0", "c_0"), hx):
+                check_tensor(owner, name, state, x.dtype, (len(state_shape),))
+                if tuple(state.shape) != state_shape:
+                    raise ValueError(f"{owner}: {name} must have shape {state_shape}, got "
+                                     f"{tuple(state.shape)}")
+            h, c = (state if batched else state.unsqueeze(0) for state in hx)
+        h, c = self.step(self.bind(), self.project_input(x), h, c)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+    def extra_repr(self) -> str:
+        return describe(self, {"input_size": self.input_size, "hidden_size": self.hidden_size},
+                        {"bias": (self.bias, True)})
+
+
+_SPEC_DEFAULTS = CircuitSpec()
+
+
+def describe(module: nn.Module, positional: dict[str, Any],
+             keywords: dict[str, tuple[Any, Any]]) -> str:
+    """``extra_repr`` text: positional values, then non-default keywords, circuit and backend."""
+    parts = [str(v) for v in positional.values()]
+    parts += [f"{k}={v!r}" for k, (v, default) in keywords.items() if v != default]
+    spec = module.spec
+    for field in ("n_qubits", "n_qlayers", "depth", "encoding", "rotation", "entangling",
+                  "measure"):
+        if getattr(spec, field) != getattr(_SPEC_DEFAULTS, field):
+            parts.append(f"{field}={getattr(spec, field)!r}")
+    parts.append(f"backend={module.backend!r}")
+    return ", ".join(parts)

@@ -1,0 +1,190 @@
+"""The gate circuit: a variational quantum circuit (VQC) built as a Qiskit ``QuantumCircuit``.
+
+One circuit serves each LSTM gate. Its layout (SPEC §3)::
+
+    for block in range(n_qlayers):          # data re-uploading
+        encode the features                 # e.g. H, RY(arctan f_q), RZ(arctan f_q^2) on qubit q
+        for layer in range(depth):          # variational layers
+            trainable rotations on every qubit
+            entangler (CNOT ring by default)
+    basis change for the readout (X: H; Y: S^dagger then H)
+    readout: <Z_q> on every qubit q
+
+Every circuit parameter appears in exactly one rotation gate: encoding nonlinearities such as
+``arctan f`` are computed in torch (:func:`GateCircuit.encode`), and each re-uploading block has its
+own copy of the input parameters. The two-term parameter-shift rule is then exact for every input
+and every weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit.quantum_info import SparsePauliOp
+
+from ._checks import check_choice, check_int
+
+#: encoding name -> (gates applied to each qubit, one input angle per rotation).
+ENCODINGS: dict[str, tuple[str, ...]] = {
+    "angle": ("ry",),                   # RY(f)
+    "arctan": ("h", "ry", "rz"),        # H, RY(arctan f), RZ(arctan f^2)  (Chen et al. 2020)
+}
+#: trainable rotation name -> rotation gates applied to every qubit in a variational layer.
+ROTATIONS: dict[str, tuple[str, ...]] = {
+    "rot": ("rz", "ry", "rz"),          # general 3-angle rotation (Chen et al. 2020)
+    "rx": ("rx",),
+    "ry": ("ry",),                      # (Chen et al. 2024)
+    "rz": ("rz",),
+}
+ENTANGLERS = ("ring", "linear", "none")
+MEASUREMENTS = ("Z", "X", "Y")
+MAX_QUBITS = 25
+
+_ROTATION_GATES = ("rx", "ry", "rz")
+
+
+@dataclass(frozen=True)
+class CircuitSpec:
+    """The hyperparameters that fix a gate circuit's layout; validated on construction."""
+
+    n_qubits: int = 4
+    n_qlayers: int = 1
+    depth: int = 1
+    encoding: str = "arctan"
+    rotation: str = "rot"
+    entangling: str = "ring"
+    measure: str = "Z"
+
+    def __post_init__(self) -> None:
+        self.validate("CircuitSpec")
+
+    def validate(self, owner: str) -> None:
+        """Check every field; errors name ``owner`` (the class the user called)."""
+        check_int(owner, "n_qubits", self.n_qubits, 1, MAX_QUBITS)
+        check_int(owner, "n_qlayers", self.n_qlayers, 1, 5)
+        check_int(owner, "depth", self.depth, 1, 30)
+        check_choice(owner, "encoding", self.encoding, ENCODINGS)
+        check_choice(owner, "rotation", self.rotation, ROTATIONS)
+        check_choice(owner, "entangling", self.entangling, ENTANGLERS)
+        check_choice(owner, "measure", self.measure, MEASUREMENTS)
+
+    @classmethod
+    def checked(cls, owner: str, **fields) -> CircuitSpec:
+        """Build a spec whose validation errors name ``owner`` instead of ``CircuitSpec``."""
+        spec = object.__new__(cls)
+        for name, value in fields.items():
+            object.__setattr__(spec, name, value)
+        spec.validate(owner)
+        return cls(**fields)
+
+    @property
+    def inputs_per_qubit(self) -> int:
+        """Input angles one qubit receives in one encoding block."""
+        return sum(gate in _ROTATION_GATES for gate in ENCODINGS[self.encoding])
+
+    @property
+    def n_inputs(self) -> int:
+        """Length of the circuit's input ``ParameterVector``: n_qlayers * n_qubits * inputs_per_qubit."""
+        return self.n_qlayers * self.n_qubits * self.inputs_per_qubit
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """Shape of one gate's trainable weights: (n_qlayers, depth, n_qubits, rotations per qubit)."""
+        return (self.n_qlayers, self.depth, self.n_qubits, len(ROTATIONS[self.rotation]))
+
+    @property
+    def n_weights(self) -> int:
+        """Length of the circuit's weight ``ParameterVector`` (the product of ``weight_shape``)."""
+        n_qlayers, depth, n_qubits, n_rot = self.weight_shape
+        return n_qlayers * depth * n_qubits * n_rot
+
+
+def entangler_pairs(n_qubits: int, entangling: str) -> list[tuple[int, int]]:
+    """(control, target) pairs of the CNOTs of one entangling layer, in circuit order."""
+    if entangling == "none" or n_qubits == 1:
+        return []
+    if entangling == "linear":
+        return [(q, q + 1) for q in range(n_qubits - 1)]
+    return [(q, (q + 1) % n_qubits) for q in range(n_qubits)]  # ring; n=2 gives CX(0,1), CX(1,0)
+
+
+class GateCircuit:
+    """A gate VQC: the Qiskit circuit, its parameter vectors, its observables and its encoding.
+
+    Attributes:
+        spec: the layout.
+        circuit: the parameterized ``QuantumCircuit`` (``spec.n_qubits`` qubits, no measurements).
+        inputs: ``ParameterVector`` "x" of length ``spec.n_inputs``, ordered (block, qubit, angle).
+        weights: ``ParameterVector`` "w" of length ``spec.n_weights``, ordered like the flattened
+            ``spec.weight_shape`` (block, layer, qubit, rotation).
+        observables: one ``SparsePauliOp`` per qubit, ``Z`` on that qubit (the readout basis change
+            is part of the circuit), in qubit order.
+    """
+
+    def __init__(self, spec: CircuitSpec, name: str = "gate") -> None:
+        self.spec = spec
+        self.inputs = ParameterVector("x", spec.n_inputs)
+        self.weights = ParameterVector("w", spec.n_weights)
+        self.circuit = self._build(name)
+        n = spec.n_qubits
+        self.observables = [
+            SparsePauliOp.from_sparse_list([("Z", [q], 1.0)], num_qubits=n) for q in range(n)
+        ]
+
+    def _build(self, name: str) -> QuantumCircuit:
+        spec = self.spec
+        n = spec.n_qubits
+        qc = QuantumCircuit(n, name=name)
+        inputs = iter(self.inputs)
+        weights = iter(self.weights)
+        for _block in range(spec.n_qlayers):
+            for q in range(n):
+                for gate in ENCODINGS[spec.encoding]:
+                    if gate == "h":
+                        qc.h(q)
+                    else:
+                        getattr(qc, gate)(next(inputs), q)
+            for _layer in range(spec.depth):
+                for q in range(n):
+                    for gate in ROTATIONS[spec.rotation]:
+                        getattr(qc, gate)(next(weights), q)
+                for control, target in entangler_pairs(n, spec.entangling):
+                    qc.cx(control, target)
+            qc.barrier()
+        if spec.measure == "X":
+            qc.h(range(n))
+        elif spec.measure == "Y":
+            qc.sdg(range(n))
+            qc.h(range(n))
+        return qc
+
+    def named(self, name: str) -> QuantumCircuit:
+        """A copy of the circuit under another name (e.g. ``"forget"``)."""
+        return self.circuit.copy(name=name)
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """Map features to the values of the circuit's input parameters.
+
+        Args:
+            features: ``(..., n_qubits)``, one feature per qubit. The width fed to the circuit must
+                equal ``n_qubits`` (the classical projection in front of the circuit guarantees it).
+
+        Returns:
+            ``(..., n_inputs)`` angles in the order of :attr:`inputs`: for ``angle``, ``f_q``; for
+            ``arctan``, ``arctan f_q`` then ``arctan f_q**2``; repeated for every re-uploading block.
+        """
+        n = self.spec.n_qubits
+        if features.shape[-1:] != (n,):
+            raise ValueError(
+                f"GateCircuit.encode: features must have last dimension n_qubits={n}, "
+                f"got shape {tuple(features.shape)}"
+            )
+        if self.spec.encoding == "angle":
+            angles = features.unsqueeze(-1)
+        else:
+            angles = torch.stack((torch.atan(features), torch.atan(features * features)), dim=-1)
+        angles = angles.flatten(-2)  # (..., n_qubits * inputs_per_qubit), qubit-major
+        return angles.repeat(*([1] * (angles.dim() - 1)), self.spec.n_qlayers)
