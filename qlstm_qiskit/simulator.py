@@ -86,7 +86,7 @@ def _parse(
                 "only (no measure, reset or classical control)"
             )
         if not op.params:
-            program.append(_Instruction(op.name, qubits, matrix=np.asarray(op.to_matrix())))
+            program.append(_Instruction(op.name, qubits, matrix=np.array(op.to_matrix())))
             continue
         if op.name not in ROTATION_GATES:
             raise ValueError(

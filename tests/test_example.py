@@ -1,0 +1,39 @@
+"""Smoke tests of the scripts under examples/ and benchmarks/ (not packages: loaded by path)."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(relative_path: str):
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("dataset", ["sine", "damped_shm"])
+def test_forecast_example_runs(dataset, capsys):
+    forecast = load("examples/forecast.py")
+    result = forecast.main(["--dataset", dataset, "--epochs", "2", "--hidden-size", "4"])
+    assert {"initial_test_mse", "final_test_mse", "train_losses", "epochs"} <= set(result)
+    assert result["epochs"] == 2
+    assert len(result["train_losses"]) == 2
+    assert all(math.isfinite(loss) and loss >= 0 for loss in result["train_losses"])
+    assert math.isfinite(result["initial_test_mse"])
+    assert math.isfinite(result["final_test_mse"])
+    assert result["final_test_mse"] < result["initial_test_mse"]
+    assert "done:" in capsys.readouterr().out
+
+
+def test_bench_step_smoke(capsys):
+    bench_step = load("benchmarks/bench_step.py")
+    result = bench_step.main(["--steps", "2", "--warmup", "1"])
+    for key in ("qlstm_step_ms", "qlstm_forward_ms", "lstm_step_ms", "lstm_forward_ms", "ratio"):
+        assert result[key] > 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (QLSTM step / nn.LSTM step)")
