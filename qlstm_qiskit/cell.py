@@ -13,6 +13,7 @@ from torch import nn
 from ._checks import check_bool, check_int, check_seed
 from .backends import QuantumBackend, gate_circuit, resolve_backend
 from .circuits import CircuitSpec
+from .recurrence import run_sequence
 
 #: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
 GATES = ("input", "forget", "cell", "output")
@@ -107,8 +108,8 @@ class QLSTMCell(nn.Module):
         self.weight_out = nn.Parameter(torch.empty(len(GATES), hidden_size, n_qubits, **factory))
         self.bias_out = nn.Parameter(torch.empty(len(GATES), hidden_size, **factory)) \
             if bias else None
-        self._gate_circuit = gate_circuit(self.spec)
-        self._executor = self.backend.compile(self._gate_circuit)
+        self.gate_circuit = gate_circuit(self.spec)  # the layout the four gates share
+        self._executor = self.backend.compile(self.gate_circuit)
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -132,7 +133,7 @@ class QLSTMCell(nn.Module):
     def circuits(self) -> dict[str, QuantumCircuit]:
         """The four gate circuits by name (``input, forget, cell, output``); their weight parameters
         ``w[k]`` take the values ``weight_q[gate].flatten()[k]``."""
-        return {gate: self._gate_circuit.named(gate) for gate in GATES}
+        return {gate: self.gate_circuit.named(gate) for gate in GATES}
 
     def draw(self, gate: str = "input", **kwargs: Any):
         """Draw one gate circuit (``QuantumCircuit.draw`` arguments; default ``output="text"``)."""
@@ -146,7 +147,7 @@ class QLSTMCell(nn.Module):
     def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTMCell:
         """Run the same weights on another backend; returns ``self``."""
         self.backend = resolve_backend(f"{type(self).__name__}.set_backend", backend, options)
-        self._executor = self.backend.compile(self._gate_circuit)
+        self._executor = self.backend.compile(self.gate_circuit)
         return self
 
     # -- computation ----------------------------------------------------------------------------
@@ -162,7 +163,7 @@ class QLSTMCell(nn.Module):
         """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h, c (B, hidden)``."""
         features = torch.addmm(x_projected, h, self.weight_hh.t())
         features = features.unflatten(-1, (len(GATES), self.spec.n_qubits)).transpose(0, 1)
-        expectations = bound.expectation(self._gate_circuit.encode(features))  # (4, B, n_qubits)
+        expectations = bound.expectation(self.gate_circuit.encode(features))  # (4, B, n_qubits)
         if self.bias_out is None:
             gates = torch.bmm(expectations, self.weight_out.transpose(1, 2))
         else:
@@ -172,6 +173,14 @@ class QLSTMCell(nn.Module):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
+
+    def run(self, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+            reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The cell over a sequence: ``projected (T, B, 4 * n_qubits)`` from
+        :meth:`project_input`, states ``h, c (B, hidden)`` -> ``output (T, B, hidden), h, c``
+        (``reverse``: from the last step to the first; ``output[t]`` still belongs to step ``t``).
+        """
+        return run_sequence(self, projected, h, c, reverse)
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         owner = f"{type(self).__name__}.forward"
@@ -194,7 +203,7 @@ class QLSTMCell(nn.Module):
                     raise ValueError(f"{owner}: {name} must have shape {state_shape}, got "
                                      f"{tuple(state.shape)}")
             h, c = (state if batched else state.unsqueeze(0) for state in hx)
-        h, c = self.step(self.bind(), self.project_input(x), h, c)
+        _output, h, c = self.run(self.project_input(x).unsqueeze(0), h, c)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
     def extra_repr(self) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
@@ -165,26 +166,56 @@ class GateCircuit:
         """A copy of the circuit under another name (e.g. ``"forget"``)."""
         return self.circuit.copy(name=name)
 
-    def encode(self, features: torch.Tensor) -> torch.Tensor:
+    def encode(self, features, xp=torch):
         """Map features to the values of the circuit's input parameters.
 
         Args:
             features: ``(..., n_qubits)``, one feature per qubit. The width fed to the circuit must
                 equal ``n_qubits`` (the classical projection in front of the circuit guarantees it).
+            xp: the array module of ``features``: ``torch`` (differentiable) or ``numpy``.
 
         Returns:
             ``(..., n_inputs)`` angles in the order of :attr:`inputs`: for ``angle``, ``f_q``; for
             ``arctan``, ``arctan f_q`` then ``arctan f_q**2``; repeated for every re-uploading block.
         """
+        self._check_features("encode", features)
+        if self.spec.encoding == "angle":
+            return self._blocks(features[..., None], xp)
+        angles = xp.stack((xp.arctan(features), xp.arctan(features * features)), -1)
+        return self._blocks(angles, xp)
+
+    def encode_slopes(self, features, xp=torch):
+        """The derivative of :meth:`encode`, for hand-written backward passes.
+
+        Returns:
+            ``(..., n_inputs)``: entry ``k`` is the derivative of the ``k``-th angle by
+            ``features[..., input_features[k]]``, the one feature it depends on.
+        """
+        self._check_features("encode_slopes", features)
+        if self.spec.encoding == "angle":
+            return self._blocks(xp.ones_like(features)[..., None], xp)
+        square = features * features
+        slopes = xp.stack((1 / (1 + square), 2 * features / (1 + square * square)), -1)
+        return self._blocks(slopes, xp)
+
+    @property
+    def input_features(self) -> np.ndarray:
+        """``(n_inputs,)``: the feature (qubit) each circuit input is computed from."""
+        per_qubit = len(ENCODINGS[self.spec.encoding]) - ENCODINGS[self.spec.encoding].count("h")
+        return np.tile(np.repeat(np.arange(self.spec.n_qubits), per_qubit), self.spec.n_qlayers)
+
+    def _check_features(self, method: str, features: torch.Tensor) -> None:
         n = self.spec.n_qubits
         if features.shape[-1:] != (n,):
             raise ValueError(
-                f"GateCircuit.encode: features must have last dimension n_qubits={n}, "
+                f"GateCircuit.{method}: features must have last dimension n_qubits={n}, "
                 f"got shape {tuple(features.shape)}"
             )
-        if self.spec.encoding == "angle":
-            angles = features.unsqueeze(-1)
-        else:
-            angles = torch.stack((torch.atan(features), torch.atan(features * features)), dim=-1)
-        angles = angles.flatten(-2)  # (..., n_qubits * inputs_per_qubit), qubit-major
-        return angles.repeat(*([1] * (angles.dim() - 1)), self.spec.n_qlayers)
+
+    def _blocks(self, per_qubit, xp):
+        """``(..., n_qubits, k)`` values per qubit -> ``(..., n_inputs)``: qubit-major, repeated
+        for every re-uploading block."""
+        flat = per_qubit.reshape(*per_qubit.shape[:-2], -1)
+        if self.spec.n_qlayers == 1:
+            return flat
+        return xp.concatenate([flat] * self.spec.n_qlayers, -1)

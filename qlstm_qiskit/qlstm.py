@@ -176,14 +176,7 @@ class QLSTM(nn.Module):
     @staticmethod
     def _run(cell: QLSTMCell, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, reverse: bool):
         """One direction of one layer over ``x (T, B, features)``; returns ``(T, B, H), h, c``."""
-        bound = cell.bind()
-        projected = cell.project_input(x)  # all time steps in one matrix product
-        order = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        outputs: list[torch.Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
-        for t in order:
-            h, c = cell.step(bound, projected[t], h, c)
-            outputs[t] = h
-        return torch.stack(outputs), h, c
+        return cell.run(cell.project_input(x), h, c, reverse)  # projections of all steps at once
 
     def extra_repr(self) -> str:
         keywords = {"num_layers": (self.num_layers, 1), "bias": (self.bias, True),

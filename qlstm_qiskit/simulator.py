@@ -15,7 +15,10 @@ part runs per call of :meth:`BoundCircuit.expectation`. Two methods:
   input-dependent layers are applied as a Kronecker product. Fast for a few qubits.
 - ``gates``: every gate is applied to the batch of states one by one (memory ``O(G B 2**n)``).
 
-Gradients come from torch autograd through either method.
+Gradients come from torch autograd through either method. When the whole circuit is one input
+product layer followed by weight-only or fixed gates (``expanded``),
+:meth:`BoundCircuit.product_kernel` also hands it to :mod:`qlstm_qiskit.kernels`, which the fused
+LSTM recurrence (:mod:`qlstm_qiskit.recurrence`) differentiates by hand.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from qiskit.circuit import Gate, Parameter, ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
 from ._checks import check_choice
+from .kernels import ProductKernel
 
 METHODS = ("auto", "dense", "gates")
 #: ``auto`` picks ``dense`` up to this many qubits and ``gates`` above.
@@ -480,20 +484,19 @@ class BoundCircuit:
             if dense and folds:
                 pending.append(stage)
                 continue
-            if pending:
+            if len(pending) == 1 and isinstance(pending[0], _Monomial):
+                self.steps.append(self._gate_step(pending[0], weights))  # no matrix needed
+            elif pending:
                 self.steps.append(("unitary", self._fold(pending, weights, dim)))
-                pending = []
+            pending = []
             if stage is not None:
                 self.steps.append(self._gate_step(stage, weights))
         self.n, self.dim = n, dim
         if self.steps[0][0] == "expanded" and len(self.steps) > 1 \
-                and self.steps[1][0] == "unitary":  # fold the unitary that follows into M
-            _, index, rows = self.steps[0]
-            self.steps[0] = ("expanded", index, rows @ self.steps.pop(1)[1])
-        if self.steps[0][0] == "expanded":  # complex rows -> real (2**V, 2 D) for a real product
-            _, index, rows = self.steps[0]
-            self.steps[0] = ("expanded", index, torch.view_as_real(rows).flatten(-2))
+                and self.steps[1][0] in ("unitary", "monomial"):  # fold what follows into rows
+            self.steps[0] = self.steps[0][:3] + (self.steps.pop(1),)
         self.steps = _cast(self.steps, target)
+        self._rows: torch.Tensor | None = None
         self.signs = self.signs.to(target.real.dtype)
         self.like = target
 
@@ -529,7 +532,7 @@ class BoundCircuit:
                 basis = basis @ tail.transpose(-1, -2)
             # the pairs in Kronecker order: qubit n-1 first, each qubit's columns in order
             index = torch.as_tensor(fast.index[:, ::-1].T.reshape(-1).copy(), device=like.device)
-            return ("expanded", index, _kron_rows(basis))
+            return ("expanded", index, basis, None)
         index = torch.as_tensor(fast.index.reshape(-1), device=like.device)
         if u0.dim() == 3:  # (G, n, 2): per-circuit starting vectors, broadcast over the batch
             u0 = u0[:, None]
@@ -539,7 +542,7 @@ class BoundCircuit:
 
     def _run_fast(self, step: tuple, inputs: torch.Tensor) -> torch.Tensor:
         if step[0] == "expanded":
-            _, index, rows = step
+            index, rows = step[1], self._expanded_rows()
             half = 0.5 * inputs[..., index]  # (G, B, V) with V = m n
             pairs = torch.stack((torch.cos(half), torch.sin(half)), -1)  # (G, B, V, 2)
             state = _kron_tree(pairs) @ rows  # (G, B, 2 D): real and imaginary parts
@@ -592,6 +595,36 @@ class BoundCircuit:
         for q in range(n):
             state = apply_1q(state, matrices[..., q, :, :], q, n)
         return state
+
+    def _expanded_rows(self) -> torch.Tensor:
+        """The real rows ``(G, 2**V, 2 D)`` of the ``expanded`` step (computed once)."""
+        if self._rows is None:
+            _, _index, basis, post = self.steps[0]
+            rows = _kron_rows(basis)
+            if post is not None:
+                rows = self._apply(post, rows, None)
+            self._rows = torch.view_as_real(rows).flatten(-2)
+        return self._rows
+
+    def product_kernel(self) -> tuple[ProductKernel, torch.Tensor, torch.Tensor | None] | None:
+        """``(kernel, basis, unitary)`` when the whole bound circuit is one ``expanded`` step
+        (dense method, one re-uploading block of few inputs), else ``None``.
+
+        ``basis (G | 1, n, 2**m, 2)`` holds each qubit's vectors ``E_q`` (see :meth:`_bind_fast`),
+        ``unitary (G, D, D)`` the weight-dependent unitary that follows (``None`` if there is none
+        or it is a fixed permutation, which the kernel applies itself); both carry the autograd
+        graph back to the weights.
+        """
+        if len(self.steps) != 1 or self.steps[0][0] != "expanded":
+            return None
+        _, index, basis, post = self.steps[0]
+        unitary = post[1] if post is not None and post[0] == "unitary" else None
+        monomial = None
+        if post is not None and post[0] == "monomial":
+            monomial = (post[1].cpu().numpy(), None if post[2] is None else post[2].cpu().numpy())
+        kernel = ProductKernel(index.cpu().numpy(), self.signs[0::2].cpu().numpy(),
+                               self.compiled.n_qubits, monomial)
+        return kernel, basis, unitary
 
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(G, B, n_obs)`` for inputs ``(G, B, n_inputs)``."""

@@ -1,0 +1,106 @@
+"""The fused, hand-differentiated recurrence equals the autograd loop it replaces."""
+
+import pytest
+import torch
+
+from qlstm_qiskit import QLSTMCell
+from qlstm_qiskit.recurrence import autograd_sequence, fused_sequence, run_sequence
+
+CONFIGS = [
+    # n_qubits, depth, encoding, rotation, entangling, measure, bias
+    (4, 1, "arctan", "rot", "ring", "Z", True),  # the default circuit: a permutation follows
+    (1, 1, "arctan", "rot", "ring", "Z", True),
+    (2, 1, "angle", "ry", "linear", "Z", False),
+    (3, 2, "arctan", "rx", "ring", "X", True),  # a weight-dependent unitary follows
+    (5, 1, "arctan", "rz", "none", "Y", True),  # odd Kronecker levels; fixed basis change
+    (3, 1, "angle", "rot", "none", "Z", True),  # nothing follows the product layer
+]
+
+
+def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
+    """Outputs and every gradient of both recurrences for the same random inputs."""
+    generator = torch.Generator().manual_seed(7)
+    projected = torch.randn(steps, batch, 4 * cell.spec.n_qubits, generator=generator,
+                            dtype=torch.float64)
+    h0 = torch.randn(batch, cell.hidden_size, generator=generator, dtype=torch.float64)
+    c0 = torch.randn(batch, cell.hidden_size, generator=generator, dtype=torch.float64)
+    weights = torch.randn(steps, batch, cell.hidden_size, generator=generator,
+                          dtype=torch.float64)
+    results = []
+    for fused in (True, False):
+        leaves = [tensor.clone().requires_grad_() for tensor in (projected, h0, c0)]
+        cell.zero_grad()
+        bound = cell.bind()
+        if fused:
+            kernel, basis, unitary = bound.product_kernel()
+            output, h, c = fused_sequence(cell, kernel, basis, unitary, *leaves, reverse)
+        else:
+            output, h, c = autograd_sequence(cell, bound, *leaves, reverse)
+        ((output * weights).sum() + (h * h).sum() + (c * c * c).sum()).backward()
+        grads = [leaf.grad for leaf in leaves]
+        grads += [param.grad for name, param in cell.named_parameters()
+                  if name not in ("weight_ih", "bias_in")]  # not used: projected is given
+        results.append(([output, h, c], grads))
+    return results
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_recurrence_equals_autograd_loop(config, reverse):
+    n_qubits, depth, encoding, rotation, entangling, measure, bias = config
+    cell = QLSTMCell(2, 3, bias, n_qubits=n_qubits, depth=depth, encoding=encoding,
+                     rotation=rotation, entangling=entangling, measure=measure, seed=3,
+                     dtype=torch.float64)
+    with torch.no_grad():
+        cell.weight_q.normal_(0, 1.0)  # far from the 0.01 start: every path matters
+    assert cell.bind().product_kernel() is not None
+    (fused_values, fused_grads), (loop_values, loop_grads) = run_both(cell, reverse)
+    for fused, loop in zip(fused_values, loop_values):
+        torch.testing.assert_close(fused, loop, rtol=0, atol=1e-12)
+    assert len(fused_grads) == len(loop_grads)
+    for fused, loop in zip(fused_grads, loop_grads):
+        assert fused is not None and loop is not None
+        torch.testing.assert_close(fused, loop, rtol=0, atol=1e-10)
+
+
+def test_fused_recurrence_passes_gradcheck():
+    cell = QLSTMCell(1, 2, n_qubits=3, depth=2, seed=1, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    projected = torch.randn(2, 2, 12, generator=generator, dtype=torch.float64,
+                            requires_grad=True)
+    h0 = torch.randn(2, 2, generator=generator, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(2, 2, generator=generator, dtype=torch.float64, requires_grad=True)
+
+    def run(projected, h0, c0, weight_q):
+        kernel, basis, unitary = cell._executor.bind(weight_q.reshape(4, -1)).product_kernel()
+        return fused_sequence(cell, kernel, basis, unitary, projected, h0, c0)
+
+    weight_q = cell.weight_q.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(run, (projected, h0, c0, weight_q))
+
+
+def test_circuits_without_a_product_kernel_use_the_autograd_loop():
+    cell = QLSTMCell(1, 2, n_qubits=2, n_qlayers=2, seed=0, dtype=torch.float64)
+    assert cell.bind().product_kernel() is None  # re-uploading: inputs after a unitary
+    projected = torch.randn(2, 3, 8, dtype=torch.float64)
+    h = c = torch.zeros(3, 2, dtype=torch.float64)
+    output, h_n, _c_n = run_sequence(cell, projected, h, c)
+    assert output.shape == (2, 3, 2) and torch.equal(output[-1], h_n)
+
+
+def test_fused_recurrence_in_float32_matches_float64():
+    cell64 = QLSTMCell(1, 5, n_qubits=4, seed=2, dtype=torch.float64)
+    cell32 = QLSTMCell(1, 5, n_qubits=4, dtype=torch.float32)
+    cell32.load_state_dict({k: v.float() for k, v in cell64.state_dict().items()})
+    x = torch.randn(6, 4, 1, dtype=torch.float64)
+    outputs = []
+    for cell in (cell64, cell32):
+        projected = cell.project_input(x.to(cell.weight_q.dtype))
+        h = c = projected.new_zeros(4, 5)
+        output, _h, _c = run_sequence(cell, projected, h, c)
+        output.sum().backward()
+        outputs.append((output, cell.weight_q.grad))
+    (out64, grad64), (out32, grad32) = outputs
+    assert out32.dtype == torch.float32 and grad32.dtype == torch.float32
+    torch.testing.assert_close(out32.double(), out64, rtol=0, atol=1e-6)
+    torch.testing.assert_close(grad32.double(), grad64, rtol=0, atol=1e-5)
