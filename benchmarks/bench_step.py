@@ -30,6 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=17)
     parser.add_argument("--n-qubits", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for both models (default: torch's choice)")
     return parser.parse_args(argv)
 
 
@@ -57,6 +59,8 @@ def make_timers(model: nn.Module, x: torch.Tensor, target: torch.Tensor):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.randn(args.seq, args.batch, 1)
     target = torch.randn(args.seq, args.batch, args.hidden)

@@ -258,11 +258,13 @@ class _LocalLayer:
         """The per-qubit matrices ``(..., n_qubits, 2, 2)`` of the layer, in qubit order."""
         per_group = []
         for (qubits, _columns), pieces in zip(self.groups, bound):
-            total = torch.eye(2, dtype=like.dtype, device=like.device).expand(len(qubits), 2, 2)
+            total = None
             for piece in pieces:
                 matrix = piece if isinstance(piece, torch.Tensor) else \
                     self._column_matrix(piece, inputs, None, like)
-                total = matrix @ total
+                total = matrix if total is None else matrix @ total
+            if total is None:
+                total = torch.eye(2, dtype=like.dtype, device=like.device).expand(len(qubits), 2, 2)
             per_group.append(total)
         if len(per_group) == 1:
             return per_group[0]
