@@ -32,6 +32,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "rotation": "rot", "entangling": "ring", "measure": "Z", "backend": "statevector",
     "dtype": "float64", "epochs": 100, "batch_size": 10, "lr": 0.01, "seed": 0,
 }
+_CIRCUIT_FIELDS = ("n_qubits", "n_qlayers", "depth", "encoding", "rotation", "entangling",
+                   "measure")  # CircuitSpec's order
 _RESUMABLE = ("epochs",)  # what --resume may change (besides --threads and --no-progress)
 
 
@@ -255,14 +257,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         settings = {**TRAIN_DEFAULTS, **given}
         series, data_config = _training_series(settings, given)
         name, options = checked_backend(settings["backend"])
-        models = {kind: ModelConfig(
-            kind=kind, hidden_size=settings["hidden_size"], num_layers=settings["num_layers"],
-            n_qubits=settings["n_qubits"], n_qlayers=settings["n_qlayers"],
-            depth=settings["depth"], encoding=settings["encoding"],
-            rotation=settings["rotation"], entangling=settings["entangling"],
-            measure=settings["measure"], backend=name, backend_options=options,
-            dtype=settings["dtype"], seed=settings["seed"])
-            for kind in MODEL_CHOICES[settings["model"]]}
+        circuit = CircuitSpec(*(settings[name] for name in _CIRCUIT_FIELDS))
+        models = {kind: ModelConfig(kind=kind, hidden_size=settings["hidden_size"],
+                                    num_layers=settings["num_layers"], circuit=circuit,
+                                    backend=name, backend_options=options,
+                                    dtype=settings["dtype"], seed=settings["seed"])
+                  for kind in MODEL_CHOICES[settings["model"]]}
         train = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                             lr=settings["lr"], seed=settings["seed"])
         run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(

@@ -41,8 +41,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "qlstm-qiskit-run"
 CHECKPOINT_VERSION = 1
-_QUANTUM_FIELDS = ("n_qubits", "n_qlayers", "depth", "encoding", "rotation", "entangling",
-                   "measure", "backend", "backend_options")
+_QUANTUM_FIELDS = ("circuit", "backend", "backend_options")
 
 
 @dataclass(frozen=True)
@@ -50,19 +49,13 @@ class ModelConfig:
     """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
 
     ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
-    backend fields).
+    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM.
     """
 
     kind: str = "qlstm"
     hidden_size: int = 5
     num_layers: int = 1
-    n_qubits: int = 4
-    n_qlayers: int = 1
-    depth: int = 1
-    encoding: str = "arctan"
-    rotation: str = "rot"
-    entangling: str = "ring"
-    measure: str = "Z"
+    circuit: CircuitSpec = field(default_factory=CircuitSpec)
     backend: str = "statevector"
     backend_options: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float64"
@@ -82,6 +75,9 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"ModelConfig: unknown fields {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        if "circuit" in data:
+            data["circuit"] = CircuitSpec(**data["circuit"])
         return cls(**data)
 
 
@@ -106,12 +102,8 @@ class Forecaster(nn.Module):
             torch.manual_seed(config.seed)
             if config.kind == "qlstm":
                 self.lstm = QLSTM(1, config.hidden_size, config.num_layers, batch_first=True,
-                                  n_qubits=config.n_qubits, n_qlayers=config.n_qlayers,
-                                  depth=config.depth, encoding=config.encoding,
-                                  rotation=config.rotation, entangling=config.entangling,
-                                  measure=config.measure,
                                   backend=get_backend(config.backend, **config.backend_options),
-                                  seed=config.seed, dtype=dtype)
+                                  seed=config.seed, dtype=dtype, **asdict(config.circuit))
             else:
                 self.lstm = nn.LSTM(1, config.hidden_size, config.num_layers, batch_first=True,
                                     dtype=dtype)
@@ -236,19 +228,27 @@ class Run:
                    unit="epoch", disable=not progress, dynamic_ncols=True)
         with bar:
             while self.epoch < epochs:
-                start = time.perf_counter()
-                summary = []
-                for name in self.models:
-                    train_mse = self.train_epoch(name, bar)
-                    test_mse = self._test_mse(name)
-                    self.history[name]["train_mse"].append(train_mse)
-                    self.history[name]["test_mse"].append(test_mse)
-                    summary.append(f"{name} train {train_mse:.5f} test {test_mse:.5f}")
-                self.epoch += 1
-                self.seconds += time.perf_counter() - start
+                summary = self.step_epoch(bar)
                 self.save(run_dir)
-                bar.set_postfix_str(" | ".join(summary), refresh=False)
+                bar.set_postfix_str(" | ".join(
+                    f"{name} train {train:.5f} test {test:.5f}"
+                    for name, (train, test) in summary.items()), refresh=False)
                 bar.update(1)
+
+    def step_epoch(self, progress=None) -> dict[str, tuple[float, float]]:
+        """Train every model one epoch and record its losses; returns ``{name: (train MSE,
+        test MSE)}``. ``progress`` (a tqdm bar) shows the running loss."""
+        start = time.perf_counter()
+        summary = {}
+        for name in self.models:
+            train_mse = self.train_epoch(name, progress)
+            test_mse = self._test_mse(name)
+            self.history[name]["train_mse"].append(train_mse)
+            self.history[name]["test_mse"].append(test_mse)
+            summary[name] = (train_mse, test_mse)
+        self.epoch += 1
+        self.seconds += time.perf_counter() - start
+        return summary
 
     # ---- checkpoints and metrics ----------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -361,8 +361,3 @@ def atomic_write(path: Path, content: bytes) -> None:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
 
-
-def circuit_spec(config: ModelConfig) -> CircuitSpec:
-    """The gate-circuit layout of a QLSTM model configuration."""
-    return CircuitSpec(config.n_qubits, config.n_qlayers, config.depth, config.encoding,
-                       config.rotation, config.entangling, config.measure)
