@@ -115,7 +115,7 @@ def _add_train(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a next-value forecaster with the protocol of Chen et al. 2020: a "
         "sliding window of values predicts the next one, the series is MinMax-scaled to "
-        "[-1, 1], the first 67%% of the windows train and the rest test; RMSprop (alpha 0.99, "
+        "[-1, 1], the first 67% of the windows train and the rest test; RMSprop (alpha 0.99, "
         "eps 1e-8) on the MSE. Writes checkpoint.pt after every epoch, metrics.json, "
         "metrics.csv, loss.png and prediction.png into the run directory.",
         epilog="datasets:\n" + "\n".join(f"  {name:22s}{text}"
