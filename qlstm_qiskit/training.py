@@ -201,16 +201,17 @@ class Run:
         x, y = self.data.x_train.to(model.dtype), self.data.y_train.to(model.dtype)
         model.train()
         order = torch.randperm(len(x), generator=self.generators[name])
-        total = 0.0
-        for count, batch in enumerate(order.split(self.train_config.batch_size), start=1):
+        total, seen, shown = 0.0, 0, time.monotonic()
+        for batch in order.split(self.train_config.batch_size):
             optimizer.zero_grad()
             loss = nn.functional.mse_loss(model(x[batch]), y[batch])
             loss.backward()
             optimizer.step()
             total += loss.item() * len(batch)
-            if progress is not None:
-                seen = min(count * self.train_config.batch_size, len(x))
-                progress.set_postfix_str(f"{name} running loss {total / seen:.5f}", refresh=False)
+            seen += len(batch)
+            if progress is not None and time.monotonic() - shown > 0.2:  # at most 5 redraws/s
+                progress.set_postfix_str(f"{name} running loss {total / seen:.5f}")
+                shown = time.monotonic()
         return total / len(x)
 
     def fit(self, run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> None:

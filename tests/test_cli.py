@@ -259,3 +259,24 @@ def test_corrupt_checkpoint_and_changed_settings_on_resume(trained, tmp_path, ca
 ])
 def test_parse_backend_spec(spec, expected):
     assert parse_backend_spec(spec) == expected
+
+
+def test_mismatched_checkpoint_is_a_clear_error(trained, tmp_path, capsys):
+    state = torch.load(trained / "checkpoint.pt", weights_only=True)
+    state["models"]["qlstm"]["hidden_size"] = 3  # the saved weights have hidden size 2
+    torch.save(state, tmp_path / "checkpoint.pt")
+    code, _, err = run_cli(capsys, "evaluate", tmp_path / "checkpoint.pt")
+    assert code == 1 and "does not match its configuration" in err and "Traceback" not in err
+    state["version"] = 99
+    torch.save(state, tmp_path / "checkpoint.pt")
+    code, _, err = run_cli(capsys, "predict", tmp_path)
+    assert code == 1 and "has checkpoint version 99" in err
+
+
+def test_console_script(tmp_path):
+    script = Path(sys.executable).parent / "qlstm-qiskit"
+    if not script.exists():
+        pytest.skip("the package is not installed in this environment (pip install .)")
+    result = subprocess.run([str(script), "train", "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "--resume" in result.stdout
