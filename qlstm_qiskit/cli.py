@@ -43,7 +43,8 @@ class CommandError(ValueError):
 
 # ---- argument helpers ---------------------------------------------------------------------------
 def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool, ``"none"`` -> None, else str."""
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool, ``"none"`` -> None,
+    anything else -> the string."""
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -138,7 +139,8 @@ def _add_train(commands) -> None:
                        f"torch.nn.LSTM baseline, or both side by side {default('model')}")
     model.add_argument("--hidden-size", type=int, help=f"hidden features {default('hidden_size')}")
     model.add_argument("--num-layers", type=int, help=f"stacked layers {default('num_layers')}")
-    model.add_argument("--n-qubits", type=int, help=f"qubits per gate circuit {default('n_qubits')}")
+    model.add_argument("--n-qubits", type=int,
+                       help=f"qubits per gate circuit {default('n_qubits')}")
     model.add_argument("--n-qlayers", type=int, help="data re-uploading blocks per circuit "
                        f"{default('n_qlayers')}")
     model.add_argument("--depth", type=int, help="variational layers per block "
@@ -237,7 +239,7 @@ def _add_circuit(commands) -> None:
 
 # ---- train --------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import ModelConfig, Run, TrainConfig
+    from .training import CHECKPOINT, ModelConfig, Run, TrainConfig
 
     given = {name: getattr(args, name) for name in TRAIN_DEFAULTS
              if getattr(args, name) is not None}
@@ -256,18 +258,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         settings = {**TRAIN_DEFAULTS, **given}
         series, data_config = _training_series(settings, given)
-        name, options = checked_backend(settings["backend"])
-        circuit = CircuitSpec(*(settings[name] for name in _CIRCUIT_FIELDS))
+        backend, options = checked_backend(settings["backend"])
+        circuit = CircuitSpec(*(settings[field] for field in _CIRCUIT_FIELDS))
         models = {kind: ModelConfig(kind=kind, hidden_size=settings["hidden_size"],
                                     num_layers=settings["num_layers"], circuit=circuit,
-                                    backend=name, backend_options=options,
+                                    backend=backend, backend_options=options,
                                     dtype=settings["dtype"], seed=settings["seed"])
                   for kind in MODEL_CHOICES[settings["model"]]}
         train = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                             lr=settings["lr"], seed=settings["seed"])
         run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(
             data_config["dataset"], settings["model"])
-        if (run_dir / "checkpoint.pt").exists():
+        if (run_dir / CHECKPOINT).exists():
             raise CommandError(f"{run_dir} already holds a run; continue it with --resume "
                                f"{run_dir} or choose another --run-dir")
         run = Run.create(data_config, series, models, train)
@@ -321,6 +323,7 @@ def _new_run_dir(dataset: str, model: str) -> Path:
 
 def _report_run(run, run_dir: Path) -> None:
     from .plots import plot_losses, plot_predictions
+    from .training import CHECKPOINT
 
     dataset = run.data_config["dataset"]
     loss_png = plot_losses(run.history, run_dir / "loss.png", f"{dataset}: loss curves")
@@ -335,7 +338,7 @@ def _report_run(run, run_dir: Path) -> None:
               f"after {run.epoch} epochs{train}")
     print(f"training time {run.seconds:.1f} s")
     print(f"run directory: {run_dir}")
-    print(f"  checkpoint:  {run_dir / 'checkpoint.pt'}")
+    print(f"  checkpoint:  {run_dir / CHECKPOINT}")
     print(f"  metrics:     {run_dir / 'metrics.json'}, {run_dir / 'metrics.csv'}")
     print(f"  plots:       {loss_png}, {prediction_png}")
 

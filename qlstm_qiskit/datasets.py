@@ -42,7 +42,8 @@ FIT_ON = ("series", "train")
 
 
 def damped_shm(n_points: int = 240) -> np.ndarray:
-    """Angular velocity of a damped pendulum (b = 0.15, g = 9.81, θ(0) = 0, θ'(0) = 3), t ∈ [0, 20]."""
+    """Angular velocity of a damped pendulum (b = 0.15, g = 9.81, θ(0) = 0, θ'(0) = 3) on
+    ``t ∈ [0, 20]``."""
     from scipy.integrate import solve_ivp
 
     def pendulum(_t, y):
@@ -62,7 +63,8 @@ def bessel_j2(n_points: int = 256) -> np.ndarray:
 
 
 def delayed_control(n_points: int = 2201) -> np.ndarray:
-    """Delayed quantum control: ``Σ_{n=0..10} exp(-10 (x - 2n)²) exp(-x/16)`` on ``x ∈ [-2, 20]``."""
+    """Delayed quantum control: ``Σ_{n=0..10} exp(-10 (x - 2n)²) exp(-x/16)`` on
+    ``x ∈ [-2, 20]``."""
     x = np.linspace(-2.0, 20.0, n_points)
     pulses = sum(np.exp(-10.0 * (x - 2.0 * n) ** 2) for n in range(11))
     return pulses * np.exp(-x / 16.0)
@@ -215,7 +217,8 @@ class WindowedData:
 
 
 def sliding_windows(scaled: np.ndarray, window: int, dtype: torch.dtype = torch.float64):
-    """``(N, window, 1)`` inputs and ``(N, 1)`` targets: ``x[i] = s[i:i+window]``, ``y[i] = s[i+window]``."""
+    """``(N, window, 1)`` inputs and ``(N, 1)`` targets of a scaled series ``s``:
+    ``x[i] = s[i:i+window]``, ``y[i] = s[i+window]``."""
     if len(scaled) <= window:
         raise ValueError(f"sliding_windows: the series has {len(scaled)} values; a window of "
                          f"{window} needs at least {window + 1}")
@@ -227,7 +230,8 @@ def sliding_windows(scaled: np.ndarray, window: int, dtype: torch.dtype = torch.
 
 def make_windows(series: np.ndarray, window: int = WINDOW, train_fraction: float = TRAIN_FRACTION,
                  fit_on: str = "series", dtype: torch.dtype = torch.float64) -> WindowedData:
-    """Scale ``series`` to ``[-1, 1]`` and cut it into training and test windows (see module doc)."""
+    """Scale ``series`` to ``[-1, 1]`` and cut it into training and test windows (see the
+    module docstring)."""
     owner = "make_windows"
     window = check_int(owner, "window", window, 1)
     check_choice(owner, "fit_on", fit_on, FIT_ON)

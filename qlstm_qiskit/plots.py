@@ -29,7 +29,8 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_losses(history: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Training and test MSE per epoch of every model (log scale); epoch 0 is the untrained model."""
+    """Training and test MSE per epoch of every model (log scale); epoch 0: the untrained
+    model."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for index, (name, losses) in enumerate(history.items()):

@@ -130,7 +130,8 @@ class Forecaster(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Predictions for ``x (N, window, 1)`` in evaluation mode, ``batch_size`` rows at a time."""
+        """Predictions for ``x (N, window, 1)`` in evaluation mode, ``batch_size`` rows at a
+        time."""
         self.eval()
         return torch.cat([self(chunk) for chunk in x.to(self.dtype).split(batch_size)])
 
