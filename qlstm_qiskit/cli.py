@@ -17,9 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .backends import get_backend, list_backends
 from .circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS, CircuitSpec
-from .datasets import DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate, load_csv_column
+from .datasets import (DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate, load_csv_column,
+                       sliding_windows)
+from .qlstm import QLSTM
+from .training import CHECKPOINT, ModelConfig, Run, TrainConfig, check_storable_options
 
 PROG = "qlstm-qiskit"
 MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
@@ -69,7 +74,7 @@ def parse_backend_spec(spec: str) -> tuple[str, dict[str, Any]]:
         options[key.strip()] = parse_value(value.strip())
     if not name.strip():
         raise CommandError(f"backend {spec!r}: the name is missing")
-    return name.strip(), options
+    return name.strip(), check_storable_options("backend", options)
 
 
 def checked_backend(spec: str) -> tuple[str, dict[str, Any]]:
@@ -239,8 +244,6 @@ def _add_circuit(commands) -> None:
 
 # ---- train --------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import CHECKPOINT, ModelConfig, Run, TrainConfig
-
     given = {name: getattr(args, name) for name in TRAIN_DEFAULTS
              if getattr(args, name) is not None}
     if args.resume:
@@ -323,7 +326,6 @@ def _new_run_dir(dataset: str, model: str) -> Path:
 
 def _report_run(run, run_dir: Path) -> None:
     from .plots import plot_losses, plot_predictions
-    from .training import CHECKPOINT
 
     dataset = run.data_config["dataset"]
     loss_png = plot_losses(run.history, run_dir / "loss.png", f"{dataset}: loss curves")
@@ -345,8 +347,6 @@ def _report_run(run, run_dir: Path) -> None:
 
 def _all_predictions(run, batch_size: int = 256):
     """Targets of all windows and every model's predictions, in the series' own units."""
-    import torch
-
     x = torch.cat([run.data.x_train, run.data.x_test])
     y = torch.cat([run.data.y_train, run.data.y_test])
     scaler = run.data.scaler
@@ -360,21 +360,18 @@ def _all_predictions(run, batch_size: int = 256):
 # ---- evaluate -----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .plots import plot_backend_mse
-    from .training import Run
-
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
-    run = Run.load(args.checkpoint)
-    quantum = {name: model for name, model in run.models.items() if model.is_quantum}
-    if args.backends:
-        specs = [checked_backend(spec) for spec in args.backends]
-    else:
-        first = next(iter(quantum.values()), None)
-        specs = [(first.config.backend, first.config.backend_options)] if first else []
+    specs = [checked_backend(spec) for spec in args.backends or ()]
+    run = Run.load(args.checkpoint, backend=specs[0] if specs else None)
+    if not specs:  # the backend it was trained on
+        specs = [(model.config.backend, model.config.backend_options)
+                 for model in run.models.values() if model.is_quantum][:1]
     rows = []
     for name, model in run.models.items():
-        for backend, options in (specs if model.is_quantum else [("classical", {})]):
-            if model.is_quantum:
+        for index, (backend, options) in enumerate(
+                specs if model.is_quantum else [("classical", {})]):
+            if model.is_quantum and index > 0:
                 model.set_backend(backend, **options)
             start = time.perf_counter()
             mse = model.mse(run.data.x_test, run.data.y_test, args.batch_size)
@@ -405,18 +402,13 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
 
 # ---- predict ------------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-
-    from .datasets import sliding_windows
-    from .training import Run
-
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.column is not None and args.input is None:
         raise CommandError("--column goes with --input")
     if args.n_points is not None and args.dataset is None:
         raise CommandError("--n-points goes with --dataset")
-    run = Run.load(args.checkpoint)
+    run = Run.load(args.checkpoint, backend=checked_backend(args.backend) if args.backend else None)
     if args.input is not None:
         if args.column is None:
             raise CommandError("--input needs --column (a header name or 0-based index)")
@@ -425,11 +417,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         series = generate(args.dataset, args.n_points)
     else:
         series = run.series
-    if args.backend:
-        backend, options = checked_backend(args.backend)
-        for model in run.models.values():
-            if model.is_quantum:
-                model.set_backend(backend, **options)
     scaler = run.data.scaler
     x, _y = sliding_windows(scaler.transform(series), run.data.window)
     columns = {name: scaler.inverse_transform(model.predict(x, args.batch_size)[:, 0]
@@ -455,8 +442,7 @@ def cmd_backends(_args: argparse.Namespace) -> int:
 
 
 def cmd_circuit(args: argparse.Namespace) -> int:
-    from .plots import _pyplot
-    from .qlstm import QLSTM
+    from .plots import save_drawing
 
     model = QLSTM(1, 1, n_qubits=args.n_qubits, n_qlayers=args.n_qlayers, depth=args.depth,
                   encoding=args.encoding, rotation=args.rotation, entangling=args.entangling,
@@ -466,18 +452,13 @@ def cmd_circuit(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     txt, png = out / f"circuit_{args.gate}.txt", out / f"circuit_{args.gate}.png"
     txt.write_text(text + "\n")
-    plt = _pyplot()
-    figure = model.draw(args.gate, output="mpl")
-    figure.savefig(png, dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    save_drawing(model.draw(args.gate, output="mpl"), png)
     print(text)
     print(f"wrote {txt}, {png}")
     return 0
 
 
 def _set_threads(threads: int) -> None:
-    import torch
-
     if threads < 1:
         raise CommandError(f"--threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)
@@ -491,14 +472,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) or a bad command line (2)
         return exc.code if isinstance(exc.code, int) else 2
-    import torch
-
     threads = torch.get_num_threads()
     try:
         if getattr(args, "threads", None) is not None:
             _set_threads(args.threads)
         return args.handler(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     finally:  # main() may run inside a larger program (or a test session)

@@ -28,6 +28,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def save_drawing(figure, path: str | Path) -> Path:
+    """Save a figure made elsewhere (e.g. ``QuantumCircuit.draw(output="mpl")``) and close it."""
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(figure)
+    return Path(path)
+
+
 def plot_losses(history: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Training and test MSE per epoch of every model (log scale); epoch 0: the untrained
     model."""

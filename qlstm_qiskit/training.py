@@ -22,7 +22,7 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "qlstm-qiskit-run"
 CHECKPOINT_VERSION = 1
 _QUANTUM_FIELDS = ("circuit", "backend", "backend_options")
+_CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class ModelConfig:
     dtype: str = "float64"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_storable_options("ModelConfig", self.backend_options)
+
     def to_dict(self) -> dict[str, Any]:
         """The fields that matter for this kind (the LSTM has no circuit or backend)."""
         data = asdict(self)
@@ -79,6 +83,16 @@ class ModelConfig:
         if "circuit" in data:
             data["circuit"] = CircuitSpec(**data["circuit"])
         return cls(**data)
+
+
+def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Return backend ``options`` if none looks like a credential (they go into checkpoints)."""
+    for key in options:
+        if any(word in str(key).lower() for word in _CREDENTIAL_WORDS):
+            raise ValueError(f"{owner}: backend option {key!r} looks like a credential; "
+                             "credentials come from the saved account or the environment and "
+                             "are never stored in checkpoints")
+    return options
 
 
 class Forecaster(nn.Module):
@@ -180,9 +194,7 @@ class Run:
         self.generators = {name: torch.Generator().manual_seed(train.seed) for name in models}
         self.epoch = 0
         self.seconds = 0.0
-        self.history: dict[str, dict[str, Any]] = {
-            name: {"initial_test_mse": self._test_mse(name), "train_mse": [], "test_mse": []}
-            for name in models}
+        self.history: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def create(cls, data_config: dict[str, Any], series: np.ndarray,
@@ -190,7 +202,10 @@ class Run:
         """A new run; ``data_config`` holds ``window``, ``train_fraction``, ``fit_on`` and any
         description of the data (e.g. ``dataset``), kept in the checkpoint and metrics."""
         torch.manual_seed(train.seed)
-        return cls(data_config, series, models, train)
+        run = cls(data_config, series, models, train)
+        run.history = {name: {"initial_test_mse": run._test_mse(name), "train_mse": [],
+                              "test_mse": []} for name in models}
+        return run
 
     # ---- training -------------------------------------------------------------------------
     def _test_mse(self, name: str) -> float:
@@ -277,10 +292,12 @@ class Run:
         atomic_write(run_dir / "metrics.csv", self.metrics_csv().encode())
 
     @classmethod
-    def load(cls, path: str | Path) -> Run:
+    def load(cls, path: str | Path, backend: tuple[str, dict[str, Any]] | None = None) -> Run:
         """Restore a run from a checkpoint file (or a run directory holding ``checkpoint.pt``).
 
-        Raises ``ValueError`` for a missing, unreadable, corrupt or mismatched checkpoint.
+        ``backend``: ``(name, options)`` to build the quantum models on instead of the saved
+        backend (the saved one is then never constructed). Raises ``ValueError`` for a missing,
+        unreadable, corrupt or mismatched checkpoint.
         """
         path = Path(path)
         if path.is_dir():
@@ -289,6 +306,11 @@ class Run:
         try:
             models = {name: ModelConfig.from_dict(config)
                       for name, config in state["models"].items()}
+            if backend is not None:
+                models = {name: replace(config, backend=backend[0],
+                                        backend_options=dict(backend[1]))
+                          if config.kind == "qlstm" else config
+                          for name, config in models.items()}
             run = cls(state["data"], state["series"].numpy(), models,
                       TrainConfig(**state["train"]))
             for name, model in run.models.items():

@@ -280,3 +280,10 @@ def test_console_script(tmp_path):
     result = subprocess.run([str(script), "train", "--help"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and "--resume" in result.stdout
+
+
+def test_credentials_are_never_stored(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", *TINY, "--backend", "statevector:token=abc",
+                           "--run-dir", tmp_path / "run")
+    assert code == 1 and "looks like a credential" in err and "abc" not in err
+    assert not (tmp_path / "run").exists()
