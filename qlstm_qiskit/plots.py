@@ -75,7 +75,7 @@ def plot_predictions(truth: np.ndarray, predictions: dict[str, np.ndarray], spli
 
 
 def plot_backend_mse(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Bar plot of test MSE per (model, backend) row (log scale)."""
+    """Bar plot of test MSE per (model, backend) row (log scale for a wide range)."""
     plt = _pyplot()
     labels = [f"{row['model']}\n{row['backend']}" for row in rows]
     values = [row["test_mse"] for row in rows]
@@ -83,7 +83,8 @@ def plot_backend_mse(rows: list[dict[str, Any]], path: str | Path, title: str = 
     bars = ax.bar(range(len(rows)), values, color=[f"C{i % 10}" for i in range(len(rows))])
     ax.bar_label(bars, labels=[f"{value:.3g}" for value in values], fontsize="small")
     ax.set_xticks(range(len(rows)), labels, fontsize="small")
-    ax.set_yscale("log")
+    if min(values) > 0 and max(values) / min(values) > 20:  # log scale only for a wide range
+        ax.set_yscale("log")
     ax.set_ylabel("test MSE (scaled series)")
     ax.set_title(title or "test MSE per backend")
     return _save(fig, Path(path))

@@ -151,7 +151,8 @@ class Forecaster(nn.Module):
 
     def mse(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
         """Mean squared error of the predictions for ``x`` against ``y``."""
-        return nn.functional.mse_loss(self.predict(x, batch_size), y.to(self.dtype)).item()
+        predictions = self.predict(x, batch_size).to(torch.float64)  # whatever a backend returns
+        return nn.functional.mse_loss(predictions, y.to(torch.float64)).item()
 
 
 @dataclass
