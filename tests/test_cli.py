@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from qlstm_qiskit import list_backends
 from qlstm_qiskit.cli import main, parse_backend_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,17 +113,22 @@ def test_kill_9_mid_run_then_resume(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "qlstm_qiskit", *argv, "--run-dir",
                                 str(killed)], cwd=tmp_path, env=subprocess_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen, deadline = 0, time.monotonic() + 120
-    while seen < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-        try:
-            seen = metrics(killed)["epochs_completed"]
-        except (OSError, ValueError, KeyError):
-            pass
-    assert process.poll() is None, f"the run ended before it could be killed: " \
-                                    f"{process.stderr.read().decode()[-2000:]}"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    try:
+        seen, deadline = 0, time.monotonic() + 120
+        while seen < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            try:
+                seen = metrics(killed)["epochs_completed"]
+            except (OSError, ValueError, KeyError):
+                pass
+        assert process.poll() is None, f"the run ended before it could be killed: " \
+                                        f"{process.stderr.read().decode()[-2000:]}"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stderr.close()
     checkpoint_epoch = torch.load(killed / "checkpoint.pt", weights_only=True)["epoch"]
     assert 3 <= seen <= checkpoint_epoch < 24
     resumed = subprocess.run([sys.executable, "-m", "qlstm_qiskit", "train", "--resume",
@@ -188,7 +194,10 @@ def test_train_on_a_csv_column(tmp_path, capsys):
 
 def test_backends_and_circuit(tmp_path, capsys):
     status, out, _ = run_cli(capsys, "backends")
-    assert status == 0 and out.startswith("statevector ") and "exact" in out
+    assert status == 0
+    for name, description in list_backends().items():
+        assert any(line.startswith(name + " ") and line.endswith(description)
+                   for line in out.splitlines()), name
     status, out, _ = run_cli(capsys, "circuit", "--gate", "forget", "--n-qubits", "3",
                              "--out", tmp_path)
     assert status == 0
@@ -209,8 +218,7 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     (["train", "--epochs", "two"], 2, "invalid int value: 'two'"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
     (["train", *TINY, "--n-qubits", "30"], 1, "n_qubits must be in the range 1..25, got 30"),
-    (["train", *TINY, "--backend", "nowhere"], 1, "unknown backend 'nowhere'; valid names: "
-                                                  "statevector"),
+    (["train", *TINY, "--backend", "nowhere"], 1, "unknown backend 'nowhere'; valid names: "),
     (["train", *TINY, "--backend", "statevector:method"], 1, "options must be key=value"),
     (["train", *TINY, "--backend", "statevector:method=fast"], 1, "method must be one of"),
     (["train", "--csv", "data.csv"], 1, "--csv needs --column"),
@@ -249,6 +257,12 @@ def test_corrupt_checkpoint_and_changed_settings_on_resume(trained, tmp_path, ca
     assert code == 1 and "only --epochs may be given, got --hidden-size" in err
     code, _, err = run_cli(capsys, "train", *TINY, "--run-dir", trained)
     assert code == 1 and "already holds a run" in err
+    code, _, err = run_cli(capsys, "evaluate", trained, "--backends", "statevector", "aer_nope")
+    assert code == 1 and "unknown backend 'aer_nope'; valid names: " in err
+    assert all(name in err for name in list_backends())
+    assert not (trained / "evaluate.csv").exists()  # nothing is written before all names check
+    code, _, err = run_cli(capsys, "train", "--resume", trained, "--epochs", "0")
+    assert code == 1 and "--epochs 0 is below the 1 epochs the run has done" in err
 
 
 @pytest.mark.parametrize("spec, expected", [
