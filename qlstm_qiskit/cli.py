@@ -14,6 +14,7 @@ import csv
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from .backends import get_backend, list_backends
 from .circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS, CircuitSpec
 from .datasets import (DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate, load_csv_column,
                        sliding_windows)
+from .cell import GATES
 from .qlstm import QLSTM
 from .training import CHECKPOINT, ModelConfig, Run, TrainConfig, check_storable_options
 
@@ -30,15 +32,25 @@ PROG = "qlstm-qiskit"
 MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
 
 #: train's defaults; the parser's defaults are None so that ``--resume`` can tell what was given.
+#: the gate-circuit flags, in CircuitSpec's field order, with their help.
+_CIRCUIT_HELP = {
+    "n_qubits": "qubits per gate circuit",
+    "n_qlayers": "data re-uploading blocks per circuit",
+    "depth": "variational layers per block",
+    "encoding": "arctan: H, RY(arctan x), RZ(arctan x^2) per qubit; angle: RY(x)",
+    "rotation": "trainable rotations per qubit: rot = RZ RY RZ, or one rx, ry or rz",
+    "entangling": "CNOTs after each variational layer",
+    "measure": "Pauli operator measured on every qubit",
+}
+_CIRCUIT_CHOICES = {"encoding": list(ENCODINGS), "rotation": list(ROTATIONS),
+                    "entangling": list(ENTANGLERS), "measure": list(MEASUREMENTS)}
+_CIRCUIT_FIELDS = tuple(_CIRCUIT_HELP)
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dataset": "damped_shm", "csv": None, "column": None, "n_points": None, "window": WINDOW,
     "train_fraction": TRAIN_FRACTION, "scale_fit": "series", "model": "qlstm", "hidden_size": 5,
-    "num_layers": 1, "n_qubits": 4, "n_qlayers": 1, "depth": 1, "encoding": "arctan",
-    "rotation": "rot", "entangling": "ring", "measure": "Z", "backend": "statevector",
+    "num_layers": 1, **asdict(CircuitSpec()), "backend": "statevector",
     "dtype": "float64", "epochs": 100, "batch_size": 10, "lr": 0.01, "seed": 0,
 }
-_CIRCUIT_FIELDS = ("n_qubits", "n_qlayers", "depth", "encoding", "rotation", "entangling",
-                   "measure")  # CircuitSpec's order
 _RESUMABLE = ("epochs",)  # what --resume may change (besides --threads and --no-progress)
 
 
@@ -134,35 +146,33 @@ def _add_train(commands) -> None:
                       "index (required with --csv)")
     data.add_argument("--n-points", type=int, metavar="N", help="resample a built-in series to N "
                       "points over the same domain (default: the series' own length)")
-    data.add_argument("--window", type=int, help=f"values per input window {default('window')}")
-    data.add_argument("--train-fraction", type=float, help="chronological training share of the "
-                      f"windows {default('train_fraction')}")
+    data.add_argument("--window", type=int, metavar="N",
+                      help=f"values per input window {default('window')}")
+    data.add_argument("--train-fraction", type=float, metavar="X",
+                      help=f"chronological training share of the windows "
+                      f"{default('train_fraction')}")
     data.add_argument("--scale-fit", choices=FIT_ON, help="fit the [-1, 1] scaling on the whole "
                       f"series (as the paper) or on the training part {default('scale_fit')}")
     model = p.add_argument_group("model")
     model.add_argument("--model", choices=list(MODEL_CHOICES), help="qlstm, the classical "
                        f"torch.nn.LSTM baseline, or both side by side {default('model')}")
-    model.add_argument("--hidden-size", type=int, help=f"hidden features {default('hidden_size')}")
-    model.add_argument("--num-layers", type=int, help=f"stacked layers {default('num_layers')}")
-    model.add_argument("--n-qubits", type=int,
-                       help=f"qubits per gate circuit {default('n_qubits')}")
-    model.add_argument("--n-qlayers", type=int, help="data re-uploading blocks per circuit "
-                       f"{default('n_qlayers')}")
-    model.add_argument("--depth", type=int, help="variational layers per block "
-                       f"{default('depth')}")
-    model.add_argument("--encoding", choices=list(ENCODINGS), help=default("encoding"))
-    model.add_argument("--rotation", choices=list(ROTATIONS), help=default("rotation"))
-    model.add_argument("--entangling", choices=ENTANGLERS, help=default("entangling"))
-    model.add_argument("--measure", choices=MEASUREMENTS, help=default("measure"))
+    model.add_argument("--hidden-size", type=int, metavar="N",
+                       help=f"hidden features {default('hidden_size')}")
+    model.add_argument("--num-layers", type=int, metavar="N",
+                       help=f"stacked layers {default('num_layers')}")
+    _add_circuit_flags(model, with_defaults=False)
     model.add_argument("--backend", metavar="SPEC", help="backend to train on, NAME or "
                        f"NAME:key=value,... (see `{PROG} backends`) {default('backend')}")
-    model.add_argument("--dtype", choices=("float32", "float64"), help=default("dtype"))
+    model.add_argument("--dtype", choices=("float32", "float64"),
+                       help=f"parameter dtype {default('dtype')}")
     train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=int, help=f"{default('epochs')}; with --resume, the "
-                       "total to reach")
-    train.add_argument("--batch-size", type=int, help=default("batch_size"))
-    train.add_argument("--lr", type=float, help=f"RMSprop learning rate {default('lr')}")
-    train.add_argument("--seed", type=int, help="seeds weights and shuffling "
+    train.add_argument("--epochs", type=int, metavar="N",
+                       help=f"epochs to train {default('epochs')}; with --resume, the total "
+                       "to reach")
+    train.add_argument("--batch-size", type=int, metavar="N", help=default("batch_size"))
+    train.add_argument("--lr", type=float, metavar="X",
+                       help=f"RMSprop learning rate {default('lr')}")
+    train.add_argument("--seed", type=int, metavar="N", help="seeds weights and shuffling "
                        f"{default('seed')}")
     run = p.add_argument_group("run")
     run.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: "
@@ -174,8 +184,20 @@ def _add_train(commands) -> None:
     p.set_defaults(handler=cmd_train)
 
 
+def _add_circuit_flags(parser, with_defaults: bool) -> None:
+    """The gate-circuit flags; with ``with_defaults=False`` unset flags stay None (train)."""
+    for field, text in _CIRCUIT_HELP.items():
+        value = getattr(CircuitSpec(), field)
+        kind = ({"choices": _CIRCUIT_CHOICES[field]} if field in _CIRCUIT_CHOICES
+                else {"type": int, "metavar": "N"})
+        parser.add_argument("--" + field.replace("_", "-"),
+                            default=value if with_defaults else None,
+                            help=f"{text} (default: {value})", **kind)
+
+
 def _add_threads(parser) -> None:
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1; "
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch CPU threads (default: 1; "
                         "the models are small, more threads mostly add overhead)")
 
 
@@ -190,7 +212,8 @@ def _add_evaluate(commands) -> None:
                    "NAME:key=value,... (default: the one the model was trained on)")
     p.add_argument("--out", metavar="DIR", help="where to write (default: the checkpoint's "
                    "directory)")
-    p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass "
+    p.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="windows per forward pass "
                    "(default: 256)")
     _add_threads(p)
     p.set_defaults(handler=cmd_evaluate)
@@ -213,31 +236,21 @@ def _add_predict(commands) -> None:
     p.add_argument("--n-points", type=int, metavar="N", help="length of a built-in series")
     p.add_argument("--out", metavar="CSV", default="predictions.csv",
                    help="output file (default: predictions.csv)")
-    p.add_argument("--batch-size", type=int, default=256, help="windows per forward pass "
+    p.add_argument("--batch-size", type=int, default=256, metavar="N",
+                   help="windows per forward pass "
                    "(default: 256)")
     _add_threads(p)
     p.set_defaults(handler=cmd_predict)
 
 
 def _add_circuit(commands) -> None:
-    spec = CircuitSpec()
     p = commands.add_parser(
         "circuit", help="draw a gate circuit as text and PNG",
         description="Draw one of the four gate circuits of a QLSTM layout: print it and write "
         "circuit_<gate>.txt and circuit_<gate>.png.")
-    p.add_argument("--gate", choices=("input", "forget", "cell", "output"), default="input",
-                   help="(default: input)")
-    p.add_argument("--n-qubits", type=int, default=spec.n_qubits, help="(default: %(default)s)")
-    p.add_argument("--n-qlayers", type=int, default=spec.n_qlayers, help="(default: %(default)s)")
-    p.add_argument("--depth", type=int, default=spec.depth, help="(default: %(default)s)")
-    p.add_argument("--encoding", choices=list(ENCODINGS), default=spec.encoding,
-                   help="(default: %(default)s)")
-    p.add_argument("--rotation", choices=list(ROTATIONS), default=spec.rotation,
-                   help="(default: %(default)s)")
-    p.add_argument("--entangling", choices=ENTANGLERS, default=spec.entangling,
-                   help="(default: %(default)s)")
-    p.add_argument("--measure", choices=MEASUREMENTS, default=spec.measure,
-                   help="(default: %(default)s)")
+    p.add_argument("--gate", choices=GATES, default="input",
+                   help="which of the four LSTM gates (default: input)")
+    _add_circuit_flags(p, with_defaults=True)
     p.add_argument("--out", metavar="DIR", default=".", help="where to write (default: .)")
     p.set_defaults(handler=cmd_circuit)
 
