@@ -201,7 +201,11 @@ class Run:
     def create(cls, data_config: dict[str, Any], series: np.ndarray,
                models: dict[str, ModelConfig], train: TrainConfig) -> Run:
         """A new run; ``data_config`` holds ``window``, ``train_fraction``, ``fit_on`` and any
-        description of the data (e.g. ``dataset``), kept in the checkpoint and metrics."""
+        description of the data (e.g. ``dataset``), kept in the checkpoint and metrics.
+
+        Seeds torch's global generator with ``train.seed`` (its state is checkpointed); weights
+        and shuffling use their own seeded generators, and training draws nothing from NumPy's
+        or Python's generators."""
         torch.manual_seed(train.seed)
         run = cls(data_config, series, models, train)
         run.history = {name: {"initial_test_mse": run._test_mse(name), "train_mse": [],
