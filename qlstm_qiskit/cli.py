@@ -207,16 +207,20 @@ def _add_evaluate(commands) -> None:
         description="Load a checkpoint and compute the test MSE of its quantum model(s) on each "
         "backend (same weights); a classical LSTM in the checkpoint is listed once as a "
         "reference. Writes evaluate.csv, evaluate.json and evaluate.png.")
-    p.add_argument("checkpoint", help="checkpoint.pt, or the run directory holding it")
+    _add_inference_flags(p)
     p.add_argument("--backends", nargs="+", metavar="SPEC", help="backends as NAME or "
                    "NAME:key=value,... (default: the one the model was trained on)")
     p.add_argument("--out", metavar="DIR", help="where to write (default: the checkpoint's "
                    "directory)")
-    p.add_argument("--batch-size", type=int, default=256, metavar="N",
-                   help="windows per forward pass "
-                   "(default: 256)")
-    _add_threads(p)
     p.set_defaults(handler=cmd_evaluate)
+
+
+def _add_inference_flags(parser) -> None:
+    """What evaluate and predict share: the checkpoint, the batch size and the threads."""
+    parser.add_argument("checkpoint", help="checkpoint.pt, or the run directory holding it")
+    parser.add_argument("--batch-size", type=int, default=256, metavar="N",
+                        help="windows per forward pass (default: 256)")
+    _add_threads(parser)
 
 
 def _add_predict(commands) -> None:
@@ -226,7 +230,7 @@ def _add_predict(commands) -> None:
         "model(s), scaled with the run's scaler, on a backend. The series is the run's own "
         "(default), a built-in dataset, or a CSV column. Writes a CSV with the index of the "
         "predicted value, the true value and one prediction column per model.")
-    p.add_argument("checkpoint", help="checkpoint.pt, or the run directory holding it")
+    _add_inference_flags(p)
     p.add_argument("--backend", metavar="SPEC", help="NAME or NAME:key=value,... (default: the "
                    "one the model was trained on)")
     source = p.add_mutually_exclusive_group()
@@ -236,10 +240,6 @@ def _add_predict(commands) -> None:
     p.add_argument("--n-points", type=int, metavar="N", help="length of a built-in series")
     p.add_argument("--out", metavar="CSV", default="predictions.csv",
                    help="output file (default: predictions.csv)")
-    p.add_argument("--batch-size", type=int, default=256, metavar="N",
-                   help="windows per forward pass "
-                   "(default: 256)")
-    _add_threads(p)
     p.set_defaults(handler=cmd_predict)
 
 
