@@ -9,6 +9,10 @@ The series is MinMax-scaled to [-1, 1]; a sliding window of ``--window`` values 
 value; the first 67% of the windows (chronologically) train the model, the rest test it. The
 model is ``QLSTM(1, hidden, batch_first=True)`` followed by ``nn.Linear(hidden, 1)`` on the last
 step's output, trained with RMSprop on the MSE loss.
+
+The data and training code live in the library (:mod:`qlstm_qiskit.datasets`,
+:mod:`qlstm_qiskit.training`); ``qlstm-qiskit train`` is the full command, with checkpoints,
+``--resume``, metrics files, plots and the classical baseline.
 """
 
 from __future__ import annotations
@@ -16,58 +20,14 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-import torch
-from torch import nn
-
-from qlstm_qiskit import QLSTM
-
-N_POINTS = 240
-TRAIN_FRACTION = 0.67
-
-
-def make_series(dataset: str) -> np.ndarray:
-    """The raw series: ``sine`` (a few periods) or ``damped_shm`` (pendulum angular velocity)."""
-    if dataset == "sine":
-        return np.sin(np.linspace(0.0, 4 * 2 * np.pi, N_POINTS))
-    from scipy.integrate import solve_ivp
-
-    def pendulum(_t, y):  # theta'' = -0.15 theta' - 9.81 sin(theta)
-        theta, omega = y
-        return [omega, -0.15 * omega - 9.81 * np.sin(theta)]
-
-    t = np.linspace(0.0, 20.0, N_POINTS)
-    solution = solve_ivp(pendulum, (0.0, 20.0), [0.0, 3.0], t_eval=t, rtol=1e-8, atol=1e-8)
-    return solution.y[1]
-
-
-def make_windows(series: np.ndarray, window: int, dtype: torch.dtype):
-    """Scale to [-1, 1] and cut ``(N, window, 1)`` inputs with ``(N, 1)`` next-value targets."""
-    low, high = series.min(), series.max()
-    scaled = 2.0 * (series - low) / (high - low) - 1.0
-    x = np.stack([scaled[i:i + window] for i in range(len(scaled) - window)])
-    y = scaled[window:]
-    return (torch.as_tensor(x, dtype=dtype).unsqueeze(-1),
-            torch.as_tensor(y, dtype=dtype).unsqueeze(-1))
-
-
-class Forecaster(nn.Module):
-    """A QLSTM followed by a linear read-out of the last time step."""
-
-    def __init__(self, hidden_size: int, n_qubits: int, seed: int, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.lstm = QLSTM(1, hidden_size, batch_first=True, n_qubits=n_qubits, seed=seed,
-                          dtype=dtype)
-        self.head = nn.Linear(hidden_size, 1, dtype=dtype)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output, _ = self.lstm(x)
-        return self.head(output[:, -1])
+from qlstm_qiskit import CircuitSpec
+from qlstm_qiskit.datasets import DATASETS, TRAIN_FRACTION, generate
+from qlstm_qiskit.training import ModelConfig, Run, TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=("sine", "damped_shm"), default="sine")
+    parser.add_argument("--dataset", choices=list(DATASETS), default="sine")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--window", type=int, default=4)
     parser.add_argument("--hidden-size", type=int, default=5)
@@ -81,47 +41,29 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    dtype = getattr(torch, args.dtype)
-    torch.manual_seed(args.seed)
-    x, y = make_windows(make_series(args.dataset), args.window, dtype)
-    split = int(TRAIN_FRACTION * len(x))
-    x_train, y_train, x_test, y_test = x[:split], y[:split], x[split:], y[split:]
-
-    model = Forecaster(args.hidden_size, args.n_qubits, args.seed, dtype)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=args.lr, alpha=0.99, eps=1e-8)
-    loss_fn = nn.MSELoss()
-
-    def test_mse() -> float:
-        model.eval()
-        with torch.no_grad():
-            return loss_fn(model(x_test), y_test).item()
-
-    initial_test_mse = test_mse()
-    print(f"{args.dataset}: {len(x_train)} training and {len(x_test)} test windows; "
-          f"initial test MSE {initial_test_mse:.5f}")
-    train_losses, test_losses = [], []
+    model = ModelConfig(hidden_size=args.hidden_size, circuit=CircuitSpec(n_qubits=args.n_qubits),
+                        dtype=args.dtype, seed=args.seed)
+    run = Run.create({"dataset": args.dataset, "window": args.window,
+                      "train_fraction": TRAIN_FRACTION, "fit_on": "series"},
+                     generate(args.dataset), {"qlstm": model},
+                     TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                 seed=args.seed))
+    history = run.history["qlstm"]
+    initial_test_mse = history["initial_test_mse"]
+    print(f"{args.dataset}: {len(run.data.x_train)} training and {len(run.data.x_test)} test "
+          f"windows; initial test MSE {initial_test_mse:.5f}")
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        model.train()
-        order = torch.randperm(len(x_train))
-        total = 0.0
-        for batch in order.split(args.batch_size):
-            optimizer.zero_grad()
-            loss = loss_fn(model(x_train[batch]), y_train[batch])
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        train_losses.append(total / len(x_train))
-        test_losses.append(test_mse())
-        print(f"epoch {epoch:3d}  train MSE {train_losses[-1]:.5f}  "
-              f"test MSE {test_losses[-1]:.5f}  ({time.perf_counter() - start:.1f} s)")
-    final_test_mse = test_losses[-1] if test_losses else initial_test_mse
+        train_mse, test_mse = run.step_epoch()["qlstm"]
+        print(f"epoch {epoch:3d}  train MSE {train_mse:.5f}  test MSE {test_mse:.5f}  "
+              f"({time.perf_counter() - start:.1f} s)")
+    final_test_mse = history["test_mse"][-1] if history["test_mse"] else initial_test_mse
     print(f"done: test MSE {initial_test_mse:.5f} -> {final_test_mse:.5f} "
           f"({initial_test_mse / final_test_mse:.1f}x lower) in {args.epochs} epochs, "
           f"{time.perf_counter() - start:.1f} s")
     return {"dataset": args.dataset, "epochs": args.epochs,
             "initial_test_mse": initial_test_mse, "final_test_mse": final_test_mse,
-            "train_losses": train_losses, "test_losses": test_losses}
+            "train_losses": history["train_mse"], "test_losses": history["test_mse"]}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,254 @@
+"""Time series of the QLSTM literature and the forecasting protocol of Chen et al. 2020.
+
+Generators (each returns a 1-D float64 NumPy array; ``n_points`` resamples the same domain):
+
+========================  ===================================================================
+``damped_shm``            damped pendulum ``θ'' = -0.15 θ' - 9.81 sin θ``, ``θ(0)=0``,
+                          ``θ'(0)=3``, 240 points on ``t ∈ [0, 20]``; the series is ``θ'``
+``bessel_j2``             ``J_2(x)`` on 256 points of ``x ∈ [2, 100]``
+``delayed_control``       ``Σ_{n=0..10} exp(-10 (x-2n)²) exp(-x/16)``, ``x`` from -2 to 20 in
+                          steps of 0.01 (2201 points)
+``population_inversion``  Jaynes-Cummings collapse and revival ``W(t) = Σ_n P_n cos(2 g t √(n+1))``,
+                          Poisson ``P_n`` with mean photon number 40, ``g = 1``, 2500 points on
+                          ``t ∈ [0, 200]``
+``narma5``, ``narma10``   ``y(t+1) = 0.3 y(t) + 0.05 y(t) Σ_{i<n} y(t-i) + 1.5 u(t-n+1) u(t) + 0.1``
+                          with ``u`` uniform in ``[0, 0.5]`` (seeded), 300 points
+``sine``                  ``sin t`` on 240 points of ``t ∈ [0, 8π]`` (four periods)
+========================  ===================================================================
+
+Protocol (:func:`make_windows`): a sliding window of ``window`` (4) values predicts the next value;
+the series is MinMax-scaled to ``[-1, 1]``; the first 67 % of the windows (chronologically) train,
+the rest test. As in the authors' code, the scaler is fitted on the whole series before the split
+(``fit_on="series"``); ``fit_on="train"`` fits it on the values the training windows see instead,
+so that nothing of the test part leaks into the scaling.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checks import check_choice, check_int
+
+TRAIN_FRACTION = 0.67
+WINDOW = 4
+FIT_ON = ("series", "train")
+
+
+def damped_shm(n_points: int = 240) -> np.ndarray:
+    """Angular velocity of a damped pendulum (b = 0.15, g = 9.81, θ(0) = 0, θ'(0) = 3) on
+    ``t ∈ [0, 20]``."""
+    from scipy.integrate import solve_ivp
+
+    def pendulum(_t, y):
+        theta, omega = y
+        return [omega, -0.15 * omega - 9.81 * np.sin(theta)]
+
+    t = np.linspace(0.0, 20.0, n_points)
+    solution = solve_ivp(pendulum, (0.0, 20.0), [0.0, 3.0], t_eval=t, rtol=1e-8, atol=1e-8)
+    return solution.y[1]
+
+
+def bessel_j2(n_points: int = 256) -> np.ndarray:
+    """The Bessel function of the first kind of order 2 on ``x ∈ [2, 100]``."""
+    from scipy.special import jv
+
+    return jv(2, np.linspace(2.0, 100.0, n_points))
+
+
+def delayed_control(n_points: int = 2201) -> np.ndarray:
+    """Delayed quantum control: ``Σ_{n=0..10} exp(-10 (x - 2n)²) exp(-x/16)`` on
+    ``x ∈ [-2, 20]``."""
+    x = np.linspace(-2.0, 20.0, n_points)
+    pulses = sum(np.exp(-10.0 * (x - 2.0 * n) ** 2) for n in range(11))
+    return pulses * np.exp(-x / 16.0)
+
+
+def population_inversion(n_points: int = 2500, mean_photons: float = 40.0,
+                         coupling: float = 1.0, t_max: float = 200.0) -> np.ndarray:
+    """Jaynes-Cummings atomic inversion of a coherent field: collapse and revival."""
+    from scipy.special import gammaln
+
+    n_max = int(mean_photons + 12.0 * math.sqrt(mean_photons) + 20)  # Poisson tail < 1e-16
+    n = np.arange(n_max + 1)
+    weights = np.exp(n * math.log(mean_photons) - mean_photons - gammaln(n + 1))
+    t = np.linspace(0.0, t_max, n_points)
+    return np.cos(2.0 * coupling * np.outer(t, np.sqrt(n + 1.0))) @ weights
+
+
+def narma(order: int, n_points: int = 300, seed: int = 0) -> np.ndarray:
+    """The NARMA-``order`` benchmark driven by uniform noise in ``[0, 0.5]`` (seeded)."""
+    u = np.random.default_rng(seed).uniform(0.0, 0.5, n_points)
+    y = np.zeros(n_points)
+    for t in range(order - 1, n_points - 1):
+        y[t + 1] = (0.3 * y[t] + 0.05 * y[t] * y[t - order + 1:t + 1].sum()
+                    + 1.5 * u[t - order + 1] * u[t] + 0.1)
+    return y
+
+
+def narma5(n_points: int = 300, seed: int = 0) -> np.ndarray:
+    """NARMA-5 (see :func:`narma`)."""
+    return narma(5, n_points, seed)
+
+
+def narma10(n_points: int = 300, seed: int = 0) -> np.ndarray:
+    """NARMA-10 (see :func:`narma`)."""
+    return narma(10, n_points, seed)
+
+
+def sine(n_points: int = 240) -> np.ndarray:
+    """Four periods of a sine wave."""
+    return np.sin(np.linspace(0.0, 8.0 * np.pi, n_points))
+
+
+#: name -> (generator, one-line description).
+DATASETS: dict[str, tuple[Callable[..., np.ndarray], str]] = {
+    "damped_shm": (damped_shm, "damped pendulum angular velocity, 240 points"),
+    "bessel_j2": (bessel_j2, "Bessel J2 on [2, 100], 256 points"),
+    "delayed_control": (delayed_control, "delayed quantum control pulses, 2201 points"),
+    "population_inversion": (population_inversion,
+                             "Jaynes-Cummings collapse and revival, 2500 points"),
+    "narma5": (narma5, "NARMA-5 driven by uniform noise, 300 points"),
+    "narma10": (narma10, "NARMA-10 driven by uniform noise, 300 points"),
+    "sine": (sine, "four periods of a sine wave, 240 points"),
+}
+
+
+def generate(name: str, n_points: int | None = None) -> np.ndarray:
+    """The built-in series ``name`` (its default length unless ``n_points`` is given)."""
+    check_choice("generate", "name", name, DATASETS)
+    generator, _description = DATASETS[name]
+    if n_points is None:
+        return generator()
+    return generator(check_int("generate", "n_points", n_points, WINDOW + 2))
+
+
+def load_csv_column(path: str | Path, column: str) -> np.ndarray:
+    """One numeric column of a CSV file, by header name (or 0-based index) as float64.
+
+    A first row whose fields are not all numbers is the header. Raises ``ValueError`` naming the
+    file, row and value for a missing file or column, an empty or non-numeric value, or fewer than
+    two values.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="") as handle:
+            rows = [row for row in csv.reader(handle) if any(field.strip() for field in row)]
+    except FileNotFoundError:
+        raise ValueError(f"load_csv_column: no such file: {path}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"load_csv_column: cannot read {path} as CSV: {exc}") from exc
+    if not rows:
+        raise ValueError(f"load_csv_column: {path} is empty")
+    header = [field.strip() for field in rows[0]]
+    has_header = not all(_is_number(field) for field in header)
+    if has_header and column in header:
+        index = header.index(column)
+    elif column.isdigit() and int(column) < len(header):
+        index = int(column)
+    else:
+        names = ", ".join(repr(name) for name in header) if has_header else "none (no header row)"
+        raise ValueError(f"load_csv_column: {path} has no column {column!r}; columns: {names}; "
+                         f"or a 0-based index below {len(header)}")
+    first = 2 if has_header else 1
+    values = []
+    for number, row in enumerate(rows[first - 1:], start=first):
+        field = row[index].strip() if index < len(row) else ""
+        if not _is_number(field) or not math.isfinite(float(field)):
+            raise ValueError(f"load_csv_column: {path} row {number}, column {column!r}: expected a "
+                             f"finite number, got {field!r}")
+        values.append(float(field))
+    if len(values) < 2:
+        raise ValueError(f"load_csv_column: {path} column {column!r} has {len(values)} value(s); "
+                         "a series needs more")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class MinMaxScaler:
+    """Affine map of ``[low, high]`` onto ``[-1, 1]``."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> MinMaxScaler:
+        low, high = float(np.min(values)), float(np.max(values))
+        if not high > low:
+            raise ValueError(f"MinMaxScaler: the series is constant ({low}); nothing to forecast")
+        return cls(low, high)
+
+    def transform(self, values):
+        return 2.0 * (values - self.low) / (self.high - self.low) - 1.0
+
+    def inverse_transform(self, values):
+        return (values + 1.0) * (self.high - self.low) / 2.0 + self.low
+
+
+@dataclass(frozen=True)
+class WindowedData:
+    """Windows ``(N, window, 1)`` and next-value targets ``(N, 1)``, split chronologically."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    scaler: MinMaxScaler
+    window: int
+
+    @property
+    def split(self) -> int:
+        """Index of the first test window (= number of training windows)."""
+        return len(self.x_train)
+
+
+def sliding_windows(scaled: np.ndarray, window: int, dtype: torch.dtype = torch.float64):
+    """``(N, window, 1)`` inputs and ``(N, 1)`` targets of a scaled series ``s``:
+    ``x[i] = s[i:i+window]``, ``y[i] = s[i+window]``."""
+    if len(scaled) <= window:
+        raise ValueError(f"sliding_windows: the series has {len(scaled)} values; a window of "
+                         f"{window} needs at least {window + 1}")
+    x = np.lib.stride_tricks.sliding_window_view(scaled[:-1], window)
+    y = scaled[window:]
+    return (torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).unsqueeze(-1),
+            torch.as_tensor(np.ascontiguousarray(y), dtype=dtype).unsqueeze(-1))
+
+
+def make_windows(series: np.ndarray, window: int = WINDOW, train_fraction: float = TRAIN_FRACTION,
+                 fit_on: str = "series", dtype: torch.dtype = torch.float64) -> WindowedData:
+    """Scale ``series`` to ``[-1, 1]`` and cut it into training and test windows (see the
+    module docstring)."""
+    owner = "make_windows"
+    window = check_int(owner, "window", window, 1)
+    check_choice(owner, "fit_on", fit_on, FIT_ON)
+    if isinstance(train_fraction, bool) or not 0.0 < float(train_fraction) < 1.0:
+        raise ValueError(f"{owner}: train_fraction must be in the open range (0, 1), "
+                         f"got {train_fraction}")
+    series = np.asarray(series, dtype=np.float64)
+    if series.ndim != 1 or not np.all(np.isfinite(series)):
+        raise ValueError(f"{owner}: series must be a 1-D array of finite numbers, got shape "
+                         f"{series.shape}")
+    n_windows = len(series) - window
+    split = int(train_fraction * n_windows)
+    if split < 1 or split >= n_windows:
+        raise ValueError(f"{owner}: a series of {len(series)} values gives {max(n_windows, 0)} "
+                         f"windows of {window} values, too few to split {train_fraction:g} / "
+                         f"{1 - train_fraction:g} into non-empty training and test parts")
+    # The training windows see values 0 .. split + window - 1 (their targets included).
+    scaler = MinMaxScaler.fit(series if fit_on == "series" else series[:split + window])
+    x, y = sliding_windows(scaler.transform(series), window, dtype)
+    return WindowedData(x[:split], y[:split], x[split:], y[split:], scaler, window)

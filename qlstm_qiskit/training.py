@@ -1,0 +1,392 @@
+"""Forecasting runs: a :class:`Forecaster`, its training loop, checkpoints and metrics.
+
+A :class:`Run` trains one or more forecasters (a QLSTM, a classical ``torch.nn.LSTM`` baseline, or
+both side by side) on one windowed series with the protocol of Chen et al. 2020: RMSprop
+(lr 0.01, alpha 0.99, eps 1e-8), batches of 10 shuffled training windows, MSE on the last step's
+prediction. After every epoch it writes, atomically (a temporary file then ``os.replace``),
+
+- ``checkpoint.pt``: the run's configuration (plain data: backend *names* and options, never
+  backend objects or credentials), the series, every model's ``state_dict``, optimizer state, the
+  shuffling generators' and torch's RNG states, the epoch and the metrics history;
+- ``metrics.json`` and ``metrics.csv``: the losses per epoch and model.
+
+:meth:`Run.load` restores all of it, so that a resumed run continues exactly where the checkpoint
+was taken and ends with the same weights and losses as an uninterrupted one (float64, same
+machine). A ``kill -9`` loses at most the epoch it interrupts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._checks import check_choice, check_int
+from .backends import get_backend
+from .circuits import CircuitSpec
+from .datasets import WindowedData, make_windows
+from .qlstm import QLSTM
+
+MODEL_KINDS = ("qlstm", "lstm")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "qlstm-qiskit-run"
+CHECKPOINT_VERSION = 1
+_QUANTUM_FIELDS = ("circuit", "backend", "backend_options")
+_CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
+
+    ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
+    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM.
+    """
+
+    kind: str = "qlstm"
+    hidden_size: int = 5
+    num_layers: int = 1
+    circuit: CircuitSpec = field(default_factory=CircuitSpec)
+    backend: str = "statevector"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float64"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_storable_options("ModelConfig", self.backend_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that matter for this kind (the LSTM has no circuit or backend)."""
+        data = asdict(self)
+        if self.kind == "lstm":
+            for name in _QUANTUM_FIELDS:
+                del data[name]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown fields {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        if "circuit" in data:
+            data["circuit"] = CircuitSpec(**data["circuit"])
+        return cls(**data)
+
+
+def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Return backend ``options`` if none looks like a credential (they go into checkpoints)."""
+    for key in options:
+        if any(word in str(key).lower() for word in _CREDENTIAL_WORDS):
+            raise ValueError(f"{owner}: backend option {key!r} looks like a credential; "
+                             "credentials come from the saved account or the environment and "
+                             "are never stored in checkpoints")
+    return options
+
+
+class Forecaster(nn.Module):
+    """A QLSTM (or ``torch.nn.LSTM``) over ``(B, window, 1)`` and ``nn.Linear(hidden, 1)`` on the
+    last step: ``(B, window, 1) -> (B, 1)``.
+
+    Initialised from ``config.seed`` without touching torch's global generator, so a model's
+    initial weights do not depend on what else a run builds.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        owner = "Forecaster"
+        check_choice(owner, "kind", config.kind, MODEL_KINDS)
+        check_choice(owner, "dtype", config.dtype, DTYPES)
+        check_int(owner, "hidden_size", config.hidden_size, 1)
+        check_int(owner, "num_layers", config.num_layers, 1)
+        self.config = config
+        dtype = DTYPES[config.dtype]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            if config.kind == "qlstm":
+                self.lstm = QLSTM(1, config.hidden_size, config.num_layers, batch_first=True,
+                                  backend=get_backend(config.backend, **config.backend_options),
+                                  seed=config.seed, dtype=dtype, **asdict(config.circuit))
+            else:
+                self.lstm = nn.LSTM(1, config.hidden_size, config.num_layers, batch_first=True,
+                                    dtype=dtype)
+            self.head = nn.Linear(config.hidden_size, 1, dtype=dtype)
+
+    @property
+    def is_quantum(self) -> bool:
+        return self.config.kind == "qlstm"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.head.weight.dtype
+
+    def set_backend(self, name: str, **options: Any) -> Forecaster:
+        """Run the same weights on the backend ``name``; returns ``self``."""
+        if not self.is_quantum:
+            raise ValueError("Forecaster.set_backend: the classical LSTM has no backend")
+        self.lstm.set_backend(name, **options)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output, _ = self.lstm(x)
+        return self.head(output[:, -1])
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Predictions for ``x (N, window, 1)`` in evaluation mode, ``batch_size`` rows at a
+        time."""
+        self.eval()
+        return torch.cat([self(chunk) for chunk in x.to(self.dtype).split(batch_size)])
+
+    def mse(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
+        """Mean squared error of the predictions for ``x`` against ``y``."""
+        predictions = self.predict(x, batch_size).to(torch.float64)  # whatever a backend returns
+        return nn.functional.mse_loss(predictions, y.to(torch.float64)).item()
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation settings of a run (Chen et al.'s protocol by default)."""
+
+    epochs: int = 100
+    batch_size: int = 10
+    lr: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("TrainConfig", "epochs", self.epochs, 0)
+        check_int("TrainConfig", "batch_size", self.batch_size, 1)
+        check_int("TrainConfig", "seed", self.seed, 0)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"TrainConfig: lr must be a number > 0, got {self.lr!r}")
+
+
+class Run:
+    """One training run: data, forecasters by name, their optimizers, RNG states and history.
+
+    Build a new one with :meth:`create`, or restore one from a checkpoint with :meth:`load`.
+    """
+
+    def __init__(self, data_config: dict[str, Any], series: np.ndarray,
+                 models: dict[str, ModelConfig], train: TrainConfig) -> None:
+        if not models:
+            raise ValueError("Run: at least one model is needed")
+        self.data_config = dict(data_config)
+        self.series = np.asarray(series, dtype=np.float64)
+        self.train_config = train
+        self.data: WindowedData = make_windows(
+            self.series, self.data_config["window"], self.data_config["train_fraction"],
+            self.data_config["fit_on"])
+        self.models = {name: Forecaster(config) for name, config in models.items()}
+        self.optimizers = {name: torch.optim.RMSprop(model.parameters(), lr=train.lr, alpha=0.99,
+                                                     eps=1e-8)
+                           for name, model in self.models.items()}
+        self.generators = {name: torch.Generator().manual_seed(train.seed) for name in models}
+        self.epoch = 0
+        self.seconds = 0.0
+        self.history: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def create(cls, data_config: dict[str, Any], series: np.ndarray,
+               models: dict[str, ModelConfig], train: TrainConfig) -> Run:
+        """A new run; ``data_config`` holds ``window``, ``train_fraction``, ``fit_on`` and any
+        description of the data (e.g. ``dataset``), kept in the checkpoint and metrics.
+
+        Seeds torch's global generator with ``train.seed`` (its state is checkpointed); weights
+        and shuffling use their own seeded generators, and training draws nothing from NumPy's
+        or Python's generators."""
+        torch.manual_seed(train.seed)
+        run = cls(data_config, series, models, train)
+        run.history = {name: {"initial_test_mse": run._test_mse(name), "train_mse": [],
+                              "test_mse": []} for name in models}
+        return run
+
+    # ---- training -------------------------------------------------------------------------
+    def _test_mse(self, name: str) -> float:
+        return self.models[name].mse(self.data.x_test, self.data.y_test)
+
+    def train_epoch(self, name: str, progress=None) -> float:
+        """One epoch of model ``name`` over shuffled batches; returns its mean training MSE."""
+        model, optimizer = self.models[name], self.optimizers[name]
+        x, y = self.data.x_train.to(model.dtype), self.data.y_train.to(model.dtype)
+        model.train()
+        order = torch.randperm(len(x), generator=self.generators[name])
+        total, seen, shown = 0.0, 0, time.monotonic()
+        for batch in order.split(self.train_config.batch_size):
+            optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            seen += len(batch)
+            if progress is not None and time.monotonic() - shown > 0.2:  # at most 5 redraws/s
+                progress.set_postfix_str(f"{name} running loss {total / seen:.5f}")
+                shown = time.monotonic()
+        return total / len(x)
+
+    def fit(self, run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> None:
+        """Train every model up to ``epochs`` (default: the configured number), checkpointing and
+        writing the metrics after each epoch into ``run_dir``."""
+        from tqdm import tqdm
+
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        epochs = self.train_config.epochs if epochs is None else epochs
+        self.train_config.epochs = epochs
+        if self.epoch == 0:
+            self.save(run_dir)
+        bar = tqdm(total=epochs, initial=self.epoch, desc="train " + "+".join(self.models),
+                   unit="epoch", disable=not progress, dynamic_ncols=True)
+        with bar:
+            while self.epoch < epochs:
+                summary = self.step_epoch(bar)
+                self.save(run_dir)
+                bar.set_postfix_str(" | ".join(
+                    f"{name} train {train:.5f} test {test:.5f}"
+                    for name, (train, test) in summary.items()), refresh=False)
+                bar.update(1)
+
+    def step_epoch(self, progress=None) -> dict[str, tuple[float, float]]:
+        """Train every model one epoch and record its losses; returns ``{name: (train MSE,
+        test MSE)}``. ``progress`` (a tqdm bar) shows the running loss."""
+        start = time.perf_counter()
+        summary = {}
+        for name in self.models:
+            train_mse = self.train_epoch(name, progress)
+            test_mse = self._test_mse(name)
+            self.history[name]["train_mse"].append(train_mse)
+            self.history[name]["test_mse"].append(test_mse)
+            summary[name] = (train_mse, test_mse)
+        self.epoch += 1
+        self.seconds += time.perf_counter() - start
+        return summary
+
+    # ---- checkpoints and metrics ----------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything the checkpoint holds (plain data and tensors only)."""
+        return {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "data": self.data_config, "series": torch.from_numpy(self.series.copy()),
+            "train": asdict(self.train_config),
+            "models": {name: model.config.to_dict() for name, model in self.models.items()},
+            "state_dicts": {name: model.state_dict() for name, model in self.models.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": {"torch": torch.get_rng_state(),
+                    "shuffle": {name: gen.get_state() for name, gen in self.generators.items()}},
+            "epoch": self.epoch, "seconds": self.seconds, "history": self.history,
+        }
+
+    def save(self, run_dir: str | Path) -> None:
+        """Write ``checkpoint.pt``, ``metrics.json`` and ``metrics.csv`` atomically."""
+        run_dir = Path(run_dir)
+        buffer = io.BytesIO()
+        torch.save(self.state(), buffer)
+        atomic_write(run_dir / CHECKPOINT, buffer.getvalue())
+        atomic_write(run_dir / "metrics.json", json.dumps(self.metrics(), indent=2).encode())
+        atomic_write(run_dir / "metrics.csv", self.metrics_csv().encode())
+
+    @classmethod
+    def load(cls, path: str | Path, backend: tuple[str, dict[str, Any]] | None = None) -> Run:
+        """Restore a run from a checkpoint file (or a run directory holding ``checkpoint.pt``).
+
+        ``backend``: ``(name, options)`` to build the quantum models on instead of the saved
+        backend (the saved one is then never constructed). Raises ``ValueError`` for a missing,
+        unreadable, corrupt or mismatched checkpoint.
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / CHECKPOINT
+        state = read_checkpoint(path)
+        try:
+            models = {name: ModelConfig.from_dict(config)
+                      for name, config in state["models"].items()}
+            if backend is not None:
+                models = {name: replace(config, backend=backend[0],
+                                        backend_options=dict(backend[1]))
+                          if config.kind == "qlstm" else config
+                          for name, config in models.items()}
+            run = cls(state["data"], state["series"].numpy(), models,
+                      TrainConfig(**state["train"]))
+            for name, model in run.models.items():
+                model.load_state_dict(state["state_dicts"][name])
+                run.optimizers[name].load_state_dict(state["optimizers"][name])
+                run.generators[name].set_state(state["rng"]["shuffle"][name])
+            torch.set_rng_state(state["rng"]["torch"])
+            run.epoch, run.seconds = int(state["epoch"]), float(state["seconds"])
+            run.history = state["history"]
+        except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
+            raise ValueError(f"checkpoint {path} does not match its configuration "
+                             f"({type(exc).__name__}: {exc})") from exc
+        return run
+
+    def metrics(self) -> dict[str, Any]:
+        """The run's configuration and per-model losses (MSE in the scaled units)."""
+        models = {}
+        for name, model in self.models.items():
+            history = self.history[name]
+            tests = history["test_mse"]
+            models[name] = {
+                "config": model.config.to_dict(),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "initial_test_mse": history["initial_test_mse"],
+                "final_train_mse": history["train_mse"][-1] if tests else None,
+                "final_test_mse": tests[-1] if tests else history["initial_test_mse"],
+                "best_test_mse": min(tests) if tests else None,
+                "train_mse": history["train_mse"], "test_mse": tests,
+            }
+        return {"data": self.data_config, "train_windows": len(self.data.x_train),
+                "test_windows": len(self.data.x_test), "train": asdict(self.train_config),
+                "epochs_completed": self.epoch, "train_seconds": round(self.seconds, 3),
+                "models": models}
+
+    def metrics_csv(self) -> str:
+        """``epoch,model,train_mse,test_mse`` rows (epoch 0: the untrained test MSE)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["epoch", "model", "train_mse", "test_mse"])
+        for name, history in self.history.items():
+            writer.writerow([0, name, "", repr(history["initial_test_mse"])])
+            for epoch, (train, test) in enumerate(zip(history["train_mse"], history["test_mse"]),
+                                                  start=1):
+                writer.writerow([epoch, name, repr(train), repr(test)])
+        return out.getvalue()
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file's contents (tensors and plain data only; no code is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise ValueError(f"{path} is not a readable qlstm-qiskit checkpoint "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a qlstm-qiskit run checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path} has checkpoint version {state.get('version')!r}; this version "
+                         f"of qlstm-qiskit reads version {CHECKPOINT_VERSION}")
+    return state
+
+
+def atomic_write(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` so that a crash leaves either the old or the new file."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
