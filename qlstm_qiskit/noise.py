@@ -1,4 +1,4 @@
-"""Aer noise models from a profile's ``[noise]`` table (see :data:`qlstm_qiskit.profiles.NOISE_KEYS`).
+"""Aer noise models from a profile's ``[noise]`` table (keys: ``profiles.NOISE_KEYS``).
 
 Gate errors attach to basis-gate names, so circuits must be transpiled to the same ``basis_gates``
 (the primitive backend does it); a gate name missing from the basis would silently stay noiseless,
@@ -24,10 +24,11 @@ def noise_model(noise: Mapping[str, float], basis_gates: Sequence[str] | None) -
     if not any(noise.values()):
         return None
     basis = list(basis_gates or [])
-    unknown = [g for g in basis if g not in ONE_QUBIT + TWO_QUBIT + VIRTUAL]
+    known = ONE_QUBIT + TWO_QUBIT + VIRTUAL
+    unknown = [g for g in basis if g not in known]
     if unknown:
-        raise ValueError(f"noise_model: basis_gates must be among {', '.join(ONE_QUBIT + TWO_QUBIT + VIRTUAL)}, "
-                         f"got {', '.join(unknown)}")
+        raise ValueError(f"noise_model: basis_gates must be among {', '.join(known)}, got "
+                         f"{', '.join(unknown)}")
     model = NoiseModel(basis_gates=basis or None)
     for gates, arity, dep_key, time_key in (
             ([g for g in basis if g in ONE_QUBIT], 1, "depolarizing_1q", "time_1q_ns"),

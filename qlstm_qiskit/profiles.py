@@ -85,6 +85,7 @@ class Profile:
                           overrides.get("gradient", self.gradient), options, dict(self.noise),
                           self.source)
         profile.validate(owner)
+        check_applicable(owner, overrides, profile.gradient, profile.options.get("shots"))
         return profile
 
     def validate(self, owner: str) -> None:
@@ -126,6 +127,18 @@ class Profile:
                              "ignore readout errors); set shots in [options] or as an override")
 
 
+def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: int | None) -> None:
+    """Reject options that would have no effect: SPSA settings without ``gradient="spsa"``, a
+    ``seed`` with neither shots nor SPSA."""
+    spsa = sorted(k for k in given if k.startswith("spsa_"))
+    if spsa and gradient != "spsa":
+        raise ValueError(f"{owner}: {', '.join(spsa)} apply only with gradient='spsa', got "
+                         f"gradient={gradient!r}")
+    if given.get("seed") is not None and gradient != "spsa" and shots is None:
+        raise ValueError(f"{owner}: seed applies only to sampled backends (shots) or "
+                         "gradient='spsa'; this backend computes exact values")
+
+
 def _choice(owner: str, name: str, value: Any, choices, note: str = "") -> None:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, choices))}{note}, "
@@ -147,9 +160,11 @@ def _real(owner: str, name: str, value: Any, low: float, high: float | None,
         raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} "
                         f"{value!r}")
     if value < low or (open_low and value == low) or (high is not None and value > high):
-        bound = f"<= {high}" if high is not None else ""
-        lower = f"> {low}" if open_low else f">= {low}"
-        raise ValueError(f"{owner}: {name} must be {lower} {bound}".rstrip() + f", got {value}")
+        if high is None:
+            allowed = f"{'>' if open_low else '>='} {low}"
+        else:
+            allowed = f"in the range {'(' if open_low else '['}{low}, {high}]"
+        raise ValueError(f"{owner}: {name} must be {allowed}, got {value}")
 
 
 def builtin_dir() -> Path:

@@ -6,29 +6,21 @@ import math
 import numpy as np
 import pytest
 import torch
-from qiskit.primitives import BaseEstimatorV2
 from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
 from qlstm_qiskit.backends import StatevectorBackend, gate_circuit
-from qlstm_qiskit.primitive import PrimitiveBackend
+from qlstm_qiskit.primitive import CountingEstimator, PrimitiveBackend
 
 SMALL = {"n_qubits": 2, "seed": 1, "dtype": torch.float64}
 BUILTIN = ("statevector", "aer_statevector", "aer_shots", "aer_noisy", "aer_noisy_exact",
            "aer_readout")
 
 
-class CountingEstimator(BaseEstimatorV2):
+def counting_estimator():
     """Aer's exact estimator, counting its ``run`` calls."""
-
-    def __init__(self):
-        self.inner = AerEstimator(options={"default_precision": 0.0})
-        self.calls = 0
-
-    def run(self, pubs, *, precision=None):
-        self.calls += 1
-        return self.inner.run(pubs, precision=precision)
+    return CountingEstimator(AerEstimator(options={"default_precision": 0.0}))
 
 
 def expectations(backend, spec=CircuitSpec(n_qubits=2), batch=3, seed=0):
@@ -101,7 +93,12 @@ def test_get_backend_builds_every_builtin_profile():
     ("aer_shots", {"method": "mps"}, ValueError, r"method must be one of 'statevector', "
                                                    r"'density_matrix', 'automatic', got 'mps'"),
     ("aer_readout", {"shots": None}, ValueError, r"readout errors need shots"),
-    ("aer_statevector", {"spsa_epsilon": 0}, ValueError, r"spsa_epsilon must be > 0"),
+    ("aer_statevector", {"gradient": "spsa", "spsa_epsilon": 0}, ValueError,
+     r"spsa_epsilon must be in the range \(0.0, 3.14"),
+    ("aer_statevector", {"spsa_samples": 8}, ValueError,
+     r"get_backend: spsa_samples apply only with gradient='spsa', got gradient='param_shift'"),
+    ("aer_statevector", {"seed": 1}, ValueError,
+     r"get_backend: seed applies only to sampled backends \(shots\) or gradient='spsa'"),
     ("aer_statevector", {"basis_gates": "cx"}, TypeError, r"basis_gates must be a non-empty "
                                                            r"list"),
     ("aer_noisy_exact", {"basis_gates": ["rz", "sx", "bogus", "cx"]}, ValueError,
@@ -130,8 +127,8 @@ def test_get_backend_errors(name, overrides, error, message):
      '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 10.0\nt2_ns = 30.0',
      r"noise.t2_ns must be at most 2 \* t1_ns"),
     ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nshots = 10\n[noise]\nreadout_p01 = 1.5', r"noise.readout_p01 must be >= 0.0 "
-                                                          r"<= 1.0, got 1.5"),
+     '[options]\nshots = 10\n[noise]\nreadout_p01 = 1.5', r"noise.readout_p01 must be in the range "
+                                                          r"\[0.0, 1.0\], got 1.5"),
     ('description = "x"\nkind = "statevector"\ncomputes = "exact"\ngradient = "autograd"\n'
      '[noise]\nreadout_p01 = 0.1', r"a 'statevector' profile takes no \[noise\] table"),
     ('description = "x"\nkind = ', r"cannot read it as TOML"),
@@ -140,6 +137,16 @@ def test_profile_file_errors(tmp_path, text, message):
     write_profile(tmp_path, "bad", text)
     with pytest.raises(ValueError, match=r"backend profile '.*bad.toml': " + message):
         get_backend("bad", profile_dir=tmp_path)
+
+
+def test_missing_package_error_gives_the_pip_command(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qiskit_aer", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"backend 'aer_statevector': needs the package "
+                                          r"'qiskit_aer', .*install it with: pip install "
+                                          r"qiskit-aer"):
+        get_backend("aer_statevector")
 
 
 def test_user_profiles_from_argument_and_environment(tmp_path, monkeypatch):
@@ -157,8 +164,9 @@ def test_user_profiles_from_argument_and_environment(tmp_path, monkeypatch):
 
 
 # -- one set of weights, many backends --------------------------------------------------------
-def test_switching_statevector_to_aer_statevector_keeps_weights_outputs_and_gradients():
-    model = QLSTM(2, 3, num_layers=2, bidirectional=True, **SMALL)
+@pytest.mark.parametrize("circuit", [{}, {"encoding": "angle", "rotation": "ry"}])
+def test_switching_statevector_to_aer_statevector_keeps_weights_outputs_and_gradients(circuit):
+    model = QLSTM(2, 3, num_layers=2, bidirectional=True, **SMALL, **circuit)
     with torch.no_grad():  # weights far from 0, so that gradients are not tiny
         for name, param in model.named_parameters():
             if "weight_q" in name:
@@ -180,7 +188,7 @@ def test_switching_statevector_to_aer_statevector_keeps_weights_outputs_and_grad
 
 @pytest.mark.parametrize("batch", [2, 4])
 def test_one_estimator_call_per_time_step_of_a_training_step(batch):
-    estimator = CountingEstimator()
+    estimator = counting_estimator()
     steps = 3
     model = QLSTM(1, 3, backend=estimator, **SMALL)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -197,7 +205,7 @@ def test_one_estimator_call_per_time_step_of_a_training_step(batch):
 
 
 def test_backward_without_a_cached_forward_makes_one_call():
-    estimator = CountingEstimator()
+    estimator = counting_estimator()
     backend = get_backend("aer_statevector")
     executor = PrimitiveBackend(estimator, name="counting", computes="exact").compile(
         gate_circuit(CircuitSpec(n_qubits=2)))
@@ -272,7 +280,8 @@ def test_param_shift_on_a_transpiled_noisy_circuit_matches_finite_differences():
     for k in (0, 3, network.num_inputs - 1):
         step = np.zeros_like(rows)
         step[:, k] = eps
-        numeric = (network.forward(rows + step, None) - network.forward(rows - step, None)) / (2 * eps)
+        numeric = (network.forward(rows + step, None)
+                   - network.forward(rows - step, None)) / (2 * eps)
         np.testing.assert_allclose(grad[:, :, k], numeric, atol=1e-6)
 
 
@@ -315,6 +324,7 @@ def test_backend_and_estimator_objects_are_accepted():
     (AerSimulator(), {"method": "statevector"}, ValueError,
      r"option\(s\) 'method' do not apply to a BackendV2; valid options: gradient, shots"),
     (AerSimulator(), {"gradient": "finite"}, ValueError, r"gradient must be one of"),
+    (AerEstimator(), {"seed": 3}, ValueError, r"seed applies only to sampled backends"),
     (object(), {}, TypeError, r"QLSTM.set_backend: backend must be a backend name \(one of "
                               r"aer_noisy, .*\), a QuantumBackend, a Qiskit BackendV2 or a "
                               r"BaseEstimatorV2, got object"),

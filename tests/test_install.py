@@ -33,7 +33,8 @@ def run_outside(installed, tmp_path, code):
 
 def test_installed_package_imports_outside_the_repository(installed, tmp_path):
     code = ("import qlstm_qiskit, torch; print(qlstm_qiskit.__file__); "
-            "m = qlstm_qiskit.QLSTM(1, 2, n_qubits=2); print(tuple(m(torch.zeros(3, 1, 1))[0].shape))")
+            "m = qlstm_qiskit.QLSTM(1, 2, n_qubits=2); "
+            "print(tuple(m(torch.zeros(3, 1, 1))[0].shape))")
     stdout = run_outside(installed, tmp_path, code)
     location, shape = stdout.split()[0], stdout.strip().splitlines()[-1]
     assert Path(location).is_relative_to(installed) and not Path(location).is_relative_to(REPO)
