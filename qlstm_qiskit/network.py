@@ -148,7 +148,8 @@ class BatchedGateNetwork(NeuralNetwork):
         self.calls = 0
         # Jacobians of forward calls awaiting their backward, oldest first, at most cache_bytes
         # (forward passes that never see a backward must not grow it without bound).
-        self._jacobians: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        # (a list per input: equal inputs in one graph each get their own backward)
+        self._jacobians: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
         self._cache_bytes = cache_bytes
 
     # -- rows and the one call ------------------------------------------------------------------
@@ -212,12 +213,16 @@ class BatchedGateNetwork(NeuralNetwork):
         return values.reshape(self.n_outputs, self.n_gates, n).transpose(2, 1, 0).reshape(n, -1)
 
     def _remember(self, input_data: np.ndarray, jacobian: np.ndarray) -> None:
-        self._jacobians[self._key(input_data)] = jacobian
-        while sum(j.nbytes for j in self._jacobians.values()) > self._cache_bytes:
+        self._jacobians.setdefault(self._key(input_data), []).append(jacobian)
+        while sum(j.nbytes for js in self._jacobians.values() for j in js) > self._cache_bytes:
             self._jacobians.popitem(last=False)
 
     def _backward(self, input_data: np.ndarray | None, weights: np.ndarray | None):
-        jacobian = self._jacobians.pop(self._key(input_data), None)
+        key = self._key(input_data)
+        cached = self._jacobians.get(key)
+        jacobian = cached.pop() if cached else None  # the latest forward is differentiated first
+        if cached is not None and not cached:
+            del self._jacobians[key]
         if jacobian is None:
             shifted, to_jacobian = self._gradient_rows(self._rows(input_data))
             jacobian = to_jacobian(self._run(shifted))

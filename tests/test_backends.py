@@ -215,6 +215,12 @@ def test_backward_without_a_cached_forward_makes_one_call():
     network.forward(rows, None)
     grad, _ = network.backward(rows, None)
     assert estimator.calls == 2 and grad.shape == (3, network.output_shape[0], network.num_inputs)
+    network.needs_gradients = True  # two forwards of equal rows: each backward finds its rows
+    network.forward(rows, None)
+    network.forward(rows, None)
+    for _ in range(2):
+        np.testing.assert_allclose(network.backward(rows, None)[0], grad, atol=1e-12)
+    assert estimator.calls == 4 and not network._jacobians
     reference = backend.compile(gate_circuit(CircuitSpec(n_qubits=2))).network
     reference.needs_gradients = True
     reference.forward(rows, None)
