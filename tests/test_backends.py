@@ -10,7 +10,7 @@ from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
-from qlstm_qiskit.backends import StatevectorBackend, gate_circuit
+from qlstm_qiskit.backends import StatevectorBackend, gate_circuit, resolve_backend
 from qlstm_qiskit.primitive import CountingEstimator, PrimitiveBackend
 
 SMALL = {"n_qubits": 2, "seed": 1, "dtype": torch.float64}
@@ -321,6 +321,21 @@ def test_backend_and_estimator_objects_are_accepted():
     sampled = model(x)[0].detach()
     assert 0 < (sampled - exact).abs().max() < 0.1
     assert QLSTM(1, 3, backend=AerSimulator(), **SMALL).backend.options()["shots"] == 1024
+
+
+@pytest.mark.filterwarnings("ignore:Qiskit backend .* has no QubitProperties")
+def test_backend_object_with_a_coupling_map_lays_out_the_observables():
+    from qiskit.providers.fake_provider import GenericBackendV2
+    from qiskit.transpiler import CouplingMap
+
+    spec, shots = CircuitSpec(n_qubits=3), 4000
+    device = GenericBackendV2(num_qubits=5, seed=3, noise_info=False,
+                              coupling_map=CouplingMap.from_line(5))
+    backend = resolve_backend("test", device, {"shots": shots, "seed": 2})
+    isa = backend.compile(gate_circuit(spec)).network.circuit
+    assert isa.num_qubits == 5 and isa.layout is not None  # ISA: device width, routed
+    exact = expectations(get_backend("statevector"), spec=spec)
+    assert np.abs(expectations(backend, spec=spec) - exact).max() < 5 / math.sqrt(shots)
 
 
 @pytest.mark.parametrize("backend, options, error, message", [
