@@ -248,6 +248,17 @@ def test_aer_shots_samples_the_requested_shots_within_shot_noise():
     assert not np.array_equal(other, sampled)
 
 
+def test_sampling_estimator_rejects_a_precision():
+    estimator = get_backend("aer_shots").estimator
+    network = get_backend("aer_statevector").compile(gate_circuit(CircuitSpec(n_qubits=2))).network
+    pub = (network.circuit, network._observables, np.zeros((1, 2, network.n_params)))
+    with pytest.raises(ValueError, match=r"SamplingEstimator: precision must be None \(the shot "
+                                         r"count, 1024, is fixed\), got 0.1"):
+        estimator.run([pub], precision=0.1)
+    evs = estimator.run([pub]).result()[0].data.evs
+    assert evs.shape == (2, 1, 2) and np.all(np.abs(evs) <= 1)
+
+
 def test_noisy_expectation_values_contract_toward_zero():
     ideal = expectations(get_backend("aer_statevector"))
     noisy = expectations(get_backend("aer_noisy_exact"))
