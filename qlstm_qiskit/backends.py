@@ -26,7 +26,8 @@ class QuantumBackend:
     """Base class of the backends: a name, what it computes, and a ``compile`` method."""
 
     name: str = ""
-    #: "exact", "sampled" or "noisy": what its expectation values are.
+    #: "exact", "sampled" or "noisy": what its expectation values are ("estimator" for a user's
+    #: estimator object: whatever that estimator computes).
     computes: str = ""
 
     def compile(self, gate_circuit: GateCircuit):
