@@ -146,9 +146,9 @@ class BatchedGateNetwork(NeuralNetwork):
         self.needs_gradients = False
         #: estimator calls made so far.
         self.calls = 0
-        # Jacobians of forward calls awaiting their backward, oldest first, at most cache_bytes
-        # (forward passes that never see a backward must not grow it without bound).
-        # (a list per input: equal inputs in one graph each get their own backward)
+        # Jacobians of forward calls awaiting their backward, a list per input (equal inputs in
+        # one graph each get their own), oldest first, at most cache_bytes (forward passes never
+        # followed by a backward must not grow it without bound).
         self._jacobians: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
         self._cache_bytes = cache_bytes
 
