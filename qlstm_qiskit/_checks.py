@@ -45,6 +45,17 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> s
     return value
 
 
+def import_optional(owner: str, module: str, install: str):
+    """Import ``module`` or raise an ``ImportError`` that gives the command installing it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{owner}: needs the package {module!r}, which is not installed; "
+                          f"install it with: {install}") from exc
+
+
 def check_seed(owner: str, value: Any) -> int | None:
     """Return ``value`` if it is ``None`` or a non-negative int."""
     if value is None:

@@ -5,17 +5,20 @@ A backend turns a :class:`~qlstm_qiskit.circuits.GateCircuit` into an *executor*
 ``bound.expectation(inputs)`` maps ``(G, B, n_inputs)`` circuit inputs to ``(G, B, n_qubits)``
 expectation values, differentiably.
 
-Available now: ``statevector`` — the exact simulator of :mod:`qlstm_qiskit.simulator`, on the
-model's torch device and dtype, differentiated by autograd.
+Named backends are profiles (:mod:`qlstm_qiskit.profiles`): ``statevector`` is the exact torch
+simulator of :mod:`qlstm_qiskit.simulator` (autograd); ``aer_*`` profiles and user-supplied
+``BackendV2``/``BaseEstimatorV2`` objects run through :mod:`qlstm_qiskit.primitive`.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
 from ._checks import check_choice
 from .circuits import CircuitSpec, GateCircuit
+from .profiles import find_profiles, load_profile
 from .simulator import METHODS, CompiledCircuit
 
 
@@ -23,7 +26,8 @@ class QuantumBackend:
     """Base class of the backends: a name, what it computes, and a ``compile`` method."""
 
     name: str = ""
-    #: "exact", "sampled" or "noisy": what its expectation values are.
+    #: "exact", "sampled" or "noisy": what its expectation values are ("estimator" for a user's
+    #: estimator object: whatever that estimator computes).
     computes: str = ""
 
     def compile(self, gate_circuit: GateCircuit):
@@ -72,30 +76,45 @@ def gate_circuit(spec: CircuitSpec) -> GateCircuit:
     return GateCircuit(spec)
 
 
-_BACKENDS: dict[str, tuple[type[QuantumBackend], str]] = {
-    "statevector": (StatevectorBackend, "exact torch statevector simulator, autograd gradients"),
-}
+def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[str, str]:
+    """Names of the available backends with a one-line description each.
+
+    Args:
+        profile_dir: a folder (or a list of folders) of user profiles, searched after the built-in
+            profiles and the folders in the environment variable ``QLSTM_QISKIT_BACKENDS``; a user
+            profile replaces a built-in one of the same name.
+    """
+    return {name: load_profile(path).description
+            for name, path in find_profiles(profile_dir).items()}
 
 
-def list_backends() -> dict[str, str]:
-    """Names of the available backends with a one-line description each."""
-    return {name: description for name, (_cls, description) in _BACKENDS.items()}
+def get_backend(name: str, *, profile_dir: str | os.PathLike | list | None = None,
+                **overrides: Any) -> QuantumBackend:
+    """The backend of profile ``name``, ``overrides`` replacing its ``gradient`` and options.
 
-
-def get_backend(name: str, **options: Any) -> QuantumBackend:
-    """The backend called ``name``, with ``options`` overriding its defaults."""
-    if not isinstance(name, str) or name not in _BACKENDS:
+    Raises:
+        ValueError: unknown name (the error lists the valid ones), unknown option or bad value.
+        TypeError: an option of the wrong type.
+    """
+    profiles = find_profiles(profile_dir)
+    if not isinstance(name, str) or name not in profiles:
         raise ValueError(f"get_backend: unknown backend {name!r}; valid names: "
-                         f"{', '.join(sorted(_BACKENDS))}")
-    cls, _description = _BACKENDS[name]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise TypeError(f"get_backend: invalid options for {name!r}: {exc}") from exc
+                         f"{', '.join(profiles)}")
+    profile = load_profile(profiles[name]).with_overrides("get_backend", overrides)
+    if profile.kind == "statevector":
+        return StatevectorBackend(**profile.options)
+    from .primitive import aer_backend
+
+    return aer_backend(profile)
 
 
-def resolve_backend(owner: str, backend: str | QuantumBackend, options: dict[str, Any]):
-    """A backend object from what a user passed as ``backend=`` (a name or a backend object)."""
+def resolve_backend(owner: str, backend: Any, options: dict[str, Any]) -> QuantumBackend:
+    """A backend object from what a user passed as ``backend=``: a name (with ``options`` as
+    overrides), a :class:`QuantumBackend`, a Qiskit ``BackendV2`` or a ``BaseEstimatorV2``
+    (with the options of :func:`qlstm_qiskit.primitive.from_backend` / ``from_estimator``)."""
+    from qiskit.primitives import BaseEstimatorV2
+    from qiskit.providers import BackendV2
+
     if isinstance(backend, QuantumBackend):
         if options:
             raise ValueError(f"{owner}: backend options {sorted(options)} given with a backend "
@@ -103,6 +122,14 @@ def resolve_backend(owner: str, backend: str | QuantumBackend, options: dict[str
         return backend
     if isinstance(backend, str):
         return get_backend(backend, **options)
+    if isinstance(backend, BackendV2):
+        from .primitive import from_backend
+
+        return from_backend(owner, backend, options)
+    if isinstance(backend, BaseEstimatorV2):
+        from .primitive import from_estimator
+
+        return from_estimator(owner, backend, options)
     raise TypeError(f"{owner}: backend must be a backend name (one of "
-                    f"{', '.join(sorted(_BACKENDS))}) or a QuantumBackend, got "
-                    f"{type(backend).__name__}")
+                    f"{', '.join(find_profiles())}), a QuantumBackend, a Qiskit BackendV2 or a "
+                    f"BaseEstimatorV2, got {type(backend).__name__}")

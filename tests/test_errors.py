@@ -29,7 +29,8 @@ CONSTRUCTOR_CASES = [
      r"QLSTM: entangling must be one of 'ring', 'linear', 'none', got 'full'"),
     ({"measure": "W"}, ValueError, r"QLSTM: measure must be one of 'Z', 'X', 'Y', got 'W'"),
     ({"backend": "aer_magic"}, ValueError,
-     r"get_backend: unknown backend 'aer_magic'; valid names: statevector"),
+     r"get_backend: unknown backend 'aer_magic'; valid names: aer_noisy, .*aer_statevector, "
+     r"statevector"),
     ({"backend": 3}, TypeError, r"QLSTM: backend must be a backend name .* got int"),
     ({"seed": -1}, ValueError, r"QLSTM: seed must be in the range >= 0, got -1"),
     ({"dtype": torch.int64}, TypeError,
@@ -83,10 +84,11 @@ def test_cell_and_backend_errors():
     with pytest.raises(ValueError, match=r"QLSTMCell.draw: gate must be one of input, forget, "
                                          r"cell, output, got 'update'"):
         cell.draw("update")
-    with pytest.raises(ValueError, match=r"StatevectorBackend: method must be one of 'auto', "
+    with pytest.raises(ValueError, match=r"get_backend: method must be one of 'auto', "
                                          r"'dense', 'gates', got 'fast'"):
         get_backend("statevector", method="fast")
-    with pytest.raises(TypeError, match=r"get_backend: invalid options for 'statevector'"):
+    with pytest.raises(ValueError, match=r"get_backend: unknown option\(s\) 'shots' for backend "
+                                         r"'statevector'; valid options: gradient, method"):
         get_backend("statevector", shots=100)
     with pytest.raises(ValueError, match=r"backend options \['method'\] given with a backend "
                                          r"object"):

@@ -37,3 +37,14 @@ def test_bench_step_smoke(capsys):
     for key in ("qlstm_step_ms", "qlstm_forward_ms", "lstm_step_ms", "lstm_forward_ms", "ratio"):
         assert result[key] > 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (QLSTM step / nn.LSTM step)")
+
+
+def test_bench_primitives_smoke(capsys):
+    bench = load("benchmarks/bench_primitives.py")
+    result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--n-qubits", "2",
+                         "--steps", "1", "--warmup", "0"])
+    assert result["batched_calls"] == 2  # one estimator call per time step
+    assert result["stock_calls"] > result["batched_calls"]
+    assert result["stock_pubs"] > 100 * result["batched_pubs"]
+    assert result["batched_step_s"] > 0 and result["stock_step_s"] > 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (stock step / batched step)")

@@ -1,0 +1,242 @@
+"""Backend profiles: one TOML file per named backend; find, parse and validate them.
+
+A profile (``<name>.toml``; the name is the file stem)::
+
+    description = "one line shown by list_backends()"
+    kind = "aer"                 # "statevector" or "aer"
+    computes = "exact"           # "exact", "sampled" or "noisy" (checked against the options)
+    gradient = "param_shift"     # "autograd" (statevector only), "param_shift" or "spsa"
+    [options]                    # per kind, see OPTIONS; omitted keys take their defaults
+    [noise]                      # aer only, see NOISE_KEYS; omitted keys are 0 (no such error)
+
+Folders searched, later ones overriding profiles of the same name: the built-in profiles (the
+top-level ``backends/`` folder, shipped in the package as ``qlstm_qiskit.profiles_data``), the
+folders in the environment variable ``QLSTM_QISKIT_BACKENDS`` (``os.pathsep``-separated), then the
+``profile_dir`` argument of :func:`qlstm_qiskit.list_backends` / :func:`qlstm_qiskit.get_backend`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "QLSTM_QISKIT_BACKENDS"
+KINDS = ("statevector", "aer")
+COMPUTES = ("exact", "sampled", "noisy")
+GRADIENTS = {"statevector": ("autograd",), "aer": ("param_shift", "spsa")}
+PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise")
+
+_SPSA = {"spsa_samples": 4, "spsa_epsilon": 0.1}
+#: kind -> option -> default (``None``: unset).
+OPTIONS: dict[str, dict[str, Any]] = {
+    "statevector": {"method": "auto"},
+    "aer": {"method": "statevector", "shots": None, "seed": None, "basis_gates": None,
+            "optimization_level": 1, **_SPSA},
+}
+AER_METHODS = ("statevector", "density_matrix", "automatic")
+#: noise key -> meaning; all default to 0 (no such error).
+NOISE_KEYS = {
+    "depolarizing_1q": "depolarizing probability after every 1-qubit basis gate",
+    "depolarizing_2q": "depolarizing probability after every 2-qubit basis gate",
+    "t1_ns": "T1 relaxation time (ns); with t2_ns and the gate times: thermal relaxation",
+    "t2_ns": "T2 dephasing time (ns), at most 2 * t1_ns",
+    "time_1q_ns": "duration of a 1-qubit basis gate (ns)",
+    "time_2q_ns": "duration of a 2-qubit basis gate (ns)",
+    "readout_p01": "probability of reading 1 when the qubit is 0",
+    "readout_p10": "probability of reading 0 when the qubit is 1",
+}
+_GATE_NOISE = ("depolarizing_1q", "depolarizing_2q", "t1_ns", "t2_ns")
+_READOUT = ("readout_p01", "readout_p10")
+
+
+@dataclass
+class Profile:
+    """A validated backend profile; ``options`` holds every option of its kind (defaults filled)."""
+
+    name: str
+    description: str
+    kind: str
+    gradient: str
+    options: dict[str, Any]
+    noise: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def computes(self) -> str:
+        """What the configuration computes: "noisy" with a noise table, "sampled" with shots."""
+        if any(self.noise.values()):
+            return "noisy"
+        return "sampled" if self.options.get("shots") is not None else "exact"
+
+    def with_overrides(self, owner: str, overrides: dict[str, Any]) -> Profile:
+        """A copy with ``gradient`` and options replaced by ``overrides`` (validated)."""
+        allowed = ("gradient", *OPTIONS[self.kind])
+        unknown = sorted(set(overrides) - set(allowed))
+        if unknown:
+            raise ValueError(f"{owner}: unknown option(s) {', '.join(map(repr, unknown))} for "
+                             f"backend {self.name!r}; valid options: {', '.join(allowed)}")
+        options = dict(self.options)
+        options.update({k: v for k, v in overrides.items() if k != "gradient"})
+        profile = Profile(self.name, self.description, self.kind,
+                          overrides.get("gradient", self.gradient), options, dict(self.noise),
+                          self.source)
+        profile.validate(owner)
+        check_applicable(owner, overrides, profile.gradient, profile.options.get("shots"))
+        return profile
+
+    def validate(self, owner: str) -> None:
+        """Check gradient, options and noise against the kind; errors name ``owner``."""
+        _choice(owner, "gradient", self.gradient, GRADIENTS[self.kind],
+                note=f" for a {self.kind!r} backend")
+        opts = self.options
+        if self.kind == "statevector":
+            from .simulator import METHODS
+
+            _choice(owner, "method", opts["method"], METHODS)
+            return
+        _choice(owner, "method", opts["method"], AER_METHODS)
+        _int(owner, "shots", opts["shots"], 1, allow_none=True)
+        _int(owner, "seed", opts["seed"], 0, allow_none=True)
+        _int(owner, "optimization_level", opts["optimization_level"], 0, 3)
+        _int(owner, "spsa_samples", opts["spsa_samples"], 1)
+        _real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
+        gates = opts["basis_gates"]
+        if gates is not None and (not isinstance(gates, (list, tuple)) or not gates
+                                  or not all(isinstance(g, str) for g in gates)):
+            raise TypeError(f"{owner}: basis_gates must be a non-empty list of gate names, got "
+                            f"{gates!r}")
+        for key, value in self.noise.items():
+            high = None if key.endswith("_ns") else 1.0
+            _real(owner, f"noise.{key}", value, 0.0, high)
+        noise = self.noise
+        if any(noise.get(k) for k in _GATE_NOISE) and gates is None:
+            raise ValueError(f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
+                             "in [options]: Aer attaches errors to basis-gate names")
+        if bool(noise.get("t1_ns")) != bool(noise.get("t2_ns")):
+            raise ValueError(f"{owner}: noise.t1_ns and noise.t2_ns must be given together, got "
+                             f"t1_ns={noise.get('t1_ns')}, t2_ns={noise.get('t2_ns')}")
+        if noise.get("t2_ns", 0) > 2 * noise.get("t1_ns", 0):
+            raise ValueError(f"{owner}: noise.t2_ns must be at most 2 * t1_ns, got "
+                             f"t1_ns={noise['t1_ns']}, t2_ns={noise['t2_ns']}")
+        if any(noise.get(k) for k in _READOUT) and opts["shots"] is None:
+            raise ValueError(f"{owner}: readout errors need shots (exact Aer EstimatorV2 values "
+                             "ignore readout errors); set shots in [options] or as an override")
+
+
+def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: int | None) -> None:
+    """Reject options that would have no effect: SPSA settings without ``gradient="spsa"``, a
+    ``seed`` with neither shots nor SPSA."""
+    spsa = sorted(k for k in given if k.startswith("spsa_"))
+    if spsa and gradient != "spsa":
+        raise ValueError(f"{owner}: {', '.join(spsa)} apply only with gradient='spsa', got "
+                         f"gradient={gradient!r}")
+    if given.get("seed") is not None and gradient != "spsa" and shots is None:
+        raise ValueError(f"{owner}: seed applies only to sampled backends (shots) or "
+                         "gradient='spsa'; this backend computes exact values")
+
+
+def _choice(owner: str, name: str, value: Any, choices, note: str = "") -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, choices))}{note}, "
+                         f"got {value!r}")
+
+
+def _int(owner: str, name: str, value: Any, low: int, high: int | None = None,
+         allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    from ._checks import check_int
+
+    check_int(owner, name, value, low, high)
+
+
+def _real(owner: str, name: str, value: Any, low: float, high: float | None,
+          open_low: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} "
+                        f"{value!r}")
+    if value < low or (open_low and value == low) or (high is not None and value > high):
+        if high is None:
+            allowed = f"{'>' if open_low else '>='} {low}"
+        else:
+            allowed = f"in the range {'(' if open_low else '['}{low}, {high}]"
+        raise ValueError(f"{owner}: {name} must be {allowed}, got {value}")
+
+
+def builtin_dir() -> Path:
+    """The built-in profiles: the installed data package, or ``backends/`` of a source tree."""
+    package = Path(__file__).resolve().parent
+    installed = package / "profiles_data"
+    if installed.is_dir():
+        return installed
+    return package.parent / "backends"
+
+
+def search_dirs(profile_dir: str | os.PathLike | list | tuple | None = None) -> list[Path]:
+    """Folders searched for profiles, lowest precedence first."""
+    dirs = [builtin_dir()]
+    dirs += [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    if profile_dir is not None:
+        extra = profile_dir if isinstance(profile_dir, (list, tuple)) else [profile_dir]
+        for folder in extra:
+            if not isinstance(folder, (str, os.PathLike)):
+                raise TypeError(f"profile_dir must be a folder path or a list of them, got "
+                                f"{type(folder).__name__}")
+            if not Path(folder).is_dir():
+                raise ValueError(f"profile_dir must be an existing folder, got {str(folder)!r}")
+            dirs.append(Path(folder))
+    return dirs
+
+
+def find_profiles(profile_dir=None) -> dict[str, Path]:
+    """Profile name -> file, later folders overriding earlier ones."""
+    found: dict[str, Path] = {}
+    for folder in search_dirs(profile_dir):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                found[path.stem] = path
+    return dict(sorted(found.items()))
+
+
+def load_profile(path: Path) -> Profile:
+    """Parse and validate one profile file; errors name the file."""
+    owner = f"backend profile {str(path)!r}"
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{owner}: cannot read it as TOML: {exc}") from exc
+    _check_keys(owner, "key", data, PROFILE_KEYS)
+    for key in ("description", "kind", "gradient"):
+        if not isinstance(data.get(key), str):
+            raise ValueError(f"{owner}: {key} must be a string, got {data.get(key)!r}")
+    _choice(owner, "kind", data["kind"], KINDS)
+    kind = data["kind"]
+    options = data.get("options", {})
+    noise = data.get("noise", {})
+    _check_keys(owner, "option", options, OPTIONS[kind])
+    if kind == "statevector" and noise:
+        raise ValueError(f"{owner}: a 'statevector' profile takes no [noise] table")
+    _check_keys(owner, "noise key", noise, NOISE_KEYS)
+    profile = Profile(path.stem, data["description"], kind, data["gradient"],
+                      {**OPTIONS[kind], **options}, {k: float(v) if isinstance(v, int)
+                                                     and not isinstance(v, bool) else v
+                                                     for k, v in noise.items()}, str(path))
+    profile.validate(owner)
+    declared = data.get("computes")
+    if declared != profile.computes:
+        raise ValueError(f"{owner}: computes must be {profile.computes!r} for these options and "
+                         f"noise (one of {', '.join(map(repr, COMPUTES))}), got {declared!r}")
+    return profile
+
+
+def _check_keys(owner: str, what: str, table: Any, allowed) -> None:
+    if not isinstance(table, dict):
+        raise ValueError(f"{owner}: {what}s must form a TOML table, got {table!r}")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ValueError(f"{owner}: unknown {what}(s) {', '.join(map(repr, unknown))}; allowed: "
+                         f"{', '.join(allowed)}")
