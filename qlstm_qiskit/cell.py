@@ -43,6 +43,11 @@ def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tu
         raise ValueError(f"{owner}: {name} contains NaN or infinite values")
 
 
+def shots_option(owner: str, shots: Any) -> dict[str, int]:
+    """The backend options of a model's ``shots`` argument (none for ``None``)."""
+    return {} if shots is None else {"shots": check_int(owner, "shots", shots, 1)}
+
+
 class QLSTMCell(nn.Module):
     r"""A quantum long short-term memory cell.
 
@@ -69,6 +74,8 @@ class QLSTMCell(nn.Module):
         measure: readout Pauli ``"Z"``, ``"X"`` or ``"Y"`` on every qubit.
         backend: a backend name (see :func:`qlstm_qiskit.list_backends`) or a backend object
             (:func:`qlstm_qiskit.get_backend` with options).
+        shots: shots per circuit evaluation, passed to a named sampling backend (``None``: the
+            profile's default; rejected by exact backends such as ``statevector``).
         seed: seeds the parameter initialisation (``None``: torch's global generator).
         device, dtype: of the parameters (dtype float32 or float64; ``None``: torch's default).
 
@@ -86,7 +93,8 @@ class QLSTMCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
                  n_qubits: int = 4, n_qlayers: int = 1, depth: int = 1, encoding: str = "arctan",
                  rotation: str = "rot", entangling: str = "ring", measure: str = "Z",
-                 backend: str | QuantumBackend = "statevector", seed: int | None = None,
+                 backend: str | QuantumBackend = "statevector", shots: int | None = None,
+                 seed: int | None = None,
                  device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
@@ -98,7 +106,7 @@ class QLSTMCell(nn.Module):
                                         depth=depth, encoding=encoding, rotation=rotation,
                                         entangling=entangling, measure=measure)
         self.seed = check_seed(_owner, seed)
-        self.backend = resolve_backend(_owner, backend, {})
+        self.backend = resolve_backend(_owner, backend, shots_option(_owner, shots))
         factory = {"device": device, "dtype": check_dtype(_owner, dtype)}
         n_features = len(GATES) * n_qubits
         self.weight_ih = nn.Parameter(torch.empty(n_features, input_size, **factory))

@@ -12,7 +12,7 @@ from torch import nn
 
 from ._checks import check_bool, check_fraction, check_int, check_seed
 from .backends import QuantumBackend, resolve_backend
-from .cell import QLSTMCell, check_dtype, check_tensor, describe
+from .cell import QLSTMCell, check_dtype, check_tensor, describe, shots_option
 from .circuits import CircuitSpec
 
 
@@ -38,6 +38,8 @@ class QLSTM(nn.Module):
         n_qubits, n_qlayers, depth, encoding, rotation, entangling, measure: the gate circuit (see
             :class:`QLSTMCell` and :mod:`qlstm_qiskit.circuits`); all layers share its layout.
         backend: a name from :func:`qlstm_qiskit.list_backends` or a backend object.
+        shots: shots per circuit evaluation, passed to a named sampling backend (``None``: the
+            profile's default; rejected by exact backends such as ``statevector``).
         seed: seeds the parameter initialisation (``None``: torch's global generator).
         device, dtype: of the parameters; dtype float32 or float64 (``None``: torch's default).
 
@@ -59,8 +61,8 @@ class QLSTM(nn.Module):
                  inversward: bool = False, n_qubits: int = 4, n_qlayers: int = 1, depth: int = 1,
                  encoding: str = "arctan", rotation: str = "rot", entangling: str = "ring",
                  measure: str = "Z", backend: str | QuantumBackend = "statevector",
-                 seed: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 shots: int | None = None, seed: int | None = None,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         owner = type(self).__name__
         self.input_size = check_int(owner, "input_size", input_size, 1)
@@ -75,7 +77,7 @@ class QLSTM(nn.Module):
                                         encoding=encoding, rotation=rotation,
                                         entangling=entangling, measure=measure)
         self.seed = check_seed(owner, seed)
-        self.backend = resolve_backend(owner, backend, {})
+        self.backend = resolve_backend(owner, backend, shots_option(owner, shots))
         dtype = check_dtype(owner, dtype)
         if dropout > 0 and num_layers == 1:
             warnings.warn("QLSTM: dropout > 0 adds dropout after every layer but the last, so it "

@@ -9,7 +9,7 @@ import torch
 from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
+from qlstm_qiskit import QLSTM, CircuitSpec, QLSTMCell, get_backend, list_backends
 from qlstm_qiskit.backends import StatevectorBackend, gate_circuit, resolve_backend
 from qlstm_qiskit.primitive import CountingEstimator, PrimitiveBackend
 
@@ -364,3 +364,11 @@ def test_backend_object_with_a_coupling_map_lays_out_the_observables():
 def test_backend_object_errors(backend, options, error, message):
     with pytest.raises(error, match=message):
         QLSTM(1, 3, **SMALL).set_backend(backend, **options)
+
+
+def test_model_shots_argument_reaches_a_named_sampling_backend():
+    model = QLSTM(1, 2, n_qubits=2, backend="aer_shots", shots=200, seed=0)
+    assert model.backend.options()["shots"] == 200
+    assert all(cell.backend is model.backend for cell in model.cells())
+    cell = QLSTMCell(1, 2, n_qubits=2, backend="aer_shots", shots=300)
+    assert cell.backend.options()["shots"] == 300

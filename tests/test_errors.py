@@ -33,6 +33,9 @@ CONSTRUCTOR_CASES = [
      r"statevector"),
     ({"backend": 3}, TypeError, r"QLSTM: backend must be a backend name .* got int"),
     ({"seed": -1}, ValueError, r"QLSTM: seed must be in the range >= 0, got -1"),
+    ({"shots": 0}, ValueError, r"QLSTM: shots must be in the range >= 1, got 0"),
+    ({"shots": 100}, ValueError,
+     r"unknown option\(s\) 'shots' for backend 'statevector'; valid options: gradient, method"),
     ({"dtype": torch.int64}, TypeError,
      r"QLSTM: dtype must be torch.float32 or torch.float64, got torch.int64"),
 ]
