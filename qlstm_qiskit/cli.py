@@ -273,6 +273,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs = given.get("epochs", run.train_config.epochs)
     else:
         settings = {**TRAIN_DEFAULTS, **given}
+        quantum_flags = sorted(set(given) & {"backend", *_CIRCUIT_FIELDS})
+        if settings["model"] == "lstm" and quantum_flags:
+            flags = ", ".join("--" + name.replace("_", "-") for name in quantum_flags)
+            raise CommandError(f"--model lstm trains the classical LSTM only; {flags} would be "
+                               "ignored (use --model qlstm or both)")
         series, data_config = _training_series(settings, given)
         backend, options = checked_backend(settings["backend"])
         circuit = CircuitSpec(*(settings[field] for field in _CIRCUIT_FIELDS))
@@ -377,6 +382,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
     specs = [checked_backend(spec) for spec in args.backends or ()]
     run = Run.load(args.checkpoint, backend=specs[0] if specs else None)
+    if specs and not any(model.is_quantum for model in run.models.values()):
+        raise CommandError(f"{args.checkpoint} holds only the classical LSTM; --backends would "
+                           "be ignored")
     if not specs:  # the backend it was trained on
         specs = [(model.config.backend, model.config.backend_options)
                  for model in run.models.values() if model.is_quantum][:1]

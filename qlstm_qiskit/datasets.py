@@ -138,15 +138,16 @@ def load_csv_column(path: str | Path, column: str) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with path.open(newline="") as handle:
-            rows = [row for row in csv.reader(handle) if any(field.strip() for field in row)]
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is not a name
+            rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
+                    if any(field.strip() for field in row)]
     except FileNotFoundError:
         raise ValueError(f"load_csv_column: no such file: {path}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"load_csv_column: cannot read {path} as CSV: {exc}") from exc
     if not rows:
         raise ValueError(f"load_csv_column: {path} is empty")
-    header = [field.strip() for field in rows[0]]
+    header = [field.strip() for field in rows[0][1]]
     has_header = not all(_is_number(field) for field in header)
     if has_header and column in header:
         index = header.index(column)
@@ -156,9 +157,8 @@ def load_csv_column(path: str | Path, column: str) -> np.ndarray:
         names = ", ".join(repr(name) for name in header) if has_header else "none (no header row)"
         raise ValueError(f"load_csv_column: {path} has no column {column!r}; columns: {names}; "
                          f"or a 0-based index below {len(header)}")
-    first = 2 if has_header else 1
     values = []
-    for number, row in enumerate(rows[first - 1:], start=first):
+    for number, row in rows[1:] if has_header else rows:  # number: the line in the file
         field = row[index].strip() if index < len(row) else ""
         if not _is_number(field) or not math.isfinite(float(field)):
             raise ValueError(f"load_csv_column: {path} row {number}, column {column!r}: expected a "

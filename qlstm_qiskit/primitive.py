@@ -137,9 +137,12 @@ class SamplingEstimator(BaseEstimatorV2):
     (which builds one circuit per row) at 4 qubits and 1024 shots. ``precision`` must be
     ``None``: the shot count is fixed."""
 
-    def __init__(self, sampler, shots: int) -> None:
+    def __init__(self, sampler, shots: int, seed: int | None = None) -> None:
         self.sampler = sampler
         self.shots = shots
+        # one seed per run, drawn from a stream seeded by ``seed``: reproducible, yet every call
+        # samples afresh (one fixed simulator seed would repeat the same shot noise every call)
+        self._seeds = None if seed is None else np.random.default_rng(seed)
         self._measured: dict[int, tuple] = {}  # id(circuit) -> (circuit, circuit + measure_all)
 
     def _with_measurements(self, circuit):
@@ -161,6 +164,9 @@ class SamplingEstimator(BaseEstimatorV2):
         return job
 
     def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult:
+        if self._seeds is not None:
+            self.sampler.options.run_options["seed_simulator"] = int(
+                self._seeds.integers(2**31))
         sampled = self.sampler.run([(self._with_measurements(pub.circuit), pub.parameter_values)
                                     for pub in pubs], shots=self.shots).result()
         results = []
@@ -178,12 +184,25 @@ def shots_precision(shots: int) -> float:
     return (1 + 1e-12) / math.sqrt(shots)
 
 
+class SeededBackendEstimator(BackendEstimatorV2):
+    """``BackendEstimatorV2`` whose simulator seed is drawn afresh for every run from a stream
+    seeded by ``seed``: reproducible, without repeating the same shot noise on every call."""
+
+    def __init__(self, *, backend: BackendV2, seed: int, options: dict[str, Any]) -> None:
+        super().__init__(backend=backend, options=options)
+        self._seeds = np.random.default_rng(seed)
+
+    def run(self, pubs, *, precision: float | None = None):
+        self.options.seed_simulator = int(self._seeds.integers(2**31))
+        return super().run(pubs, precision=precision)
+
+
 def sampling_estimator(backend: BackendV2, shots: int, seed: int | None) -> BackendEstimatorV2:
     """``BackendEstimatorV2`` sampling ``shots`` shots per parameter row (real shot statistics)."""
     options: dict[str, Any] = {"default_precision": shots_precision(shots)}
-    if seed is not None:
-        options["seed_simulator"] = seed
-    return BackendEstimatorV2(backend=backend, options=options)
+    if seed is None:
+        return BackendEstimatorV2(backend=backend, options=options)
+    return SeededBackendEstimator(backend=backend, seed=seed, options=options)
 
 
 def aer_backend(profile: Profile) -> PrimitiveBackend:
@@ -212,8 +231,8 @@ def aer_backend(profile: Profile) -> PrimitiveBackend:
         estimator = EstimatorV2(options={"default_precision": 0.0,
                                          "backend_options": backend_options})
     else:
-        sampler = SamplerV2(seed=opts["seed"], options={"backend_options": backend_options})
-        estimator = SamplingEstimator(sampler, opts["shots"])
+        sampler = SamplerV2(options={"backend_options": backend_options, "run_options": {}})
+        estimator = SamplingEstimator(sampler, opts["shots"], seed=opts["seed"])
     shown = {k: v for k, v in opts.items()
              if v is not None and (profile.gradient == "spsa" or not k.startswith("spsa"))
              and not (k == "optimization_level" and pass_manager is None)}
@@ -247,6 +266,21 @@ def _object_options(owner: str, what: str, options: dict[str, Any], allowed: dic
     return merged
 
 
+def backend_computes(backend: BackendV2) -> str:
+    """"noisy" for a backend with a noise model or gate/readout error rates in its target,
+    else "sampled" (a ``BackendV2`` is sampled with shots)."""
+    options = getattr(backend, "options", None)
+    if getattr(options, "noise_model", None) is not None:
+        return "noisy"
+    target = getattr(backend, "target", None)
+    if target is not None:
+        for name in target.operation_names:
+            for properties in (target[name] or {}).values():
+                if properties is not None and properties.error:
+                    return "noisy"
+    return "sampled"
+
+
 def from_backend(owner: str, backend: BackendV2, options: dict[str, Any]) -> PrimitiveBackend:
     """A user's ``BackendV2``: circuits transpiled to its target once (preset pass manager,
     ``optimization_level``), observables laid out, sampled by ``BackendEstimatorV2`` with
@@ -257,7 +291,8 @@ def from_backend(owner: str, backend: BackendV2, options: dict[str, Any]) -> Pri
     pass_manager = generate_preset_pass_manager(optimization_level=opts["optimization_level"],
                                                 backend=backend)
     return PrimitiveBackend(sampling_estimator(backend, opts["shots"], opts["seed"]),
-                            name=backend.name, computes="sampled", gradient=opts["gradient"],
+                            name=backend.name, computes=backend_computes(backend),
+                            gradient=opts["gradient"],
                             pass_manager=pass_manager, spsa_samples=opts["spsa_samples"],
                             spsa_epsilon=opts["spsa_epsilon"], seed=opts["seed"],
                             options={k: v for k, v in opts.items() if v is not None})

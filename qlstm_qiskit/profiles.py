@@ -116,6 +116,11 @@ class Profile:
         if any(noise.get(k) for k in _GATE_NOISE) and gates is None:
             raise ValueError(f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
                              "in [options]: Aer attaches errors to basis-gate names")
+        times = [k for k in ("time_1q_ns", "time_2q_ns") if noise.get(k)]
+        if bool(noise.get("t1_ns")) != bool(times):  # one without the other attaches nothing
+            raise ValueError(f"{owner}: thermal relaxation needs noise.t1_ns and t2_ns together "
+                             "with at least one gate time (time_1q_ns, time_2q_ns), got "
+                             f"t1_ns={noise.get('t1_ns')}, gate times {times or 'none'}")
         if bool(noise.get("t1_ns")) != bool(noise.get("t2_ns")):
             raise ValueError(f"{owner}: noise.t1_ns and noise.t2_ns must be given together, got "
                              f"t1_ns={noise.get('t1_ns')}, t2_ns={noise.get('t2_ns')}")
@@ -125,6 +130,11 @@ class Profile:
         if any(noise.get(k) for k in _READOUT) and opts["shots"] is None:
             raise ValueError(f"{owner}: readout errors need shots (exact Aer EstimatorV2 values "
                              "ignore readout errors); set shots in [options] or as an override")
+        if any(noise.get(k) for k in _GATE_NOISE) and opts["shots"] is None \
+                and opts["method"] not in ("density_matrix", "automatic"):
+            raise ValueError(f"{owner}: exact values with gate noise need method "
+                             f"'density_matrix' (or 'automatic'), got {opts['method']!r}: a "
+                             "statevector averages random noise trajectories")
 
 
 def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: int | None) -> None:
@@ -159,6 +169,8 @@ def _real(owner: str, name: str, value: Any, low: float, high: float | None,
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} "
                         f"{value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be a finite number, got {value}")
     if value < low or (open_low and value == low) or (high is not None and value > high):
         if high is None:
             allowed = f"{'>' if open_low else '>='} {low}"
@@ -184,10 +196,11 @@ def search_dirs(profile_dir: str | os.PathLike | list | tuple | None = None) -> 
         extra = profile_dir if isinstance(profile_dir, (list, tuple)) else [profile_dir]
         for folder in extra:
             if not isinstance(folder, (str, os.PathLike)):
-                raise TypeError(f"profile_dir must be a folder path or a list of them, got "
-                                f"{type(folder).__name__}")
+                raise TypeError(f"list_backends/get_backend: profile_dir must be a folder path or "
+                                f"a list of them, got {type(folder).__name__}")
             if not Path(folder).is_dir():
-                raise ValueError(f"profile_dir must be an existing folder, got {str(folder)!r}")
+                raise ValueError(f"list_backends/get_backend: profile_dir must be an existing "
+                                 f"folder, got {str(folder)!r}")
             dirs.append(Path(folder))
     return dirs
 

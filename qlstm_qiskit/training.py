@@ -11,8 +11,10 @@ prediction. After every epoch it writes, atomically (a temporary file then ``os.
 - ``metrics.json`` and ``metrics.csv``: the losses per epoch and model.
 
 :meth:`Run.load` restores all of it, so that a resumed run continues exactly where the checkpoint
-was taken and ends with the same weights and losses as an uninterrupted one (float64, same
-machine). A ``kill -9`` loses at most the epoch it interrupts.
+was taken and, on a deterministic backend, ends with the same weights and losses as an
+uninterrupted one (float64, same machine). The random streams of sampled backends and of SPSA
+gradients are not checkpointed: they restart from their seeds. A ``kill -9`` loses at most the
+epoch it interrupts.
 """
 
 from __future__ import annotations
@@ -326,7 +328,7 @@ class Run:
             run.epoch, run.seconds = int(state["epoch"]), float(state["seconds"])
             run.history = state["history"]
         except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
-            raise ValueError(f"checkpoint {path} does not match its configuration "
+            raise ValueError(f"Run.load: checkpoint {path} does not match its configuration "
                              f"({type(exc).__name__}: {exc})") from exc
         return run
 
@@ -367,14 +369,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file's contents (tensors and plain data only; no code is unpickled)."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no checkpoint at {path}")
+        raise ValueError(f"Run.load: no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file
         raise ValueError(f"{path} is not a readable qlstm-qiskit checkpoint "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a qlstm-qiskit run checkpoint")
+        raise ValueError(f"Run.load: {path} is not a qlstm-qiskit run checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path} has checkpoint version {state.get('version')!r}; this version "
                          f"of qlstm-qiskit reads version {CHECKPOINT_VERSION}")

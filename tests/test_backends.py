@@ -93,6 +93,8 @@ def test_get_backend_builds_every_builtin_profile():
     ("aer_shots", {"method": "mps"}, ValueError, r"method must be one of 'statevector', "
                                                    r"'density_matrix', 'automatic', got 'mps'"),
     ("aer_readout", {"shots": None}, ValueError, r"readout errors need shots"),
+    ("aer_statevector", {"gradient": "spsa", "spsa_epsilon": float("nan")}, ValueError,
+     r"get_backend: spsa_epsilon must be a finite number, got nan"),
     ("aer_statevector", {"gradient": "spsa", "spsa_epsilon": 0}, ValueError,
      r"spsa_epsilon must be in the range \(0.0, 3.14"),
     ("aer_statevector", {"spsa_samples": 8}, ValueError,
@@ -124,8 +126,20 @@ def test_get_backend_errors(name, overrides, error, message):
     ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
      '[noise]\ndepolarizing_1q = 0.1', r"gate noise .* needs basis_gates"),
     ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 10.0\nt2_ns = 30.0',
-     r"noise.t2_ns must be at most 2 \* t1_ns"),
+     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 10.0\nt2_ns = 30.0\n'
+     'time_1q_ns = 5.0', r"noise.t2_ns must be at most 2 \* t1_ns"),
+    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\ntime_1q_ns = 50.0',
+     r"thermal relaxation needs noise.t1_ns and t2_ns together with at least one gate time"),
+    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 1e5\nt2_ns = 1e5',
+     r"thermal relaxation needs .* got t1_ns=100000.0, gate times none"),
+    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+     '[options]\nmethod = "statevector"\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\n'
+     'depolarizing_1q = 0.01', r"exact values with gate noise need method 'density_matrix'"),
+    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+     '[options]\nshots = 10\n[noise]\nreadout_p01 = nan',
+     r"noise.readout_p01 must be a finite number, got nan"),
     ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
      '[options]\nshots = 10\n[noise]\nreadout_p01 = 1.5', r"noise.readout_p01 must be in the range "
                                                           r"\[0.0, 1.0\], got 1.5"),
@@ -372,3 +386,27 @@ def test_model_shots_argument_reaches_a_named_sampling_backend():
     assert all(cell.backend is model.backend for cell in model.cells())
     cell = QLSTMCell(1, 2, n_qubits=2, backend="aer_shots", shots=300)
     assert cell.backend.options()["shots"] == 300
+
+
+@pytest.mark.parametrize("backend", ["aer_shots", AerSimulator()])
+def test_a_seed_reproduces_the_shot_noise_stream_without_repeating_it(backend):
+    x = torch.randn(2, 2, 1, generator=torch.Generator().manual_seed(0))
+
+    def two_calls():
+        model = QLSTM(1, 2, n_qubits=2, seed=0).set_backend(backend, shots=200, seed=5)
+        with torch.no_grad():
+            return model(x)[0], model(x)[0]
+
+    first, second = two_calls()
+    assert not torch.equal(first, second)  # every call samples afresh
+    again = two_calls()
+    assert torch.equal(first, again[0]) and torch.equal(second, again[1])  # the seed reproduces
+
+
+def test_a_user_backend_says_whether_it_is_noisy():
+    from qiskit_aer.noise import NoiseModel, depolarizing_error
+
+    noise = NoiseModel()
+    noise.add_all_qubit_quantum_error(depolarizing_error(0.01, 1), ["sx"])
+    assert resolve_backend("t", AerSimulator(), {}).computes == "sampled"
+    assert resolve_backend("t", AerSimulator(noise_model=noise), {}).computes == "noisy"

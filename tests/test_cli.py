@@ -190,6 +190,8 @@ def test_train_on_a_csv_column(tmp_path, capsys):
                              "--no-progress")
     assert status == 0 and "series.level" in out
     assert metrics(run_dir)["data"]["csv"] == str(series)
+    status, _, err = run_cli(capsys, "evaluate", run_dir, "--backends", "aer_statevector")
+    assert status == 1 and "holds only the classical LSTM; --backends would be ignored" in err
 
 
 def test_backends_and_circuit(tmp_path, capsys):
@@ -226,6 +228,8 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     (["train", "--resume", "nowhere"], 1, "no checkpoint at nowhere"),
     (["evaluate", "missing.pt"], 1, "no checkpoint at missing.pt"),
     (["predict", "missing.pt", "--column", "y"], 1, "--column goes with --input"),
+    (["train", *TINY, "--model", "lstm", "--n-qubits", "3"], 1,
+     "--model lstm trains the classical LSTM only; --n-qubits would be ignored"),
 ])
 def test_errors(argv, status, match, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -108,3 +108,14 @@ def test_generate_rejects_unknown_names():
     with pytest.raises(ValueError, match="name must be one of 'damped_shm'"):
         generate("airline")
     assert math.isfinite(generate("narma5", 10)[-1])
+
+
+def test_csv_errors_name_the_line_of_the_file_and_a_bom_is_not_part_of_a_name(tmp_path):
+    blank = tmp_path / "blank.csv"
+    blank.write_text("time,value\n1,2\n\n\n2,x\n")
+    with pytest.raises(ValueError, match=r"blank.csv row 5, column 'value': expected a finite "
+                                         r"number, got 'x'"):
+        load_csv_column(blank, "value")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbftime,value\n1,2\n2,3\n")
+    assert load_csv_column(bom, "time").tolist() == [1.0, 2.0]
