@@ -35,9 +35,11 @@ from qiskit.quantum_info import SparsePauliOp
 from ._checks import check_choice
 from .kernels import ProductKernel
 
-METHODS = ("auto", "dense", "gates")
-#: ``auto`` picks ``dense`` up to this many qubits and ``gates`` above.
+METHODS = ("auto", "dense", "gates", "adjoint")
+#: ``auto`` picks ``dense`` up to this many qubits, ``gates`` up to ``GATES_MAX_QUBITS`` and
+#: ``adjoint`` (:mod:`qlstm_qiskit.adjoint`: memory independent of the number of gates) above.
 DENSE_MAX_QUBITS = 6
+GATES_MAX_QUBITS = 12
 #: ``dense`` evaluates an input product layer as one real matrix product while it has at most this
 #: many rows (``2**(input rotations)``); above, rotation by rotation.
 EXPANDED_MAX_ROWS = 1024
@@ -393,7 +395,8 @@ class CompiledCircuit:
         inputs: the circuit's input parameters, in the order of the ``inputs`` tensor's last axis.
         weights: the circuit's weight parameters, in the order of the ``weights`` tensor's last axis.
         observables: diagonal (I/Z) observables; the result has one value per observable.
-        method: ``"dense"``, ``"gates"`` or ``"auto"`` (dense up to ``DENSE_MAX_QUBITS`` qubits).
+        method: ``"dense"``, ``"gates"``, ``"adjoint"`` or ``"auto"`` (dense up to
+            ``DENSE_MAX_QUBITS`` qubits, gates up to ``GATES_MAX_QUBITS``, adjoint above).
     """
 
     def __init__(self, circuit: QuantumCircuit, inputs: ParameterVector | Sequence[Parameter],
@@ -403,10 +406,13 @@ class CompiledCircuit:
         self.n_qubits = n = circuit.num_qubits
         self.n_inputs, self.n_weights = len(inputs), len(weights)
         if method == "auto":
-            method = "dense" if n <= DENSE_MAX_QUBITS else "gates"
+            method = "dense" if n <= DENSE_MAX_QUBITS else \
+                "gates" if n <= GATES_MAX_QUBITS else "adjoint"
         self.method = method
         self._signs = _diagonal_signs(observables, n)
-        self._stages = self._segment(_parse(circuit, list(inputs), list(weights)))
+        self._program = _parse(circuit, list(inputs), list(weights))
+        self._adjoint = None  # built on the first bind with method "adjoint"
+        self._stages = self._segment(self._program)
 
     def _segment(self, program: list[_Instruction]) -> list:
         """Group the program into local layers, monomials and fixed gates."""
@@ -436,6 +442,14 @@ class CompiledCircuit:
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
             raise ValueError(f"CompiledCircuit.bind: weights must have shape (G, {self.n_weights}),"
                              f" got {tuple(weights.shape)}")
+        if self.method == "adjoint":
+            from .adjoint import AdjointProgram
+
+            _complex_dtype(weights.dtype)  # float32 or float64
+            if self._adjoint is None:
+                self._adjoint = AdjointProgram(self._program, self.n_qubits, self._signs,
+                                               self.n_inputs)
+            return self._adjoint.bind(weights)
         return BoundCircuit(self, weights)
 
     def expectation(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

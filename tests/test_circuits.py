@@ -34,7 +34,7 @@ def _cases():
     return cases
 
 
-@pytest.mark.parametrize("method", ["dense", "gates"])
+@pytest.mark.parametrize("method", ["dense", "gates", "adjoint"])
 @pytest.mark.parametrize("n_qubits,n_qlayers,depth,encoding,rotation,entangling,measure",
                          _cases())
 def test_torch_execution_equals_statevector(method, n_qubits, n_qlayers, depth, encoding,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from qlstm_qiskit import QLSTMCell
+from qlstm_qiskit import QLSTM, QLSTMCell
 from qlstm_qiskit.recurrence import autograd_sequence, fused_sequence, run_sequence
 
 CONFIGS = [
@@ -104,3 +104,17 @@ def test_fused_recurrence_in_float32_matches_float64():
     assert out32.dtype == torch.float32 and grad32.dtype == torch.float32
     torch.testing.assert_close(out32.double(), out64, rtol=0, atol=1e-6)
     torch.testing.assert_close(grad32.double(), grad64, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["gates", "adjoint"])
+def test_every_statevector_method_trains_the_same_model(method):
+    x = torch.randn(3, 2, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    results = []
+    for backend_method in ("auto", method):
+        model = QLSTM(1, 3, n_qubits=3, n_qlayers=2, depth=2, bidirectional=True, seed=8,
+                      dtype=torch.float64).set_backend("statevector", method=backend_method)
+        output, (h_n, c_n) = model(x)
+        (output.sin().sum() + h_n.sum() + c_n.square().sum()).backward()
+        results.append([output, h_n, c_n] + [p.grad for p in model.parameters()])
+    for auto, other in zip(*results):
+        torch.testing.assert_close(auto, other, rtol=0, atol=1e-10)

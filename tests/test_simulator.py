@@ -37,7 +37,7 @@ def generic_circuit():
     return qc, x, w
 
 
-@pytest.mark.parametrize("method", ["dense", "gates"])
+@pytest.mark.parametrize("method", ["dense", "gates", "adjoint"])
 def test_generic_circuit_matches_statevector(method):
     qc, x, w = generic_circuit()
     observables = z_observables(3) + [SparsePauliOp(["ZZI", "IZZ"], [0.5, -1.5])]
@@ -52,7 +52,7 @@ def test_generic_circuit_matches_statevector(method):
         np.testing.assert_allclose(out[0, b].numpy(), expected, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", ["dense", "gates"])
+@pytest.mark.parametrize("method", ["dense", "gates", "adjoint"])
 def test_generic_circuit_gradcheck(method):
     qc, x, w = generic_circuit()
     compiled = CompiledCircuit(qc, x, w, z_observables(3), method=method)
@@ -67,7 +67,7 @@ def test_generic_circuit_gradcheck(method):
     CircuitSpec(4, 2, 2, "arctan", "ry", "ring", "X"),
     CircuitSpec(1, 1, 1, "arctan", "rz", "none", "Z"),
 ])
-@pytest.mark.parametrize("method", ["dense", "gates"])
+@pytest.mark.parametrize("method", ["dense", "gates", "adjoint"])
 def test_gate_circuit_gradcheck_float64(spec, method):
     gate = GateCircuit(spec)
     compiled = CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables,
@@ -78,10 +78,10 @@ def test_gate_circuit_gradcheck_float64(spec, method):
         lambda f, w: compiled.expectation(gate.encode(f), w), (features, weights))
 
 
-def test_dense_and_gates_give_the_same_values_and_gradients():
+def test_all_methods_give_the_same_values_and_gradients():
     gate = GateCircuit(CircuitSpec(5, 2, 3))
     results = []
-    for method in ("dense", "gates"):
+    for method in ("dense", "gates", "adjoint"):
         compiled = CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables,
                                    method=method)
         torch.manual_seed(0)
@@ -90,6 +90,26 @@ def test_dense_and_gates_give_the_same_values_and_gradients():
         out = compiled.expectation(gate.encode(features), weights)
         (out * torch.linspace(-1, 1, 5, dtype=torch.float64)).sum().backward()
         results.append((out.detach(), features.grad, weights.grad))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_adjoint_chunks_the_batch_without_changing_results(monkeypatch):
+    from qlstm_qiskit import adjoint
+
+    gate = GateCircuit(CircuitSpec(4, 2, 2))
+    compiled = CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables,
+                               method="adjoint")
+    torch.manual_seed(1)
+    inputs = torch.randn(4, 5, gate.spec.n_inputs, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(4, gate.spec.n_weights, dtype=torch.float64, requires_grad=True)
+    results = []
+    for amplitudes in (adjoint.CHUNK_AMPLITUDES, 4 * 16 * 2):  # whole batch; chunks of 2 rows
+        monkeypatch.setattr(adjoint, "CHUNK_AMPLITUDES", amplitudes)
+        out = compiled.expectation(inputs, weights)
+        results.append((out, *torch.autograd.grad(out.sin().sum(), (inputs, weights))))
+    assert len(adjoint._chunks(compiled.bind(weights).program, inputs)) == 3
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
@@ -99,7 +119,7 @@ def test_compiler_errors():
     qc = QuantumCircuit(1)
     qc.ry(x, 0)
     obs = z_observables(1)
-    with pytest.raises(ValueError, match=r"method must be one of 'auto', 'dense', 'gates'"):
+    with pytest.raises(ValueError, match=r"method must be one of 'auto', 'dense', 'gates', 'adjoint'"):
         CompiledCircuit(qc, [x], [], obs, method="fast")
     with pytest.raises(ValueError, match=r"parameters x are neither inputs nor weights"):
         CompiledCircuit(qc, [], [w], obs)
