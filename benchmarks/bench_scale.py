@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -56,8 +57,9 @@ def training_step(n_qubits: int, hidden: int) -> dict:
 
 
 def training_step_in_subprocess(n_qubits: int, hidden: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, sys.path)))  # same imports
     result = subprocess.run([sys.executable, __file__, "--one-step", str(n_qubits), "--hidden",
-                             str(hidden)], capture_output=True, text=True, check=True)
+                             str(hidden)], capture_output=True, text=True, check=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

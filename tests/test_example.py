@@ -48,3 +48,14 @@ def test_bench_primitives_smoke(capsys):
     assert result["stock_pubs"] > 100 * result["batched_pubs"]
     assert result["batched_step_s"] > 0 and result["stock_step_s"] > 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (stock step / batched step)")
+
+
+def test_bench_scale_smoke(capsys):
+    bench_scale = load("benchmarks/bench_scale.py")
+    result = bench_scale.main(["--train-qubits", "5", "13", "--throughput-qubits", "13",
+                               "--rows", "2", "--hidden", "3"])
+    assert [row["method"] for row in result["train"]] == ["dense", "adjoint"]
+    assert all(row["step_s"] > 0 and row["peak_gib"] > 0 for row in result["train"])
+    (rate,) = result["throughput"]
+    assert rate["max_difference"] < 1e-5 and rate["torch_per_s"] > 0 and rate["aer_per_s"] > 0
+    assert "throughput ratio (torch / Aer), lowest:" in capsys.readouterr().out.splitlines()[-1]
