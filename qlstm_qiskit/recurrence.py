@@ -35,10 +35,10 @@ def run_sequence(cell, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor
     """
     bound = cell.bind()
     product_kernel = getattr(bound, "product_kernel", None)
-    found = product_kernel() if product_kernel is not None else None
+    found = None
+    if product_kernel is not None and projected.device.type == "cpu":  # NumPy: CPU only
+        found = product_kernel()
     if found is None:
-        return autograd_sequence(cell, bound, projected, h, c, reverse)
-    if projected.device.type != "cpu":
         return autograd_sequence(cell, bound, projected, h, c, reverse)
     kernel, basis, unitary = found
     return fused_sequence(cell, kernel, basis, unitary, projected, h, c, reverse)

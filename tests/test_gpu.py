@@ -1,0 +1,23 @@
+"""The statevector backend on CUDA (skipped without a GPU): same outputs and gradients as on the
+CPU, for the dense (fused-recurrence on CPU, autograd loop on CUDA) and adjoint methods."""
+
+import pytest
+import torch
+
+from qlstm_qiskit import QLSTM
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("n_qubits", [4, 13])
+def test_statevector_on_cuda_equals_cpu(n_qubits):
+    x = torch.randn(3, 2, 1, dtype=torch.float64)
+    results = []
+    for device in ("cpu", "cuda"):
+        model = QLSTM(1, 3, n_qubits=n_qubits, seed=0, dtype=torch.float64).to(device)
+        output, (h_n, _c_n) = model(x.to(device))
+        (output.sum() + h_n.square().sum()).backward()
+        assert output.device.type == device
+        results.append([output.cpu()] + [p.grad.cpu() for p in model.parameters()])
+    for cpu, cuda in zip(*results):
+        torch.testing.assert_close(cpu, cuda, rtol=0, atol=1e-10)
