@@ -53,6 +53,16 @@ class AdjointProgram:
                 self.program.append(op)
                 position += 1
             self._monomials[position] = (*monomial, qubits)
+        # for the backward pass: local segments {qubit: its one-qubit ops in order} between the
+        # multi-qubit gates (given by position); one-qubit gates on different qubits commute
+        self.segments: list = []
+        for position, op in enumerate(self.program):
+            if len(op.qubits) > 1:
+                self.segments.append(position)
+                continue
+            if not self.segments or isinstance(self.segments[-1], int):
+                self.segments.append({})
+            self.segments[-1].setdefault(op.qubits[0], []).append(op)
         self._monomials = {position: (torch.as_tensor(source), phase,
                                       torch.as_tensor(np.argsort(source)), qubits)
                            for position, (source, phase, qubits) in self._monomials.items()}
@@ -130,13 +140,10 @@ def _apply(program: AdjointProgram, position: int, op, state: torch.Tensor, angl
     return _apply_fixed(state, matrix, op.qubits, n)
 
 
-def _derivative(op, state: torch.Tensor, n: int) -> torch.Tensor:
-    """``D |state>`` for the rotation ``op`` (see the module docstring)."""
-    if op.name == "p":
-        projector = torch.tensor([[0, 0], [0, 1j]], dtype=state.dtype, device=state.device)
-        return apply_1q(state, projector, op.qubits[0], n)
-    pauli = torch.tensor(_PAULIS[op.name], dtype=state.dtype, device=state.device)
-    return apply_1q(state, -0.5j * pauli, op.qubits[0], n)
+#: ``D = dU/dtheta U^dagger`` of each rotation gate: ``-i P / 2``, and ``i |1><1|`` for ``p``.
+_GENERATORS = {name: -0.5j * torch.tensor(pauli, dtype=torch.complex128)
+               for name, pauli in _PAULIS.items()}
+_GENERATORS["p"] = torch.tensor([[0, 0], [0, 1j]], dtype=torch.complex128)
 
 
 class _Adjoint(torch.autograd.Function):
@@ -162,19 +169,52 @@ class _Adjoint(torch.autograd.Function):
             stop = start + chunk.shape[1]
             psi = _final_state(program, chunk, weights)
             lam = psi * (grad_values[:, start:stop] @ signs.T)
-            for position in range(len(program.program) - 1, -1, -1):
-                op = program.program[position]
-                angle = _angle(op, chunk, weights) if op.angle is not None else None
-                if op.angle is not None and op.angle.source != "const":
-                    slope = 2 * (lam.conj() * _derivative(op, psi, n)).real.sum(-1)  # (G, b)
-                    if op.angle.source == "input":
-                        grad_inputs[:, start:stop, op.angle.index] += slope
-                    else:
-                        grad_weights[:, op.angle.index] += slope.sum(1)
-                psi = _apply(program, position, op, psi, angle, inverse=True)
-                lam = _apply(program, position, op, lam, angle, inverse=True)
+            for segment in reversed(program.segments):
+                if isinstance(segment, int):  # a multi-qubit gate
+                    op = program.program[segment]
+                    psi = _apply(program, segment, op, psi, None, inverse=True)
+                    lam = _apply(program, segment, op, lam, None, inverse=True)
+                    continue
+                for qubit, ops in segment.items():
+                    psi, lam = _run_backward(ops, qubit, n, psi, lam, chunk, weights,
+                                             grad_inputs[:, start:stop], grad_weights)
             start = stop
         return None, grad_inputs, grad_weights
+
+
+def _run_backward(ops: list, qubit: int, n: int, psi: torch.Tensor, lam: torch.Tensor,
+                  inputs: torch.Tensor, weights: torch.Tensor, grad_inputs: torch.Tensor,
+                  grad_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Undo one qubit's run of one-qubit gates on ``psi`` and ``lam``, adding the derivatives of
+    its rotations to the gradients.
+
+    With ``psi, lam`` after the run and ``B`` the inverse of the gates after gate ``j``, the
+    states after gate ``j`` are ``B psi`` and ``B lam``, so ``<lam_j| D_j |psi_j> =
+    Tr(B^dagger D_j B rho)`` with the 2x2 overlap ``rho[c, a] = sum_rest psi[c, rest]
+    conj(lam[a, rest])``: one pass over the states for ``rho``, one to apply the run's inverse.
+    """
+    view = (*psi.shape[:-1], 2 ** (n - 1 - qubit), 2, 2**qubit)
+    rho = torch.einsum("...hcl,...hal->...ca", psi.reshape(view),
+                       lam.reshape(view).conj()).to(torch.complex128)  # (G, b, 2, 2)
+    inverse = torch.eye(2, dtype=torch.complex128, device=psi.device)
+    for op in reversed(ops):
+        if op.angle is not None:
+            angle = _float64(_angle(op, inputs, weights), inputs)
+            matrix = _rotation(op.name, angle)
+        else:
+            matrix = torch.as_tensor(op.matrix, dtype=torch.complex128, device=psi.device)
+        if op.angle is not None and op.angle.source != "const":
+            generator = _GENERATORS[op.name].to(psi.device)
+            moved = inverse.conj().transpose(-1, -2) @ generator @ inverse
+            slope = 2 * (moved * rho.transpose(-1, -2)).sum((-1, -2)).real  # Tr(moved rho)
+            slope = slope.to(grad_inputs.dtype)
+            if op.angle.source == "input":
+                grad_inputs[:, :, op.angle.index] += slope
+            else:
+                grad_weights[:, op.angle.index] += slope.sum(1)
+        inverse = matrix.conj().transpose(-1, -2) @ inverse
+    inverse = inverse.to(psi.dtype)
+    return apply_1q(psi, inverse, qubit, n), apply_1q(lam, inverse, qubit, n)
 
 
 def _chunks(program: AdjointProgram, inputs: torch.Tensor):
