@@ -118,3 +118,19 @@ def test_every_statevector_method_trains_the_same_model(method):
         results.append([output, h_n, c_n] + [p.grad for p in model.parameters()])
     for auto, other in zip(*results):
         torch.testing.assert_close(auto, other, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"hidden_size": 1000, "n_qubits": 4},
+    {"hidden_size": 10, "n_qubits": 2, "n_qlayers": 5, "depth": 30},
+    {"hidden_size": 10, "n_qubits": 13, "depth": 2},  # adjoint
+])
+def test_the_ends_of_the_hyperparameter_ranges_train(kwargs):
+    model = QLSTM(1, seed=0, **kwargs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    before = [p.detach().clone() for p in model.parameters()]
+    output, _ = model(torch.randn(2, 2, 1, generator=torch.Generator().manual_seed(0)))
+    output.square().mean().backward()
+    optimizer.step()
+    assert torch.isfinite(output).all()
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
