@@ -14,6 +14,7 @@ simulator of :mod:`qlstm_qiskit.simulator` (autograd); ``aer_*`` profiles and us
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ def get_backend(name: str, *, profile_dir: str | os.PathLike | list | None = Non
     named, templates = _catalogue(profile_dir)
     family = name.partition("_")[0] if isinstance(name, str) else None
     if isinstance(name, str) and name not in named and family in templates:
-        profile = templates[family].with_overrides("get_backend", overrides)
+        profile = replace(templates[family], name=name).with_overrides("get_backend", overrides)
         from .devices import device_backend
 
         return device_backend(profile, name)
