@@ -100,9 +100,7 @@ class Ledger:
     ``results/<key>.npz`` in ``folder``. The last line of a key says its state."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "results").mkdir(exist_ok=True)
+        self.folder = Path(folder)  # created with the first entry
         self.path = self.folder / LEDGER_FILE
         self.entries: dict[str, dict[str, Any]] = {}
         self.lines: list[dict[str, Any]] = []
@@ -122,6 +120,7 @@ class Ledger:
     def record(self, entry: dict[str, Any]) -> None:
         """Append ``entry`` (it must hold ``key`` and ``status``) durably."""
         entry = {**entry, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        (self.folder / "results").mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as handle:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
             handle.flush()
