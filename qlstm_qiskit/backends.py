@@ -173,5 +173,6 @@ def resolve_backend(owner: str, backend: Any, options: dict[str, Any]) -> Quantu
 
         return from_estimator(owner, backend, options)
     raise TypeError(f"{owner}: backend must be a backend name (one of "
-                    f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>), a QuantumBackend, a Qiskit BackendV2 or a "
+                    f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>), a "
+                    "QuantumBackend, a Qiskit BackendV2 or a "
                     f"BaseEstimatorV2, got {type(backend).__name__}")

@@ -93,8 +93,9 @@ def parse_backend_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), check_storable_options("backend", options)
 
 
-def checked_backend(spec: str | tuple[str, dict[str, Any]], args: argparse.Namespace | None = None,
-                    *, run_name: str = "", ledger: Path | None = None) -> tuple[str, dict[str, Any]]:
+def checked_backend(spec: str | tuple[str, dict[str, Any]],
+                    args: argparse.Namespace | None = None, *, run_name: str = "",
+                    ledger: Path | None = None) -> tuple[str, dict[str, Any]]:
     """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
     :mod:`qlstm_qiskit.device_runs`) and build the backend once, so that a bad name or option
     fails early."""
@@ -431,12 +432,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 specs if model.is_quantum else [("classical", {})]):
             if model.is_quantum and index > 0:
                 model.set_backend(backend, **options)
-            work = lambda: model.mse(run.data.x_test, run.data.y_test, batch_size)  # noqa: E731
-            if not confirm_or_preview(args, [model], lambda: measure(model, work)):
+            def test_mse(model=model):
+                return model.mse(run.data.x_test, run.data.y_test, batch_size)
+
+            if not confirm_or_preview(args, [model], lambda: measure(model, test_mse)):
                 continue
             start = time.perf_counter()
             with closing_devices([model]):
-                mse = work()
+                mse = test_mse()
             rows.append({"model": name, "backend": format_backend(backend, options),
                          "test_mse": mse, "seconds": round(time.perf_counter() - start, 3)})
             print(f"  {name:6s} {rows[-1]['backend']:32s} test MSE {mse:.6g}  "

@@ -33,7 +33,9 @@ from ._checks import import_optional
 FAMILIES = ("fake", "ibm")
 EXECUTION_MODES = ("job", "batch", "session")
 IBM_INSTALL = 'pip install "qlstm-qiskit[ibm]"'
-TOKEN_VAR, INSTANCE_VAR, CHANNEL_VAR = "QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"
+TOKEN_VAR = "QISKIT_IBM_TOKEN"
+INSTANCE_VAR = "QISKIT_IBM_INSTANCE"
+CHANNEL_VAR = "QISKIT_IBM_CHANNEL"
 DEFAULT_CHANNEL = "ibm_quantum_platform"
 SAVE_ACCOUNT_HINT = (
     "save an account once with: from qiskit_ibm_runtime import QiskitRuntimeService; "

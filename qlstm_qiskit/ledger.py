@@ -41,9 +41,8 @@ from qiskit.primitives.containers import DataBin
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from .primitive import PrimitiveBackend
+from .profiles import MAX_EXECUTIONS_PER_JOB
 
-#: IBM Quantum's limit on executions (circuits × shots) in one job.
-MAX_EXECUTIONS_PER_JOB = 10_000_000
 #: QPU seconds per shot in the cost estimate (about the default repetition delay, 250 µs).
 SECONDS_PER_SHOT = 250e-6
 #: QPU seconds of overhead per job in the cost estimate.
@@ -206,6 +205,9 @@ class LedgerEstimator(BaseEstimatorV2):
             raise ValueError(f"LedgerEstimator: precision must be None (the device backend "
                              f"samples shots={self.shots} per circuit), got {precision}")
         pubs = [EstimatorPub.coerce(pub) for pub in pubs]
+        if any(pub.precision is not None for pub in pubs):
+            raise ValueError("LedgerEstimator: PUB precision must be None (the device backend "
+                             f"samples shots={self.shots} per circuit)")
         job = PrimitiveJob(self._execute, pubs)
         job._submit()
         return job

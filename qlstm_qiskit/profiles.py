@@ -38,6 +38,8 @@ GRADIENTS = {"statevector": ("autograd",), "aer": ("param_shift", "spsa"),
 PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise", "family")
 
 _SPSA = {"spsa_samples": 4, "spsa_epsilon": 0.1}
+#: IBM Quantum's limit on executions (circuits × shots) in one job.
+MAX_EXECUTIONS_PER_JOB = 10_000_000
 #: kind -> option -> default (``None``: unset).
 OPTIONS: dict[str, dict[str, Any]] = {
     "statevector": {"method": "auto"},
@@ -47,7 +49,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "device": {"shots": 1024, "seed": None, "optimization_level": 1, "resilience_level": None,
                "twirling": None, "dynamical_decoupling": None, "job_tags": None,
                "execution": "job", "run_name": None, "ledger": None,
-               "max_executions": 10_000_000, **_SPSA},
+               "max_executions": MAX_EXECUTIONS_PER_JOB, **_SPSA},
 }
 DD_SEQUENCES = ("XX", "XpXm", "XY4")
 AER_METHODS = ("statevector", "density_matrix", "automatic")

@@ -207,3 +207,29 @@ def test_the_token_never_reaches_a_file(tmp_path):
             "p.csv", "log0.txt"} <= names
     assert any(p.suffix == ".npz" for p in written)
     assert all(token.encode() not in p.read_bytes() for p in written)
+
+
+def test_real_devices_ask_before_submitting(monkeypatch, capsys):
+    import argparse
+    import io
+
+    from qlstm_qiskit.device_runs import NotConfirmed, confirm_or_preview, measure
+
+    model = model_on(get_backend("fake_manila", shots=100))
+    model.backend.local = False  # stands in for an ibm_<device>, which needs credentials
+    args = argparse.Namespace(dry_run=False, yes=False)
+
+    def cost():
+        return measure(model, lambda: predict_dataset(model, dataset()))
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    with pytest.raises(NotConfirmed, match="not confirmed: nothing was submitted"):
+        confirm_or_preview(args, [model], cost)
+    out = capsys.readouterr().out
+    assert "cost preview for fake_manila" in out and out.rstrip().endswith("Proceed? [y/N]")
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert confirm_or_preview(args, [model], cost) is True
+    args.yes = True
+    capsys.readouterr()
+    assert confirm_or_preview(args, [model], cost) is True and capsys.readouterr().out == ""
+    assert model.backend.estimator.submitted == 0
