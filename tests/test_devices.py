@@ -83,6 +83,9 @@ def test_fake_manila_is_close_to_exact_within_noise_and_shots():
     assert np.abs(values - exact).max() < 5 / math.sqrt(SHOTS) + 0.1
     assert not np.allclose(values, exact, atol=1e-3)  # sampled and noisy, never exact
     assert backend.estimator.submitted == 1
+    network = backend.compile(gate_circuit(SPEC)).network  # the runtime samples exactly SHOTS
+    pub = (network.circuit, network._observables, np.zeros((1, 1, network.circuit.num_parameters)))
+    assert backend.estimator.estimator.run([pub]).result()[0].metadata["shots"] == SHOTS
 
 
 def test_fake_brisbane_isa_circuits_in_ecr_basis_with_laid_out_observables():
