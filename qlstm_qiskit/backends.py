@@ -7,18 +7,21 @@ expectation values, differentiably.
 
 Named backends are profiles (:mod:`qlstm_qiskit.profiles`): ``statevector`` is the exact torch
 simulator of :mod:`qlstm_qiskit.simulator` (autograd); ``aer_*`` profiles and user-supplied
-``BackendV2``/``BaseEstimatorV2`` objects run through :mod:`qlstm_qiskit.primitive`.
+``BackendV2``/``BaseEstimatorV2`` objects run through :mod:`qlstm_qiskit.primitive`;
+``fake_<device>``/``ibm_<device>`` names through :mod:`qlstm_qiskit.devices`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from ._checks import check_choice
 from .circuits import CircuitSpec, GateCircuit
-from .profiles import find_profiles, load_profile
+from .profiles import Profile, find_profiles, load_profile
 from .simulator import METHODS, CompiledCircuit
 
 
@@ -76,31 +79,70 @@ def gate_circuit(spec: CircuitSpec) -> GateCircuit:
     return GateCircuit(spec)
 
 
+def _catalogue(profile_dir) -> tuple[dict[str, Path], dict[str, Profile]]:
+    """Named profiles (name -> file) and device templates (family -> profile)."""
+    named, templates = {}, {}
+    for name, path in find_profiles(profile_dir).items():
+        profile = load_profile(path)
+        if profile.kind == "device":
+            templates[profile.family] = profile
+        else:
+            named[name] = path
+    return named, templates
+
+
 def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[str, str]:
     """Names of the available backends with a one-line description each.
+
+    Every fake device of ``qiskit_ibm_runtime.fake_provider`` is listed by name
+    (``fake_manila``, ...); without qiskit-ibm-runtime one entry ``fake_<device>`` says how to
+    install it. IBM Quantum devices cannot be listed offline: one entry ``ibm_<device>`` stands
+    for all of them.
 
     Args:
         profile_dir: a folder (or a list of folders) of user profiles, searched after the built-in
             profiles and the folders in the environment variable ``QLSTM_QISKIT_BACKENDS``; a user
             profile replaces a built-in one of the same name.
     """
-    return {name: load_profile(path).description
-            for name, path in find_profiles(profile_dir).items()}
+    from .devices import IBM_INSTALL, fake_device_names, runtime_available
+
+    named, templates = _catalogue(profile_dir)
+    found = {name: load_profile(path).description for name, path in named.items()}
+    if "fake" in templates:
+        description = templates["fake"].description
+        if runtime_available():
+            found.update({name: description for name in fake_device_names()})
+        else:
+            found["fake_<device>"] = f"{description} (needs qiskit-ibm-runtime: {IBM_INSTALL})"
+    if "ibm" in templates:
+        found["ibm_<device>"] = templates["ibm"].description
+    return dict(sorted(found.items()))
 
 
 def get_backend(name: str, *, profile_dir: str | os.PathLike | list | None = None,
                 **overrides: Any) -> QuantumBackend:
-    """The backend of profile ``name``, ``overrides`` replacing its ``gradient`` and options.
+    """The backend of profile ``name``, ``overrides`` replacing its ``gradient`` and options;
+    ``fake_<device>`` and ``ibm_<device>`` names use the device templates.
 
     Raises:
-        ValueError: unknown name (the error lists the valid ones), unknown option or bad value.
+        ValueError: unknown name (the error lists the valid ones), unknown option or bad value,
+            missing IBM Quantum credentials (the error says how to save an account).
         TypeError: an option of the wrong type.
+        ImportError: a device backend without qiskit-ibm-runtime (the error gives the pip
+            command).
     """
-    profiles = find_profiles(profile_dir)
-    if not isinstance(name, str) or name not in profiles:
+    named, templates = _catalogue(profile_dir)
+    family = name.partition("_")[0] if isinstance(name, str) else None
+    if isinstance(name, str) and name not in named and family in templates:
+        profile = replace(templates[family], name=name).with_overrides("get_backend", overrides)
+        from .devices import device_backend
+
+        return device_backend(profile, name)
+    if not isinstance(name, str) or name not in named:
+        valid = [*named, *(f"{f}_<device>" for f in templates)]
         raise ValueError(f"get_backend: unknown backend {name!r}; valid names: "
-                         f"{', '.join(profiles)}")
-    profile = load_profile(profiles[name]).with_overrides("get_backend", overrides)
+                         f"{', '.join(valid)}")
+    profile = load_profile(named[name]).with_overrides("get_backend", overrides)
     if profile.kind == "statevector":
         return StatevectorBackend(**profile.options)
     from .primitive import aer_backend
@@ -131,5 +173,6 @@ def resolve_backend(owner: str, backend: Any, options: dict[str, Any]) -> Quantu
 
         return from_estimator(owner, backend, options)
     raise TypeError(f"{owner}: backend must be a backend name (one of "
-                    f"{', '.join(find_profiles())}), a QuantumBackend, a Qiskit BackendV2 or a "
+                    f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>), a "
+                    "QuantumBackend, a Qiskit BackendV2 or a "
                     f"BaseEstimatorV2, got {type(backend).__name__}")

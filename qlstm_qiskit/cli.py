@@ -26,7 +26,11 @@ from .datasets import (DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate, load_
                        sliding_windows)
 from .cell import GATES
 from .qlstm import QLSTM
-from .training import CHECKPOINT, ModelConfig, Run, TrainConfig, check_storable_options
+from .device_runs import (add_device_flags, closing_devices, confirm_or_preview, device_options,
+                          is_device, job_summary, measure)
+from .inference import predict_dataset
+from .training import (CHECKPOINT, ModelConfig, Run, TrainConfig, check_storable_options,
+                       read_checkpoint)
 
 PROG = "qlstm-qiskit"
 MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
@@ -89,9 +93,15 @@ def parse_backend_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), check_storable_options("backend", options)
 
 
-def checked_backend(spec: str) -> tuple[str, dict[str, Any]]:
-    """Parse ``spec`` and build the backend once, so that a bad name or option fails early."""
-    name, options = parse_backend_spec(spec)
+def checked_backend(spec: str | tuple[str, dict[str, Any]],
+                    args: argparse.Namespace | None = None, *, run_name: str = "",
+                    ledger: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
+    :mod:`qlstm_qiskit.device_runs`) and build the backend once, so that a bad name or option
+    fails early."""
+    name, options = parse_backend_spec(spec) if isinstance(spec, str) else spec
+    if args is not None:
+        options = device_options(args, name, options, run_name=run_name, ledger=ledger)
     get_backend(name, **options)
     return name, options
 
@@ -181,6 +191,7 @@ def _add_train(commands) -> None:
                      "its last checkpoint, with its saved settings (only --epochs may change)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_threads(run)
+    add_device_flags(p, "RUN_DIR/ledger")
     p.set_defaults(handler=cmd_train)
 
 
@@ -212,14 +223,16 @@ def _add_evaluate(commands) -> None:
                    "NAME:key=value,... (default: the one the model was trained on)")
     p.add_argument("--out", metavar="DIR", help="where to write (default: the checkpoint's "
                    "directory)")
+    add_device_flags(p, "OUT/evaluate-ledger")
     p.set_defaults(handler=cmd_evaluate)
 
 
 def _add_inference_flags(parser) -> None:
     """What evaluate and predict share: the checkpoint, the batch size and the threads."""
     parser.add_argument("checkpoint", help="checkpoint.pt, or the run directory holding it")
-    parser.add_argument("--batch-size", type=int, default=256, metavar="N",
-                        help="windows per forward pass (default: 256)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="windows per forward pass (default: 256; on a device backend all "
+                        "windows in one batch, so one job per time step)")
     _add_threads(parser)
 
 
@@ -240,6 +253,7 @@ def _add_predict(commands) -> None:
     p.add_argument("--n-points", type=int, metavar="N", help="length of a built-in series")
     p.add_argument("--out", metavar="CSV", default="predictions.csv",
                    help="output file (default: predictions.csv)")
+    add_device_flags(p, "OUT_STEM-ledger next to the output")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -263,14 +277,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.run_dir:
             raise CommandError("--resume DIR is the run directory; do not also pass --run-dir")
         fixed = sorted(set(given) - set(_RESUMABLE))
+        fixed += [name for name in ("shots", "execution", "run_name", "ledger", "dry_run")
+                  if getattr(args, name) not in (None, False)]
         if fixed:
             flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
             raise CommandError(f"--resume continues a run with its saved settings; only --epochs "
                                f"may be given, got {flags}")
         run_dir = Path(args.resume)
+        probe = Run.load(run_dir)  # priced on a copy: the preview trains it on zeros
+        epochs = given.get("epochs", probe.train_config.epochs)
+        confirm_or_preview(args, probe.models.values(), lambda: _train_cost(probe, epochs))
         run = Run.load(run_dir)
         print(f"resuming {run_dir} after epoch {run.epoch}")
-        epochs = given.get("epochs", run.train_config.epochs)
     else:
         settings = {**TRAIN_DEFAULTS, **given}
         quantum_flags = sorted(set(given) & {"backend", *_CIRCUIT_FIELDS})
@@ -279,7 +297,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CommandError(f"--model lstm trains the classical LSTM only; {flags} would be "
                                "ignored (use --model qlstm or both)")
         series, data_config = _training_series(settings, given)
-        backend, options = checked_backend(settings["backend"])
+        run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(
+            data_config["dataset"], settings["model"])
+        backend, options = checked_backend(settings["backend"], args, run_name=run_dir.name,
+                                           ledger=run_dir / "ledger")
         circuit = CircuitSpec(*(settings[field] for field in _CIRCUIT_FIELDS))
         models = {kind: ModelConfig(kind=kind, hidden_size=settings["hidden_size"],
                                     num_layers=settings["num_layers"], circuit=circuit,
@@ -288,25 +309,46 @@ def cmd_train(args: argparse.Namespace) -> int:
                   for kind in MODEL_CHOICES[settings["model"]]}
         train = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
                             lr=settings["lr"], seed=settings["seed"])
-        run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(
-            data_config["dataset"], settings["model"])
         if (run_dir / CHECKPOINT).exists():
             raise CommandError(f"{run_dir} already holds a run; continue it with --resume "
                                f"{run_dir} or choose another --run-dir")
+        if is_device(backend):
+            probe = Run(data_config, series, models, train)  # builds models, submits nothing
+            if not confirm_or_preview(args, probe.models.values(),
+                                      lambda: _train_cost(probe, train.epochs, initial=True)):
+                return 0
         run = Run.create(data_config, series, models, train)
         epochs = train.epochs
         print(f"training {' and '.join(run.models)} on {data_config['dataset']}: "
               f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
               f"{run.data.window}; {epochs} epochs; run directory {run_dir}")
     _check_epochs(epochs, run.epoch)
-    try:
-        run.fit(run_dir, epochs, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted after epoch {run.epoch}; continue with: "
-              f"{PROG} train --resume {run_dir}", file=sys.stderr)
-        return 130
-    _report_run(run, run_dir)
+    with closing_devices(run.models.values()):
+        try:
+            run.fit(run_dir, epochs, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted after epoch {run.epoch}; continue with: "
+                  f"{PROG} train --resume {run_dir}", file=sys.stderr)
+            return 130
+        _report_run(run, run_dir)
+        summary = job_summary(run.models.get("qlstm", run.models[next(iter(run.models))]))
+    if summary:
+        print(summary)
     return 0
+
+
+def _train_cost(run, epochs: int, initial: bool = False):
+    """What training ``run`` up to ``epochs`` submits: the untrained test MSE (``initial``), each
+    remaining epoch (training batches with their gradient rows, then the test MSE) and the final
+    predictions of the plots; measured on the run's own data with zero-valued answers."""
+    model = run.models["qlstm"]
+    cost = measure(model, lambda: run._test_mse("qlstm")) if initial else None
+    epoch = measure(model, lambda: (run.train_epoch("qlstm"), run._test_mse("qlstm")))
+    total = epoch.scaled(max(epochs - run.epoch, 0))
+    if cost is not None:
+        total.add(cost.scaled(1))
+    total.add(measure(model, lambda: _all_predictions(run)))
+    return total
 
 
 def _check_epochs(epochs: int, done: int) -> None:
@@ -378,30 +420,42 @@ def _all_predictions(run, batch_size: int = 256):
 # ---- evaluate -----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .plots import plot_backend_mse
-    if args.batch_size < 1:
-        raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
-    specs = [checked_backend(spec) for spec in args.backends or ()]
+    batch_size = 256 if args.batch_size is None else args.batch_size
+    if batch_size < 1:
+        raise CommandError(f"--batch-size must be >= 1, got {batch_size}")
+    checkpoint = Path(args.checkpoint)
+    out = Path(args.out) if args.out else (checkpoint if checkpoint.is_dir() else checkpoint.parent)
+    device = {"run_name": f"{out.name}-evaluate", "ledger": out / "evaluate-ledger"}
+    specs = [checked_backend(spec, args, **device) for spec in args.backends or ()]
+    saved = _saved_backend(checkpoint)
+    if not specs and saved[0] != "classical":  # the backend it was trained on
+        specs = [checked_backend(saved, args, **device)]
     run = Run.load(args.checkpoint, backend=specs[0] if specs else None)
-    if specs and not any(model.is_quantum for model in run.models.values()):
+    if args.backends and not any(model.is_quantum for model in run.models.values()):
         raise CommandError(f"{args.checkpoint} holds only the classical LSTM; --backends would "
                            "be ignored")
-    if not specs:  # the backend it was trained on
-        specs = [(model.config.backend, model.config.backend_options)
-                 for model in run.models.values() if model.is_quantum][:1]
     rows = []
     for name, model in run.models.items():
         for index, (backend, options) in enumerate(
                 specs if model.is_quantum else [("classical", {})]):
             if model.is_quantum and index > 0:
                 model.set_backend(backend, **options)
+            def test_mse(model=model):
+                return model.mse(run.data.x_test, run.data.y_test, batch_size)
+
+            if not confirm_or_preview(args, [model], lambda: measure(model, test_mse)):
+                continue
             start = time.perf_counter()
-            mse = model.mse(run.data.x_test, run.data.y_test, args.batch_size)
+            with closing_devices([model]):
+                mse = test_mse()
             rows.append({"model": name, "backend": format_backend(backend, options),
                          "test_mse": mse, "seconds": round(time.perf_counter() - start, 3)})
             print(f"  {name:6s} {rows[-1]['backend']:32s} test MSE {mse:.6g}  "
                   f"({rows[-1]['seconds']:.1f} s)")
-    checkpoint = Path(args.checkpoint)
-    out = Path(args.out) if args.out else (checkpoint if checkpoint.is_dir() else checkpoint.parent)
+            if summary := job_summary(model):
+                print(summary)
+    if args.dry_run:
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "evaluate.csv", ["model", "backend", "test_mse", "seconds"],
                [[row[k] for k in ("model", "backend", "test_mse", "seconds")] for row in rows])
@@ -414,6 +468,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saved_backend(checkpoint: Path) -> tuple[str, dict[str, Any]]:
+    """The backend (name, options) the checkpoint's quantum model was trained on."""
+    path = checkpoint / CHECKPOINT if checkpoint.is_dir() else checkpoint
+    for config in read_checkpoint(path)["models"].values():
+        if config.get("kind") == "qlstm":
+            return config["backend"], dict(config.get("backend_options", {}))
+    return "classical", {}
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -423,13 +486,21 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
 
 # ---- predict ------------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.column is not None and args.input is None:
         raise CommandError("--column goes with --input")
     if args.n_points is not None and args.dataset is None:
         raise CommandError("--n-points goes with --dataset")
-    run = Run.load(args.checkpoint, backend=checked_backend(args.backend) if args.backend else None)
+    out = Path(args.out)
+    spec = args.backend or _saved_backend(Path(args.checkpoint))
+    if spec[0] == "classical":
+        backend = None
+        device_options(args, None, {}, run_name="", ledger=out)  # device flags are an error
+    else:
+        backend = checked_backend(spec, args, run_name=out.stem,
+                                  ledger=out.with_name(out.stem + "-ledger"))
+    run = Run.load(args.checkpoint, backend=backend)
     if args.input is not None:
         if args.column is None:
             raise CommandError("--input needs --column (a header name or 0-based index)")
@@ -440,16 +511,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
         series = run.series
     scaler = run.data.scaler
     x, _y = sliding_windows(scaler.transform(series), run.data.window)
-    columns = {name: scaler.inverse_transform(model.predict(x, args.batch_size)[:, 0]
-                                              .to(torch.float64).numpy())
-               for name, model in run.models.items()}
-    out = Path(args.out)
+    # on a device the whole dataset is one batch (one job per time step) unless --batch-size
+    device = backend is not None and is_device(backend[0])
+    batch_size = args.batch_size if args.batch_size or device else 256
+
+    def predict_all():
+        return {name: predict_dataset(model, x.to(model.dtype), batch_size=batch_size)
+                for name, model in run.models.items()}
+
+    quantum = [m for m in run.models.values() if m.is_quantum]
+    if quantum and not confirm_or_preview(args, quantum, lambda: measure(quantum[0],
+                                                                         predict_all)):
+        return 0
+    with closing_devices(run.models.values()):
+        columns = {name: scaler.inverse_transform(values[:, 0].to(torch.float64).numpy())
+                   for name, values in predict_all().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     indices = range(run.data.window, len(series))
     _write_csv(out, ["index", "target", *columns],
                [[i, repr(float(series[i])), *(repr(float(v[i - run.data.window]))
                                                for v in columns.values())] for i in indices])
     print(f"wrote {len(indices)} predictions of {', '.join(columns)} to {out}")
+    for model in quantum:
+        if summary := job_summary(model):
+            print(summary)
     return 0
 
 

@@ -3,11 +3,16 @@
 A profile (``<name>.toml``; the name is the file stem)::
 
     description = "one line shown by list_backends()"
-    kind = "aer"                 # "statevector" or "aer"
+    kind = "aer"                 # "statevector", "aer" or "device"
     computes = "exact"           # "exact", "sampled" or "noisy" (checked against the options)
     gradient = "param_shift"     # "autograd" (statevector only), "param_shift" or "spsa"
+    family = "fake"              # device only: the template of every "<family>_<device>" name
     [options]                    # per kind, see OPTIONS; omitted keys take their defaults
     [noise]                      # aer only, see NOISE_KEYS; omitted keys are 0 (no such error)
+
+A ``device`` profile is a template, not a name: ``fake_device.toml`` (family ``"fake"``) serves
+every fake device ``fake_<device>`` of qiskit-ibm-runtime, ``ibm_device.toml`` (family ``"ibm"``)
+every ``ibm_<device>`` of IBM Quantum (see :mod:`qlstm_qiskit.devices`).
 
 Folders searched, later ones overriding profiles of the same name: the built-in profiles (the
 top-level ``backends/`` folder, shipped in the package as ``qlstm_qiskit.profiles_data``), the
@@ -25,18 +30,28 @@ from pathlib import Path
 from typing import Any
 
 ENV_VAR = "QLSTM_QISKIT_BACKENDS"
-KINDS = ("statevector", "aer")
+KINDS = ("statevector", "aer", "device")
+FAMILIES = ("fake", "ibm")
 COMPUTES = ("exact", "sampled", "noisy")
-GRADIENTS = {"statevector": ("autograd",), "aer": ("param_shift", "spsa")}
-PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise")
+GRADIENTS = {"statevector": ("autograd",), "aer": ("param_shift", "spsa"),
+             "device": ("param_shift", "spsa")}
+PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise", "family")
 
 _SPSA = {"spsa_samples": 4, "spsa_epsilon": 0.1}
+#: IBM Quantum's limit on executions (circuits × shots) in one job.
+MAX_EXECUTIONS_PER_JOB = 10_000_000
 #: kind -> option -> default (``None``: unset).
 OPTIONS: dict[str, dict[str, Any]] = {
     "statevector": {"method": "auto"},
     "aer": {"method": "statevector", "shots": None, "seed": None, "basis_gates": None,
             "optimization_level": 1, **_SPSA},
+    # see qlstm_qiskit.devices and qlstm_qiskit.ledger
+    "device": {"shots": 1024, "seed": None, "optimization_level": 1, "resilience_level": None,
+               "twirling": None, "dynamical_decoupling": None, "job_tags": None,
+               "execution": "job", "run_name": None, "ledger": None,
+               "max_executions": MAX_EXECUTIONS_PER_JOB, **_SPSA},
 }
+DD_SEQUENCES = ("XX", "XpXm", "XY4")
 AER_METHODS = ("statevector", "density_matrix", "automatic")
 #: noise key -> meaning; all default to 0 (no such error).
 NOISE_KEYS = {
@@ -64,11 +79,13 @@ class Profile:
     options: dict[str, Any]
     noise: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    family: str | None = None
 
     @property
     def computes(self) -> str:
-        """What the configuration computes: "noisy" with a noise table, "sampled" with shots."""
-        if any(self.noise.values()):
+        """What the configuration computes: "noisy" with a noise table or on a device, "sampled"
+        with shots."""
+        if self.kind == "device" or any(self.noise.values()):
             return "noisy"
         return "sampled" if self.options.get("shots") is not None else "exact"
 
@@ -83,7 +100,7 @@ class Profile:
         options.update({k: v for k, v in overrides.items() if k != "gradient"})
         profile = Profile(self.name, self.description, self.kind,
                           overrides.get("gradient", self.gradient), options, dict(self.noise),
-                          self.source)
+                          self.source, self.family)
         profile.validate(owner)
         check_applicable(owner, overrides, profile.gradient, profile.options.get("shots"))
         return profile
@@ -93,6 +110,9 @@ class Profile:
         _choice(owner, "gradient", self.gradient, GRADIENTS[self.kind],
                 note=f" for a {self.kind!r} backend")
         opts = self.options
+        if self.kind == "device":
+            _validate_device(owner, opts, self.family, self.gradient)
+            return
         if self.kind == "statevector":
             from .simulator import METHODS
 
@@ -135,6 +155,41 @@ class Profile:
             raise ValueError(f"{owner}: exact values with gate noise need method "
                              f"'density_matrix' (or 'automatic'), got {opts['method']!r}: a "
                              "statevector averages random noise trajectories")
+
+
+def _validate_device(owner: str, opts: dict[str, Any], family: str | None,
+                     gradient: str) -> None:
+    from ._checks import check_choice
+
+    _int(owner, "shots", opts["shots"], 1)
+    _int(owner, "seed", opts["seed"], 0, allow_none=True)
+    _int(owner, "optimization_level", opts["optimization_level"], 0, 3)
+    _int(owner, "resilience_level", opts["resilience_level"], 0, 2, allow_none=True)
+    _int(owner, "max_executions", opts["max_executions"], 1)
+    _int(owner, "spsa_samples", opts["spsa_samples"], 1)
+    _real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
+    check_choice(owner, "execution", opts["execution"], ("job", "batch", "session"))
+    if opts["twirling"] is not None and not isinstance(opts["twirling"], (bool, dict)):
+        raise TypeError(f"{owner}: twirling must be a bool or a table of runtime twirling "
+                        f"options, got {type(opts['twirling']).__name__} {opts['twirling']!r}")
+    dd = opts["dynamical_decoupling"]
+    if isinstance(dd, str):
+        check_choice(owner, "dynamical_decoupling", dd, DD_SEQUENCES)
+    elif dd is not None and not isinstance(dd, (bool, dict)):
+        raise TypeError(f"{owner}: dynamical_decoupling must be a bool, a sequence name "
+                        f"({', '.join(DD_SEQUENCES)}) or a table of runtime options, got "
+                        f"{type(dd).__name__} {dd!r}")
+    tags = opts["job_tags"]
+    if tags is not None and not isinstance(tags, str) and (
+            not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags)):
+        raise TypeError(f"{owner}: job_tags must be a string or a list of strings, got {tags!r}")
+    for name in ("run_name", "ledger"):
+        if opts[name] is not None and not isinstance(opts[name], str):
+            raise TypeError(f"{owner}: {name} must be a string, got "
+                            f"{type(opts[name]).__name__} {opts[name]!r}")
+    if opts["seed"] is not None and family == "ibm" and gradient != "spsa":
+        raise ValueError(f"{owner}: seed applies only to fake devices (it seeds the local "
+                         "simulator) or gradient='spsa'; hardware shots cannot be seeded")
 
 
 def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: int | None) -> None:
@@ -231,13 +286,20 @@ def load_profile(path: Path) -> Profile:
     options = data.get("options", {})
     noise = data.get("noise", {})
     _check_keys(owner, "option", options, OPTIONS[kind])
-    if kind == "statevector" and noise:
-        raise ValueError(f"{owner}: a 'statevector' profile takes no [noise] table")
+    if kind != "aer" and noise:
+        raise ValueError(f"{owner}: a {kind!r} profile takes no [noise] table")
+    family = data.get("family")
+    if (kind == "device") != (family is not None):
+        raise ValueError(f"{owner}: family is required with kind 'device' and only there, got "
+                         f"kind={kind!r}, family={family!r}")
+    if family is not None:
+        _choice(owner, "family", family, FAMILIES)
     _check_keys(owner, "noise key", noise, NOISE_KEYS)
     profile = Profile(path.stem, data["description"], kind, data["gradient"],
                       {**OPTIONS[kind], **options}, {k: float(v) if isinstance(v, int)
                                                      and not isinstance(v, bool) else v
-                                                     for k, v in noise.items()}, str(path))
+                                                     for k, v in noise.items()}, str(path),
+                      family)
     profile.validate(owner)
     declared = data.get("computes")
     if declared != profile.computes:

@@ -115,7 +115,7 @@ def test_get_backend_errors(name, overrides, error, message):
     ('description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\ncolour = 1',
      r"unknown key\(s\) 'colour'; allowed: description, kind, computes, gradient, options, noise"),
     ('description = "x"\nkind = "gpu"\ncomputes = "exact"\ngradient = "param_shift"',
-     r"kind must be one of 'statevector', 'aer', got 'gpu'"),
+     r"kind must be one of 'statevector', 'aer', 'device', got 'gpu'"),
     ('description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'
      '[options]\nfoo = 1', r"unknown option\(s\) 'foo'; allowed: method, shots"),
     ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'

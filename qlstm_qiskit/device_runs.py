@@ -1,0 +1,115 @@
+"""The command line's device flags (``--execution``, ``--shots``, ``--run-name``, ``--ledger``,
+``--dry-run``, ``--yes``) and what they do around a run: defaults for the run's name and ledger,
+the cost preview, the confirmation for real devices, and closing batches and sessions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .devices import EXECUTION_MODES, FAMILIES
+from .ledger import CostPreview, device_backends, preview
+
+_FLAGS = {"shots": "--shots", "execution": "--execution", "run_name": "--run-name",
+          "ledger": "--ledger"}
+
+
+class NotConfirmed(ValueError):
+    """The user did not confirm a submission to real hardware."""
+
+
+def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> None:
+    """The device flags, in their own group."""
+    group = parser.add_argument_group(
+        "devices", "for fake_<device> and ibm_<device> backends (more options as backend "
+        "options, e.g. fake_manila:resilience_level=1,twirling=true,dynamical_decoupling=XY4,"
+        "seed=1,optimization_level=2,job_tags=mytag)")
+    group.add_argument("--execution", choices=EXECUTION_MODES,
+                       help="job: each job on its own; batch or session: the jobs in one "
+                       "runtime Batch / Session (default: job)")
+    group.add_argument("--shots", type=int, metavar="N", help="shots per circuit (default: 1024)")
+    group.add_argument("--run-name", metavar="NAME", help="tag of every job (default: the run "
+                       "directory's or output's name)")
+    group.add_argument("--ledger", metavar="DIR", help="job ledger: finished jobs are read back, "
+                       f"nothing completed is submitted again (default: {ledger_default})")
+    group.add_argument("--dry-run", action="store_true", help="print the jobs, circuits, shots "
+                       "and estimated QPU seconds, submit nothing")
+    group.add_argument("--yes", action="store_true", help="do not ask for confirmation before "
+                       "submitting to IBM Quantum hardware")
+
+
+def is_device(name: str) -> bool:
+    """Whether ``name`` is a ``fake_<device>`` or ``ibm_<device>`` backend name."""
+    return name.partition("_")[0] in FAMILIES
+
+
+def device_options(args: argparse.Namespace, name: str | None, options: dict[str, Any], *,
+                   run_name: str, ledger: Path) -> dict[str, Any]:
+    """``options`` with the device flags (they win over the spec) and the defaults of
+    ``run_name`` and ``ledger`` for a device backend; device flags with another backend are an
+    error."""
+    given = {key: getattr(args, key) for key in _FLAGS if getattr(args, key) is not None}
+    if name is None or not is_device(name):
+        flags = [_FLAGS[k] for k in given] + [f for f in ("--dry-run", "--yes")
+                                              if getattr(args, f[2:].replace("-", "_"))]
+        if flags:
+            raise ValueError(f"{', '.join(flags)} apply only to device backends (fake_<device>, "
+                             f"ibm_<device>), got backend {name!r}")
+        return options
+    merged = {"run_name": run_name, "ledger": str(ledger), **options, **given}
+    return merged
+
+
+def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
+    """Before anything is submitted: with ``--dry-run`` print the cost preview ``cost()`` and
+    return False (do not run); for real hardware print it and ask ``Proceed? [y/N]`` unless
+    ``--yes``. Returns whether to run."""
+    backends = [b for model in models for b in device_backends(model)]
+    if not backends:
+        return True
+    real = any(b.real for b in backends)
+    if not args.dry_run and (args.yes or not real):
+        return True
+    print(cost().report())
+    if args.dry_run:
+        return False
+    print("Proceed? [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise NotConfirmed("not confirmed: nothing was submitted (pass --yes to skip the "
+                           "question)")
+    return True
+
+
+def measure(model, work) -> CostPreview:
+    """The cost preview of ``work()`` on the device backends of ``model``."""
+    with preview(model) as cost:
+        work()
+    return cost
+
+
+def job_summary(model) -> str:
+    """``jobs: N submitted, M read back from the ledger, K re-attached`` over the device backends
+    of ``model`` (empty for other backends)."""
+    parts = []
+    for backend in device_backends(model):
+        estimator = backend.estimator
+        ledger = estimator.ledger
+        where = f"; ledger {ledger.folder}: {ledger.submitted} submitted in all" if ledger else ""
+        parts.append(f"{backend.name} jobs: {estimator.submitted} submitted, {estimator.reused} "
+                     f"read back from the ledger, {estimator.reattached} re-attached{where}")
+    return "\n".join(parts)
+
+
+@contextmanager
+def closing_devices(models):
+    """Close the batches and sessions of the models' device backends at the end."""
+    try:
+        yield
+    finally:
+        for model in models:
+            for backend in device_backends(model):
+                backend.close()

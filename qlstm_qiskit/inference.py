@@ -1,0 +1,43 @@
+"""Inference over a whole dataset: one batch, so that a device gets one job per time step.
+
+On a device backend (``fake_<device>``, ``ibm_<device>``) every time step of every layer is one
+estimator call, whatever the batch size; running the whole dataset as ONE batch therefore submits
+``T × num_layers`` jobs for ``T`` time steps, never one per sample or per gate. A step is split
+over several jobs only where its ``rows × shots`` exceed the backend's ``max_executions`` (the
+per-job limit, :data:`qlstm_qiskit.ledger.MAX_EXECUTIONS_PER_JOB`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .ledger import CostPreview, preview
+
+
+def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
+                    batch_size: int | None = None) -> torch.Tensor:
+    """``model(inputs)`` in evaluation mode without gradients, all of ``inputs`` as one batch
+    (``batch_size=None``) or in chunks of ``batch_size`` along dimension 0 (more jobs on a
+    device). A model returning a tuple (e.g. a :class:`~qlstm_qiskit.QLSTM`) gives its first
+    element; chunks require a batch-first model."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise ValueError(f"predict_dataset: batch_size must be None or an int >= 1, got "
+                         f"{batch_size!r}")
+    model.eval()
+    chunks = [inputs] if batch_size is None else inputs.split(batch_size)
+    outputs = []
+    with torch.no_grad():
+        for chunk in chunks:
+            output = model(chunk)
+            outputs.append(output[0] if isinstance(output, tuple) else output)
+    return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+
+
+def preview_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
+                    batch_size: int | None = None) -> CostPreview:
+    """What :func:`predict_dataset` would submit (a dry run: nothing is submitted): jobs,
+    circuits, shots and estimated QPU seconds."""
+    with preview(model) as cost:
+        predict_dataset(model, inputs, batch_size=batch_size)
+    return cost

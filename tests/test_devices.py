@@ -1,0 +1,235 @@
+"""Device backends in qiskit-ibm-runtime's local testing mode (FakeManilaV2: 5 qubits, CX basis;
+FakeBrisbane: 127 qubits, ECR basis), credentials, and an opt-in hardware smoke test."""
+
+import math
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
+from qlstm_qiskit.backends import gate_circuit
+from qlstm_qiskit.devices import SAVE_ACCOUNT_HINT, fake_device_names
+from qlstm_qiskit.ledger import DeviceBackend
+
+pytest.importorskip("qiskit_ibm_runtime")
+from qiskit_ibm_runtime import Batch, Session  # noqa: E402
+from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2  # noqa: E402
+
+SPEC = CircuitSpec(n_qubits=2)
+SHOTS = 1000
+
+
+def executor_values(backend, batch=3, seed=0):
+    """The executor's values (one estimator call) and the exact statevector values, for fixed
+    random inputs and weights."""
+    generator = torch.Generator().manual_seed(seed)
+    circuit = gate_circuit(SPEC)
+    weights = torch.rand(4, SPEC.n_weights, generator=generator, dtype=torch.float64) * 2 * math.pi
+    inputs = torch.rand(4, batch, SPEC.n_inputs, generator=generator, dtype=torch.float64) * 3
+    with torch.no_grad():
+        exact = get_backend("statevector").compile(circuit).bind(weights).expectation(inputs)
+        values = backend.compile(circuit).bind(weights).expectation(inputs)
+    return values.numpy(), exact.numpy()
+
+
+def test_list_backends_names_every_fake_device_and_the_ibm_pattern():
+    backends = list_backends()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        names = {b.name for b in FakeProviderForBackendV2().backends()}
+    assert len(names) > 50 and names <= set(backends) and set(fake_device_names()) == names
+    assert "ibm_<device>" in backends and "fake_device" not in backends
+    assert "ibm_device" not in backends
+
+
+@pytest.mark.parametrize("name, options, error, message", [
+    ("fake_xyz", {}, ValueError, r"unknown fake device 'fake_xyz'; valid fake devices: .*"
+                                 r"fake_brisbane, .*fake_manila"),
+    ("fake_manila", {"shotz": 1}, ValueError, r"unknown option\(s\) 'shotz' for backend "
+     r"'fake_manila'; valid options: gradient, shots, seed, optimization_level, "
+     r"resilience_level, twirling, dynamical_decoupling, job_tags, execution, run_name, ledger"),
+    ("fake_manila", {"execution": "stream"}, ValueError,
+     r"execution must be one of 'job', 'batch', 'session', got 'stream'"),
+    ("fake_manila", {"shots": 0}, ValueError, r"shots must be in the range >= 1, got 0"),
+    ("fake_manila", {"resilience_level": 3}, ValueError, r"resilience_level must be in the range "
+                                                         r"0..2, got 3"),
+    ("fake_manila", {"twirling": "yes"}, TypeError, r"twirling must be a bool or a table"),
+    ("fake_manila", {"twirling": {"num_randomizations": -4}}, ValueError,
+     r"invalid runtime estimator options"),
+    ("fake_manila", {"dynamical_decoupling": "XZ"}, ValueError,
+     r"dynamical_decoupling must be one of 'XX', 'XpXm', 'XY4', got 'XZ'"),
+    ("fake_manila", {"job_tags": [1]}, TypeError, r"job_tags must be a string or a list"),
+    ("fake_manila", {"optimization_level": 4}, ValueError, r"optimization_level must be in the "
+                                                          r"range 0..3"),
+    ("ibm_brisbane", {"seed": 1}, ValueError, r"seed applies only to fake devices"),
+])
+def test_device_option_errors(name, options, error, message):
+    with pytest.raises(error, match=message):
+        get_backend(name, **options)
+
+
+def test_fake_manila_is_close_to_exact_within_noise_and_shots():
+    backend = get_backend("fake_manila", shots=SHOTS, seed=3)
+    assert isinstance(backend, DeviceBackend) and backend.computes == "noisy" and backend.local
+    values, exact = executor_values(backend)
+    assert values.shape == exact.shape == (4, 3, 2)
+    # shot noise (std <= 1/sqrt(shots) per value) plus the device's gate and readout errors
+    assert np.abs(values - exact).max() < 5 / math.sqrt(SHOTS) + 0.1
+    assert not np.allclose(values, exact, atol=1e-3)  # sampled and noisy, never exact
+    assert backend.estimator.submitted == 1
+    network = backend.compile(gate_circuit(SPEC)).network  # the runtime samples exactly SHOTS
+    pub = (network.circuit, network._observables, np.zeros((1, 1, network.circuit.num_parameters)))
+    assert backend.estimator.estimator.run([pub]).result()[0].metadata["shots"] == SHOTS
+
+
+def test_fake_brisbane_isa_circuits_in_ecr_basis_with_laid_out_observables():
+    backend = get_backend("fake_brisbane", shots=SHOTS, seed=5)
+    executor = backend.compile(gate_circuit(SPEC))
+    isa = executor.network.circuit
+    basis = set(backend.device.operation_names)
+    assert "ecr" in basis and "cx" not in basis
+    assert set(isa.count_ops()) - {"barrier"} <= basis and "ecr" in isa.count_ops()
+    assert isa.num_qubits == 127  # the device's qubits, the gate circuit on two of them
+    observables = [o for o in executor.network._observables.ravel()]
+    expected = [o.apply_layout(isa.layout) for o in gate_circuit(SPEC).observables]
+    assert all(o.num_qubits == 127 for o in observables) and observables == expected
+    physical = isa.layout.final_index_layout()
+    assert [o.paulis[0].z.nonzero()[0].tolist() for o in observables] == [[p] for p in physical]
+    values, exact = executor_values(backend, batch=2)
+    assert np.abs(values - exact).max() < 5 / math.sqrt(SHOTS) + 0.1
+
+
+def test_transpilation_happens_once_per_circuit_and_device():
+    model = QLSTM(1, 2, n_qubits=2, seed=0, dtype=torch.float64, backend="fake_manila")
+    before = model.backend.pass_manager.transpiled
+    x = torch.randn(2, 2, 1, dtype=torch.float64)
+    with torch.no_grad():
+        model(x)
+        model(x)
+    model.set_backend("fake_manila", shots=100)  # a new backend object, the same device
+    with torch.no_grad():
+        model(x)
+    assert model.backend.pass_manager.transpiled - before <= 1
+    assert model.backend.pass_manager.transpiled >= 1
+
+
+@pytest.mark.parametrize("execution, mode_type", [("job", None), ("batch", Batch),
+                                                  ("session", Session)])
+def test_execution_modes_and_job_tags(execution, mode_type):
+    backend = get_backend("fake_manila", shots=200, seed=1, execution=execution,
+                          run_name="my-run", job_tags=["extra"])
+    values, _ = executor_values(backend, batch=2)
+    assert np.isfinite(values).all()
+    estimator = backend.estimator
+    runtime_estimator = estimator.estimator
+    assert type(runtime_estimator).__name__ == "EstimatorV2"
+    assert list(runtime_estimator.options.environment.job_tags) == ["my-run", "extra"]
+    if mode_type is None:
+        assert estimator.mode is None and runtime_estimator.backend() is backend.device
+    else:
+        assert isinstance(estimator.mode, mode_type) and runtime_estimator.mode is estimator.mode
+    backend.close()
+    assert estimator.mode is None
+
+
+def test_mitigation_options_pass_through_and_local_mode_warns():
+    backend = get_backend("fake_manila", shots=100, seed=1, resilience_level=1, twirling=True,
+                          dynamical_decoupling="XY4")
+    options = backend.estimator.estimator.options
+    assert options.resilience_level == 1
+    assert options.twirling.enable_gates is True and options.twirling.enable_measure is True
+    assert options.dynamical_decoupling.enable is True
+    assert options.dynamical_decoupling.sequence_type == "XY4"
+    with pytest.warns(UserWarning, match="no effect in local testing mode"):
+        values, _ = executor_values(backend, batch=1)
+    assert np.isfinite(values).all()
+
+
+def test_training_on_fake_manila_changes_every_parameter():
+    torch.manual_seed(0)
+    model = QLSTM(1, 2, n_qubits=2, seed=0, dtype=torch.float64,
+                  backend=get_backend("fake_manila", shots=500, seed=2))
+    head = torch.nn.Linear(2, 1, dtype=torch.float64)
+    x, y = torch.randn(2, 3, 1, dtype=torch.float64), torch.randn(3, 1, dtype=torch.float64)
+    parameters = [*model.parameters(), *head.parameters()]
+    before = [p.detach().clone() for p in parameters]
+    optimizer = torch.optim.Adam(parameters, lr=0.05)
+    losses = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.mse_loss(head(model(x)[0][-1]), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses)
+    assert all(not torch.equal(b, p) for b, p in zip(before, parameters))
+    assert model.backend.estimator.submitted == 2 * 2  # one job per time step, gradients included
+
+
+# -- credentials --------------------------------------------------------------------------------
+def _no_saved_account():
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    return not QiskitRuntimeService.saved_accounts()
+
+
+def test_missing_credentials_say_how_to_save_an_account(monkeypatch):
+    if not _no_saved_account():
+        pytest.skip("this machine has a saved IBM Quantum account")
+    for name in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match=r"credentials from the saved account did not work .*"
+                                         r"QiskitRuntimeService.save_account\(channel="):
+        get_backend("ibm_brisbane")
+
+
+def test_environment_credentials_reach_the_service_and_the_token_is_never_shown(monkeypatch):
+    token = "fake-token-7f3a9c-do-not-print"
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", token)
+    monkeypatch.setenv("QISKIT_IBM_CHANNEL", "ibm_quantum_platform")
+    monkeypatch.delenv("QISKIT_IBM_INSTANCE", raising=False)
+    # a real QiskitRuntimeService construction, which fails at the network (no IBM access here)
+    with pytest.raises(ValueError, match=r"environment variable QISKIT_IBM_TOKEN did not work") \
+            as info:
+        get_backend("ibm_brisbane")
+    assert token not in str(info.value) and SAVE_ACCOUNT_HINT in str(info.value)
+    cause = info.value.__cause__
+    assert cause is None or token not in str(cause)
+
+
+def test_library_works_without_qiskit_ibm_runtime(tmp_path):
+    code = ("import sys; sys.modules['qiskit_ibm_runtime'] = None\n"
+            "import torch, qlstm_qiskit as q\n"
+            "m = q.QLSTM(1, 2, n_qubits=2, backend='aer_statevector')\n"
+            "print(m(torch.zeros(2, 1, 1))[0].shape)\n"
+            "print(q.list_backends()['fake_<device>'])\n"
+            "try:\n    q.get_backend('fake_manila')\n"
+            "except ImportError as exc:\n    print('ImportError:', exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert 'needs qiskit-ibm-runtime: pip install "qlstm-qiskit[ibm]"' in result.stdout
+    assert ("ImportError: fake devices: needs the package 'qiskit_ibm_runtime', which is not "
+            'installed; install it with: pip install "qlstm-qiskit[ibm]"') in result.stdout
+
+
+# -- real hardware (opt in: python -m pytest -m hardware) ----------------------------------------
+@pytest.mark.hardware
+def test_hardware_smoke():
+    """One time step of a 2-qubit QLSTM on a real device (QLSTM_QISKIT_IBM_DEVICE, default
+    ibm_brisbane), 100 shots, one job."""
+    if not os.environ.get("QISKIT_IBM_TOKEN") and _no_saved_account():
+        pytest.skip("no IBM Quantum credentials (QISKIT_IBM_TOKEN or a saved account)")
+    name = os.environ.get("QLSTM_QISKIT_IBM_DEVICE", "ibm_brisbane")
+    model = QLSTM(1, 1, n_qubits=2, seed=0, dtype=torch.float64,
+                  backend=get_backend(name, shots=100, run_name="qlstm-qiskit-smoke"))
+    with torch.no_grad():
+        output, _ = model(torch.zeros(1, 1, 1, dtype=torch.float64))
+    assert torch.isfinite(output).all() and model.backend.estimator.submitted == 1

@@ -1,0 +1,235 @@
+"""Jobs on (fake) devices: one job per time step for a dataset, splitting over the per-job limit,
+cost previews, the job ledger and resuming a killed run without resubmitting finished jobs."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+
+from qlstm_qiskit import QLSTM, get_backend
+from qlstm_qiskit.cli import main
+from qlstm_qiskit.inference import predict_dataset, preview_dataset
+from qlstm_qiskit.ledger import (EXIT_AFTER_ENV, SECONDS_PER_JOB, SECONDS_PER_SHOT, Ledger,
+                                 LedgerEstimator)
+
+pytest.importorskip("qiskit_ibm_runtime")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--dataset", "sine", "--n-points", "12", "--window", "3", "--hidden-size", "2",
+        "--n-qubits", "2", "--no-progress"]
+T = 3  # time steps (the window)
+
+
+def subprocess_env(**extra):
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ledger") / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def model_on(backend, seed=0):
+    return QLSTM(1, 2, n_qubits=2, seed=seed, dtype=torch.float64, batch_first=True,
+                 backend=backend)
+
+
+def dataset(n=12):
+    return torch.linspace(-1, 1, n * T, dtype=torch.float64).reshape(n, T, 1)
+
+
+def test_a_dataset_is_one_job_per_time_step():
+    model = model_on(get_backend("fake_manila", shots=100, seed=1))
+    output = predict_dataset(model, dataset())
+    assert output.shape == (12, T, 2) and model.backend.estimator.submitted == T
+    predict_dataset(model, dataset(), batch_size=5)  # three batches: three jobs a step
+    assert model.backend.estimator.submitted == T + 3 * T
+
+
+def test_a_step_is_split_only_over_the_per_job_limit():
+    exact = predict_dataset(model_on("statevector"), dataset())
+    backend = get_backend("fake_manila", shots=100, seed=1, max_executions=1000)  # 10 rows a job
+    model = model_on(backend)
+    cost = preview_dataset(model, dataset())
+    rows = 4 * 12  # gates x sequences, per step
+    assert cost.jobs == T * math.ceil(rows / 10) and max(cost.per_job) == 10
+    output = predict_dataset(model, dataset())
+    assert backend.estimator.submitted == cost.jobs
+    assert (output - exact).abs().max() < 0.3  # noisy, 100 shots; the split changes no shape
+
+
+def test_dry_run_counts_jobs_circuits_shots_and_submits_nothing(tmp_path):
+    backend = get_backend("fake_manila", shots=100, ledger=str(tmp_path / "ledger"))
+    cost = preview_dataset(model_on(backend), dataset())
+    assert (cost.jobs, cost.circuits, cost.shots) == (T, T * 4 * 12, 100)
+    assert cost.executions == T * 4 * 12 * 100
+    assert cost.qpu_seconds == pytest.approx(cost.executions * SECONDS_PER_SHOT
+                                             + T * SECONDS_PER_JOB)
+    report = cost.report()
+    assert "jobs:      3" in report and "QPU time:" in report and "nothing submitted" in report
+    assert backend.estimator.submitted == 0 and not (tmp_path / "ledger/ledger.jsonl").exists()
+
+
+def test_the_ledger_records_before_waiting_and_reads_finished_jobs_back(tmp_path):
+    options = {"shots": 200, "seed": 2, "ledger": str(tmp_path / "ledger"), "run_name": "r1"}
+    first = model_on(get_backend("fake_manila", **options))
+    values = predict_dataset(first, dataset())
+    again = model_on(get_backend("fake_manila", **options))
+    assert torch.equal(predict_dataset(again, dataset()), values)
+    assert again.backend.estimator.submitted == 0 and again.backend.estimator.reused == T
+    ledger = Ledger(tmp_path / "ledger")
+    assert ledger.submitted == T
+    lines = [json.loads(line) for line in (tmp_path / "ledger/ledger.jsonl").read_text()
+             .splitlines()]
+    for key in {line["key"] for line in lines}:
+        states = [line for line in lines if line["key"] == key]
+        assert [s["status"] for s in states] == ["submitted", "done"]  # id written first
+        submitted, done = states
+        assert submitted["job_id"] and submitted["tags"] == ["r1"] and submitted["local"]
+        assert submitted["computes"]["pubs"][0]["rows"] == 4 * 12 and submitted["time"]
+        assert (tmp_path / "ledger" / done["result"]).is_file()
+
+
+def _one_qubit_pub():
+    theta = Parameter("t")
+    circuit = QuantumCircuit(1)
+    circuit.ry(theta, 0)
+    return (circuit, [SparsePauliOp("Z")], [[0.3], [1.1]])
+
+
+class RuntimeServiceStandIn:
+    """What the ledger needs of ``QiskitRuntimeService`` (the network boundary): ``job(id)``."""
+
+    def __init__(self):
+        self.asked = []
+
+    def job(self, job_id):
+        self.asked.append(job_id)
+        return AerEstimator().run([_one_qubit_pub()])
+
+
+def test_a_pending_job_is_reattached_by_id_or_resubmitted_locally(tmp_path):
+    def estimator(service):
+        return LedgerEstimator(lambda: (AerEstimator(), None), backend_name="test",
+                               options={"shots": 100}, shots=100, ledger=Ledger(tmp_path),
+                               service=service)
+
+    pub = _one_qubit_pub()
+    key = estimator(None).key([EstimatorPub.coerce(pub)])
+    Ledger(tmp_path).record({"key": key, "status": "submitted", "job_id": "job-42"})
+    service = RuntimeServiceStandIn()
+    remote = estimator(service)
+    evs = remote.run([pub]).result()[0].data.evs
+    assert np.allclose(evs, np.cos([0.3, 1.1]).reshape(evs.shape))
+    assert service.asked == ["job-42"] and (remote.reattached, remote.submitted) == (1, 0)
+    Ledger(tmp_path).record({"key": key, "status": "submitted", "job_id": "job-43"})
+    local = estimator(None)  # local jobs cannot be retrieved: submitted again
+    local.run([pub]).result()
+    assert (local.reattached, local.submitted) == (0, 1)
+
+
+def test_a_corrupt_ledger_is_an_error_but_a_cut_last_line_is_ignored(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    path.write_text('{"key": "a", "status": "submitted", "job_id": "1"}\n{"key": "b", "sta')
+    assert Ledger(tmp_path).submitted == 1
+    path.write_text('nonsense\n{"key": "a", "status": "submitted", "job_id": "1"}\n')
+    with pytest.raises(ValueError, match=r"job ledger .*ledger.jsonl: line 1 is not JSON"):
+        Ledger(tmp_path)
+
+
+def predict_argv(checkpoint, ledger, out):
+    return ["predict", str(checkpoint), "--backend", "fake_manila:seed=4", "--shots", "200",
+            "--ledger", str(ledger), "--out", str(out)]
+
+
+def test_a_killed_predict_resumes_and_submits_T_jobs_in_all(checkpoint, tmp_path, capsys):
+    assert main(predict_argv(checkpoint, tmp_path / "whole", tmp_path / "whole.csv")) == 0
+    argv = predict_argv(checkpoint, tmp_path / "ledger", tmp_path / "resumed.csv")
+    killed = subprocess.run([sys.executable, "-m", "qlstm_qiskit", *argv], capture_output=True,
+                            text=True, env=subprocess_env(**{EXIT_AFTER_ENV: "1"}))
+    assert killed.returncode == 75, killed.stderr  # exited right after the first result
+    assert Ledger(tmp_path / "ledger").submitted == 1 and not (tmp_path / "resumed.csv").exists()
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fake_manila jobs: 2 submitted, 1 read back from the ledger" in out
+    assert f"{T} submitted in all" in out and Ledger(tmp_path / "ledger").submitted == T
+    assert (tmp_path / "resumed.csv").read_text() == (tmp_path / "whole.csv").read_text()
+
+
+def test_cli_dry_run_prints_the_cost_and_writes_nothing(checkpoint, tmp_path, capsys):
+    code = main(["predict", str(checkpoint), "--backend", "fake_manila", "--dry-run",
+                 "--out", str(tmp_path / "p.csv")])
+    out = capsys.readouterr().out
+    assert code == 0 and "cost preview for fake_manila" in out and "jobs:      3" in out
+    assert list(tmp_path.iterdir()) == []
+    code = main(["train", *TINY, "--epochs", "2", "--backend", "fake_manila", "--dry-run",
+                 "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0 and "cost preview for fake_manila" in out and not (tmp_path / "run").exists()
+
+
+def test_device_flags_need_a_device_backend(checkpoint, tmp_path, capsys):
+    code = main(["predict", str(checkpoint), "--shots", "10", "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 1 and "--shots apply only to device backends" in err
+
+
+def test_the_token_never_reaches_a_file(tmp_path):
+    token = "qlstm-fake-token-5b1e0c2d9a"
+    env = subprocess_env(QISKIT_IBM_TOKEN=token, QISKIT_IBM_INSTANCE="fake-instance")
+    commands = [["train", *TINY, "--epochs", "1", "--batch-size", "4", "--run-dir", "run",
+                 "--backend", "fake_manila:seed=1", "--shots", "100", "--execution", "batch"],
+                ["predict", "run", "--out", "p.csv", "--run-name", "tokencheck"]]
+    for number, argv in enumerate(commands):
+        with open(tmp_path / f"log{number}.txt", "w") as log:
+            result = subprocess.run([sys.executable, "-m", "qlstm_qiskit", *argv], cwd=tmp_path,
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+        assert result.returncode == 0, (tmp_path / f"log{number}.txt").read_text()
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    names = {p.name for p in written}
+    assert {"checkpoint.pt", "metrics.json", "loss.png", "prediction.png", "ledger.jsonl",
+            "p.csv", "log0.txt"} <= names
+    assert any(p.suffix == ".npz" for p in written)
+    assert all(token.encode() not in p.read_bytes() for p in written)
+
+
+def test_real_devices_ask_before_submitting(monkeypatch, capsys):
+    import argparse
+    import io
+
+    from qlstm_qiskit.device_runs import NotConfirmed, confirm_or_preview, measure
+
+    model = model_on(get_backend("fake_manila", shots=100))
+    model.backend.local = False  # stands in for an ibm_<device>, which needs credentials
+    args = argparse.Namespace(dry_run=False, yes=False)
+
+    def cost():
+        return measure(model, lambda: predict_dataset(model, dataset()))
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    with pytest.raises(NotConfirmed, match="not confirmed: nothing was submitted"):
+        confirm_or_preview(args, [model], cost)
+    out = capsys.readouterr().out
+    assert "cost preview for fake_manila" in out and out.rstrip().endswith("Proceed? [y/N]")
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert confirm_or_preview(args, [model], cost) is True
+    args.yes = True
+    capsys.readouterr()
+    assert confirm_or_preview(args, [model], cost) is True and capsys.readouterr().out == ""
+    assert model.backend.estimator.submitted == 0
