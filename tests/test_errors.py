@@ -88,7 +88,7 @@ def test_cell_and_backend_errors():
                                          r"cell, output, got 'update'"):
         cell.draw("update")
     with pytest.raises(ValueError, match=r"get_backend: method must be one of 'auto', "
-                                         r"'dense', 'gates', got 'fast'"):
+                                         r"'dense', 'gates', 'adjoint', got 'fast'"):
         get_backend("statevector", method="fast")
     with pytest.raises(ValueError, match=r"get_backend: unknown option\(s\) 'shots' for backend "
                                          r"'statevector'; valid options: gradient, method"):
