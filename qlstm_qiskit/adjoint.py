@@ -30,11 +30,11 @@ _PAULIS = {"rx": ((0, 1), (1, 0)), "ry": ((0, -1j), (1j, 0)), "rz": ((1, 0), (0,
 class AdjointProgram:
     """The parsed instructions of a circuit, ready for :class:`AdjointBound`."""
 
-    def __init__(self, program: list, n_qubits: int, signs: np.ndarray, n_inputs: int) -> None:
+    def __init__(self, program: list, n_qubits: int, terms: list[list[tuple]],
+                 n_inputs: int) -> None:
         self.n_qubits = n_qubits
-        self.signs = signs  # (2**n, n_obs)
+        self.terms = terms  # per observable: (coefficient, Z qubits) terms
         self.n_inputs = n_inputs
-        self._signs_tensors: dict = {}
         # consecutive fixed permutations with phases (CNOT rings, ...) become one gather
         self.program, self._monomials = [], {}
         for op in program:
@@ -69,15 +69,6 @@ class AdjointProgram:
 
     def bind(self, weights: torch.Tensor) -> AdjointBound:
         return AdjointBound(self, weights)
-
-    def signs_tensor(self, like: torch.Tensor) -> torch.Tensor:
-        """The observables' diagonals ``(2**n, n_obs)`` in ``like``'s dtype and device (cached)."""
-        key = (like.dtype, like.device)
-        if key not in self._signs_tensors:
-            self._signs_tensors[key] = torch.as_tensor(self.signs, dtype=like.dtype,
-                                                       device=like.device)
-        return self._signs_tensors[key]
-
 
 class AdjointBound:
     """Weights bound to an :class:`AdjointProgram`; :meth:`expectation` is differentiable (by the
@@ -151,9 +142,8 @@ class _Adjoint(torch.autograd.Function):
     def forward(ctx, program: AdjointProgram, inputs: torch.Tensor, weights: torch.Tensor):
         ctx.program = program
         ctx.save_for_backward(inputs, weights)
-        signs = program.signs_tensor(inputs)
-        return torch.cat([_final_state(program, chunk, weights).abs().square() @ signs
-                          for chunk in _chunks(program, inputs)], dim=1)
+        return torch.cat([_expectations(program, _final_state(program, chunk, weights))
+                          for chunk in _chunks(program, inputs)], dim=1).to(inputs.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -161,14 +151,13 @@ class _Adjoint(torch.autograd.Function):
         program = ctx.program
         inputs, weights = ctx.saved_tensors
         n = program.n_qubits
-        signs = program.signs_tensor(inputs)
         grad_inputs = torch.zeros_like(inputs)
         grad_weights = torch.zeros_like(weights)
         start = 0
         for chunk in _chunks(program, inputs):
             stop = start + chunk.shape[1]
             psi = _final_state(program, chunk, weights)
-            lam = psi * (grad_values[:, start:stop] @ signs.T)
+            lam = psi * _weighted_diagonal(program, grad_values[:, start:stop])
             for segment in reversed(program.segments):
                 if isinstance(segment, int):  # a multi-qubit gate
                     op = program.program[segment]
@@ -223,6 +212,50 @@ def _run_backward(ops: list, qubit: int, n: int, psi: torch.Tensor, lam: torch.T
         inverse = matrix.conj().transpose(-1, -2) @ inverse
     inverse = inverse.to(psi.dtype)
     return apply_1q(psi, inverse, qubit, n), apply_1q(lam, inverse, qubit, n)
+
+
+def _expectations(program: AdjointProgram, state: torch.Tensor) -> torch.Tensor:
+    """``(G, b, n_obs)`` from the states ``(G, b, 2**n)``: each Z string's expectation by
+    reductions of the probabilities (no ``2**n``-long diagonal is ever stored)."""
+    probabilities = state.real.square() + state.imag.square()
+    n = program.n_qubits
+    values = []
+    for terms in program.terms:
+        total = torch.zeros(probabilities.shape[:-1], dtype=torch.float64,
+                            device=probabilities.device)
+        for coeff, qubits in terms:
+            reduced = probabilities
+            for q in range(n - 1, -1, -1):  # fold the highest qubit each time
+                pair = reduced.reshape(*reduced.shape[:-1], 2, 2**q)
+                reduced = pair[..., 0, :] - pair[..., 1, :] if q in qubits else pair.sum(-2)
+                if not any(p < q for p in qubits):  # only unsigned qubits left: sum them
+                    reduced = reduced.sum(-1, keepdim=True)
+                    break
+            total = total + coeff * reduced[..., 0].double()
+        values.append(total)
+    return torch.stack(values, -1)
+
+
+def _weighted_diagonal(program: AdjointProgram, grad_values: torch.Tensor) -> torch.Tensor:
+    """``(G, b, 2**n)``: the diagonal of ``M = sum_k g_k O_k`` for ``g = grad_values``."""
+    n = program.n_qubits
+    diagonal = grad_values.new_zeros(*grad_values.shape[:-1], 2**n)
+    for k, terms in enumerate(program.terms):
+        for coeff, qubits in terms:
+            weight = coeff * grad_values[..., k]
+            if not qubits:
+                diagonal += weight[..., None]
+                continue
+            sign = torch.ones(1, dtype=diagonal.dtype, device=diagonal.device)
+            for q in range(n - 1, -1, -1):  # the term's +-1 pattern, most significant qubit first
+                factor = torch.tensor([1.0, -1.0] if q in qubits else [1.0, 1.0],
+                                      dtype=diagonal.dtype, device=diagonal.device)
+                sign = (sign[:, None] * factor[None, :]).reshape(-1) if q >= min(qubits) \
+                    else sign
+            low = 2 ** min(qubits)  # the pattern is constant over the qubits below the lowest
+            view = diagonal.reshape(*diagonal.shape[:-1], -1, low)
+            view += weight[..., None, None] * sign[:, None]
+    return diagonal
 
 
 def _chunks(program: AdjointProgram, inputs: torch.Tensor):

@@ -366,22 +366,34 @@ def _kron_states(vectors: torch.Tensor) -> torch.Tensor:
     return state
 
 
-def _diagonal_signs(observables: Sequence[SparsePauliOp], n_qubits: int) -> np.ndarray:
-    """``(2**n, n_obs)``: the diagonal of each observable (sums of I/Z Pauli strings only)."""
-    index = np.arange(2**n_qubits)
-    columns = []
+def _diagonal_terms(observables: Sequence[SparsePauliOp], n_qubits: int) -> list[list[tuple]]:
+    """Each observable as its terms ``(coefficient, Z qubits)`` (sums of I/Z Pauli strings only)."""
+    terms = []
     for k, observable in enumerate(observables):
         if observable.num_qubits != n_qubits:
             raise ValueError(f"CompiledCircuit: observable {k} acts on {observable.num_qubits} "
                              f"qubits, expected {n_qubits}")
-        diagonal = np.zeros(2**n_qubits)
+        own = []
         for pauli, coeff in zip(observable.paulis, observable.coeffs):
             if pauli.x.any() or abs(np.imag(coeff)) > 1e-12:
                 raise ValueError(f"CompiledCircuit: observable {k} term {pauli} is not a real "
                                  "I/Z Pauli string; put basis changes in the circuit")
-            mask = int(sum(1 << q for q in np.flatnonzero(pauli.z)))
-            parity = np.array([bin(i & mask).count("1") % 2 for i in index])
-            diagonal += np.real(coeff) * (1 - 2 * parity)
+            own.append((float(np.real(coeff)), tuple(int(q) for q in np.flatnonzero(pauli.z))))
+        terms.append(own)
+    return terms
+
+
+def _diagonal_signs(terms: list[list[tuple]], n_qubits: int) -> np.ndarray:
+    """``(2**n, n_obs)``: the diagonal of each observable of :func:`_diagonal_terms`."""
+    index = np.arange(2**n_qubits)
+    columns = []
+    for own in terms:
+        diagonal = np.zeros(2**n_qubits)
+        for coeff, qubits in own:
+            sign = np.ones(2**n_qubits)
+            for q in qubits:
+                sign *= 1 - 2 * ((index >> q) & 1)
+            diagonal += coeff * sign
         columns.append(diagonal)
     return np.stack(columns, axis=1)
 
@@ -409,7 +421,8 @@ class CompiledCircuit:
             method = "dense" if n <= DENSE_MAX_QUBITS else \
                 "gates" if n <= GATES_MAX_QUBITS else "adjoint"
         self.method = method
-        self._signs = _diagonal_signs(observables, n)
+        self._terms = _diagonal_terms(observables, n)
+        self._dense_signs: np.ndarray | None = None
         self._program = _parse(circuit, list(inputs), list(weights))
         self._adjoint = None  # built on the first bind with method "adjoint"
         self._stages = self._segment(self._program)
@@ -437,6 +450,14 @@ class CompiledCircuit:
                 stages.append(_Monomial(*monomial))
         return stages
 
+    @property
+    def _signs(self) -> np.ndarray:
+        """``(2**n, n_obs)`` observable diagonals (built on first use: ``adjoint`` never needs
+        them, and at 25 qubits they would take gigabytes)."""
+        if self._dense_signs is None:
+            self._dense_signs = _diagonal_signs(self._terms, self.n_qubits)
+        return self._dense_signs
+
     def bind(self, weights: torch.Tensor) -> BoundCircuit:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` real."""
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
@@ -447,7 +468,7 @@ class CompiledCircuit:
 
             _complex_dtype(weights.dtype)  # float32 or float64
             if self._adjoint is None:
-                self._adjoint = AdjointProgram(self._program, self.n_qubits, self._signs,
+                self._adjoint = AdjointProgram(self._program, self.n_qubits, self._terms,
                                                self.n_inputs)
             return self._adjoint.bind(weights)
         return BoundCircuit(self, weights)
