@@ -205,6 +205,17 @@ def sampling_estimator(backend: BackendV2, shots: int, seed: int | None) -> Back
     return SeededBackendEstimator(backend=backend, seed=seed, options=options)
 
 
+def check_aer_device(name: str, device: str) -> None:
+    """Fail clearly when Aer cannot simulate on ``device`` (never fall back to the CPU)."""
+    from qiskit_aer import AerSimulator
+
+    available = AerSimulator().available_devices()
+    if device not in available:
+        raise ValueError(f"get_backend: backend {name!r} asks for Aer device {device!r}, but this "
+                         f"Aer build offers {', '.join(available)}; for GPUs install the GPU build:"
+                         " pip install qiskit-aer-gpu")
+
+
 def aer_backend(profile: Profile) -> PrimitiveBackend:
     """The backend of an ``aer`` profile: Aer ``EstimatorV2`` (precision 0) without shots, else a
     :class:`SamplingEstimator` on Aer ``SamplerV2``; noise and basis gates from the profile."""
@@ -225,6 +236,9 @@ def aer_backend(profile: Profile) -> PrimitiveBackend:
     # building one experiment per row (same values, about 2x faster for these circuits)
     backend_options: dict[str, Any] = {"method": opts["method"],
                                        "runtime_parameter_bind_enable": True}
+    if opts["device"] != "CPU":
+        check_aer_device(profile.name, opts["device"])
+        backend_options["device"] = opts["device"]
     if model is not None:
         backend_options["noise_model"] = model
     if opts["shots"] is None:
@@ -257,7 +271,7 @@ def _object_options(owner: str, what: str, options: dict[str, Any], allowed: dic
     merged = {**allowed, **options}
     check_applicable(owner, options, merged["gradient"], merged.get("shots"))
     profile = Profile(what, "", "aer", merged["gradient"],
-                      {"method": "statevector", "shots": merged.get("shots"),
+                      {"method": "statevector", "device": "CPU", "shots": merged.get("shots"),
                        "seed": merged["seed"], "basis_gates": None,
                        "optimization_level": merged.get("optimization_level", 1),
                        "spsa_samples": merged["spsa_samples"],

@@ -43,8 +43,8 @@ MAX_EXECUTIONS_PER_JOB = 10_000_000
 #: kind -> option -> default (``None``: unset).
 OPTIONS: dict[str, dict[str, Any]] = {
     "statevector": {"method": "auto"},
-    "aer": {"method": "statevector", "shots": None, "seed": None, "basis_gates": None,
-            "optimization_level": 1, **_SPSA},
+    "aer": {"method": "statevector", "device": "CPU", "shots": None, "seed": None,
+            "basis_gates": None, "optimization_level": 1, **_SPSA},
     # see qlstm_qiskit.devices and qlstm_qiskit.ledger
     "device": {"shots": 1024, "seed": None, "optimization_level": 1, "resilience_level": None,
                "twirling": None, "dynamical_decoupling": None, "job_tags": None,
@@ -53,6 +53,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 DD_SEQUENCES = ("XX", "XpXm", "XY4")
 AER_METHODS = ("statevector", "density_matrix", "automatic")
+#: Aer's simulation devices; "GPU" needs the qiskit-aer-gpu build of Aer.
+AER_DEVICES = ("CPU", "GPU")
 #: noise key -> meaning; all default to 0 (no such error).
 NOISE_KEYS = {
     "depolarizing_1q": "depolarizing probability after every 1-qubit basis gate",
@@ -119,6 +121,7 @@ class Profile:
             _choice(owner, "method", opts["method"], METHODS)
             return
         _choice(owner, "method", opts["method"], AER_METHODS)
+        _choice(owner, "device", opts["device"], AER_DEVICES)
         _int(owner, "shots", opts["shots"], 1, allow_none=True)
         _int(owner, "seed", opts["seed"], 0, allow_none=True)
         _int(owner, "optimization_level", opts["optimization_level"], 0, 3)

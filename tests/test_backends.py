@@ -81,7 +81,7 @@ def test_get_backend_builds_every_builtin_profile():
      r"get_backend: unknown backend 'aer_magic'; valid names: aer_noisy, .*statevector"),
     ("aer_shots", {"shotz": 3}, ValueError,
      r"unknown option\(s\) 'shotz' for backend 'aer_shots'; valid options: gradient, method, "
-     r"shots, seed, basis_gates, optimization_level, spsa_samples, spsa_epsilon"),
+     r"device, shots, seed, basis_gates, optimization_level, spsa_samples, spsa_epsilon"),
     ("aer_shots", {"gradient": "adjoint"}, ValueError,
      r"get_backend: gradient must be one of 'param_shift', 'spsa' for a 'aer' backend, "
      r"got 'adjoint'"),
@@ -117,7 +117,7 @@ def test_get_backend_errors(name, overrides, error, message):
     ('description = "x"\nkind = "gpu"\ncomputes = "exact"\ngradient = "param_shift"',
      r"kind must be one of 'statevector', 'aer', 'device', got 'gpu'"),
     ('description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'
-     '[options]\nfoo = 1', r"unknown option\(s\) 'foo'; allowed: method, shots"),
+     '[options]\nfoo = 1', r"unknown option\(s\) 'foo'; allowed: method, device, shots"),
     ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
      '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\ndepol = 0.1',
      r"unknown noise key\(s\) 'depol'; allowed: depolarizing_1q"),
