@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +60,24 @@ def test_bench_scale_smoke(capsys):
     (rate,) = result["throughput"]
     assert rate["max_difference"] < 1e-5 and rate["torch_per_s"] > 0 and rate["aer_per_s"] > 0
     assert "throughput ratio (torch / Aer), lowest:" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_forecast_example_default_budget_lowers_the_test_loss_five_times(capsys):
+    forecast = load("examples/forecast.py")
+    result = forecast.main([])
+    assert result["final_test_mse"] * 5 <= result["initial_test_mse"]
+
+
+@pytest.mark.slow
+def test_a_20_qubit_training_step_on_statevector(capsys):
+    from qlstm_qiskit import QLSTM
+
+    model = QLSTM(1, 17, n_qubits=20, seed=0)
+    assert model.cell_l0._executor.method == "adjoint"
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    before = [p.detach().clone() for p in model.parameters()]
+    output, _ = model(torch.randn(2, 1, 1))  # two steps: weight_hh sees a non-zero h
+    output.square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    optimizer.step()
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
