@@ -34,6 +34,7 @@ class AdjointProgram:
                  n_inputs: int) -> None:
         self.n_qubits = n_qubits
         self.terms = terms  # per observable: (coefficient, Z qubits) terms
+        self._tables: dict = {}
         self.n_inputs = n_inputs
         # consecutive fixed permutations with phases (CNOT rings, ...) become one gather
         self.program, self._monomials = [], {}
@@ -69,6 +70,17 @@ class AdjointProgram:
 
     def bind(self, weights: torch.Tensor) -> AdjointBound:
         return AdjointBound(self, weights)
+
+    def monomial_tables(self, position: int, like: torch.Tensor) -> tuple:
+        """``(source, phase, inverse source)`` of the permutation at ``position`` on ``like``'s
+        device and dtype (cached: at 25 qubits each table is 256 MB)."""
+        key = (position, like.device, like.dtype)
+        if key not in self._tables:
+            source, phase, inverse_source, _qubits = self._monomials[position]
+            self._tables[key] = (source.to(like.device),
+                                 torch.as_tensor(phase, dtype=like.dtype, device=like.device),
+                                 inverse_source.to(like.device))
+        return self._tables[key]
 
 class AdjointBound:
     """Weights bound to an :class:`AdjointProgram`; :meth:`expectation` is differentiable (by the
@@ -123,11 +135,10 @@ def _apply(program: AdjointProgram, position: int, op, state: torch.Tensor, angl
     if len(op.qubits) == 1:
         return apply_1q(state, matrix, op.qubits[0], n)
     if position in program._monomials:
-        source, phase, inverse_source, _qubits = program._monomials[position]
-        phase_t = torch.as_tensor(phase, dtype=state.dtype, device=state.device)
+        source, phase_t, inverse_source = program.monomial_tables(position, state)
         if inverse:
-            return (state * phase_t.conj())[..., inverse_source.to(state.device)]
-        return state[..., source.to(state.device)] * phase_t
+            return (state * phase_t.conj())[..., inverse_source]
+        return state[..., source] * phase_t
     return _apply_fixed(state, matrix, op.qubits, n)
 
 

@@ -115,6 +115,10 @@ def ibm_device(name: str, service=None):
                          f"({type(exc).__name__}: {exc})") from exc
 
 
+#: seed of the preset pass manager's stochastic layout and routing passes.
+TRANSPILER_SEED = 1234
+
+
 class CachedPassManager:
     """A preset pass manager for one device and optimization level that transpiles each circuit
     once: ``run`` returns the cached ISA circuit for a circuit it has seen. ``transpiled`` counts
@@ -123,8 +127,11 @@ class CachedPassManager:
     def __init__(self, device, optimization_level: int) -> None:
         from qiskit.transpiler import generate_preset_pass_manager
 
+        # a fixed transpiler seed: the same layout and routing in every process, so the ISA
+        # circuit (part of each job's ledger key) is the same on a rerun and resuming works
         self.pass_manager = generate_preset_pass_manager(
-            optimization_level=optimization_level, backend=device)
+            optimization_level=optimization_level, backend=device,
+            seed_transpiler=TRANSPILER_SEED)
         self.transpiled = 0
         self._isa: dict[int, tuple[Any, Any]] = {}  # id(circuit) -> (circuit, ISA circuit)
 

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,13 +132,21 @@ class Ledger:
         """Write a result atomically; returns its file name relative to the ledger folder."""
         name = f"results/{key}.npz"
         temporary = self.folder / f"results/{key}.tmp.npz"
-        np.savez(temporary, **arrays)
+        with temporary.open("wb") as handle:  # on disk before the "done" line that names it
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, self.folder / name)
         return name
 
-    def load_result(self, entry: dict[str, Any]) -> dict[str, np.ndarray]:
-        with np.load(self.folder / entry["result"]) as data:
-            return {k: data[k] for k in data.files}
+    def load_result(self, entry: dict[str, Any]) -> dict[str, np.ndarray] | None:
+        """The saved arrays, or ``None`` when the file is missing or unreadable (e.g. cut short
+        by a crash): the job is then computed again."""
+        try:
+            with np.load(self.folder / entry["result"]) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
 
     def finished(self, key: str) -> dict[str, Any] | None:
         entry = self.entries.get(key)
@@ -254,9 +263,19 @@ class LedgerEstimator(BaseEstimatorV2):
         key = self.key(pubs)
         ledger = self.ledger
         if ledger is not None and (entry := ledger.finished(key)):
-            self.reused += 1
-            return _unpack(ledger.load_result(entry), len(pubs))
+            saved = ledger.load_result(entry)
+            if saved is not None:
+                self.reused += 1
+                return _unpack(saved, len(pubs))
         job = self._reattach(ledger.entries.get(key)) if ledger is not None else None
+        result = None
+        if job is not None:
+            try:
+                result = job.result()
+            except Exception as exc:  # failed or cancelled: record it and submit again
+                ledger.record({"key": key, "status": "failed", "job_id": job.job_id(),
+                               "error": type(exc).__name__})
+                job = None
         if job is None:
             job = self.estimator.run(pubs)
             self.submitted += 1
@@ -265,7 +284,8 @@ class LedgerEstimator(BaseEstimatorV2):
                                "backend": self.backend_name, "tags": self.tags,
                                "local": self.service is None,
                                "computes": self._describe(pubs)})
-        result = job.result()
+        if result is None:
+            result = job.result()
         arrays = {}
         for k, pub_result in enumerate(result):
             arrays[f"evs_{k}"] = np.asarray(pub_result.data.evs, dtype=np.float64)

@@ -233,3 +233,57 @@ def test_real_devices_ask_before_submitting(monkeypatch, capsys):
     capsys.readouterr()
     assert confirm_or_preview(args, [model], cost) is True and capsys.readouterr().out == ""
     assert model.backend.estimator.submitted == 0
+
+
+class FailedJobService(RuntimeServiceStandIn):
+    """A service whose re-attached job failed on the device."""
+
+    def job(self, job_id):
+        self.asked.append(job_id)
+
+        class Failed:
+            def job_id(self):
+                return job_id
+
+            def result(self):
+                raise RuntimeError("job cancelled")
+
+        return Failed()
+
+
+def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_path):
+    def estimator(service=None):
+        return LedgerEstimator(lambda: (AerEstimator(), None), backend_name="test",
+                               options={"shots": 100}, shots=100, ledger=Ledger(tmp_path),
+                               service=service)
+
+    pub = _one_qubit_pub()
+    key = estimator().key([EstimatorPub.coerce(pub)])
+    Ledger(tmp_path).record({"key": key, "status": "submitted", "job_id": "job-7"})
+    remote = estimator(FailedJobService())
+    evs = remote.run([pub]).result()[0].data.evs
+    assert np.allclose(evs, np.cos([0.3, 1.1]).reshape(evs.shape))
+    assert (remote.reattached, remote.submitted) == (1, 1)
+    statuses = [entry["status"] for entry in Ledger(tmp_path).lines if entry["key"] == key]
+    assert statuses == ["submitted", "failed", "submitted", "done"]
+    result_file = tmp_path / Ledger(tmp_path).finished(key)["result"]
+    result_file.write_bytes(result_file.read_bytes()[:20])  # cut short, as by a crash
+    again = estimator()
+    assert np.allclose(again.run([pub]).result()[0].data.evs, evs)
+    assert (again.reused, again.submitted) == (0, 1)
+
+
+def test_routing_is_the_same_in_every_process(tmp_path):
+    """A circuit that needs routing on a large device gets the same ISA circuit (and so the same
+    ledger keys) in every process: the transpiler is seeded."""
+    code = ("from qiskit_ibm_runtime.fake_provider import FakeBrisbane\n"
+            "from qlstm_qiskit.backends import gate_circuit\n"
+            "from qlstm_qiskit.circuits import CircuitSpec\n"
+            "from qlstm_qiskit.devices import cached_pass_manager\n"
+            "isa = cached_pass_manager(FakeBrisbane(), 1).run("
+            "gate_circuit(CircuitSpec(n_qubits=4)).circuit)\n"
+            "print(isa.layout.final_index_layout(), isa.count_ops())\n")
+    layouts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=subprocess_env(PYTHONHASHSEED=str(seed)),
+                              cwd=tmp_path).stdout for seed in (1, 2, 3)}
+    assert len(layouts) == 1, layouts
