@@ -81,3 +81,62 @@ def test_a_20_qubit_training_step_on_statevector(capsys):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
     optimizer.step()
     assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+
+
+def test_bench_peers_smoke(capsys):
+    bench = load("benchmarks/bench_peers.py")
+    peers = ["qlstm", "lstm", "aer", "stock"]
+    if bench.pennylane_available():
+        peers += ["pl-default", "pl-lightning"]
+    result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1",
+                         "--warmup", "0", "--peers", *peers])
+    assert set(result["results"]) == set(peers)
+    for peer in peers:
+        assert result["results"][peer]["step_ms"] > 0 and result["results"][peer]["ratio"] > 0
+    assert result["results"]["qlstm"]["ratio"] == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ratio: peer step / qlstm step")
+
+
+def test_bench_peers_skips_pennylane_peers_when_missing(monkeypatch, capsys):
+    bench = load("benchmarks/bench_peers.py")
+    monkeypatch.setattr(bench, "pennylane_available", lambda: False)
+    result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1",
+                         "--warmup", "0", "--peers", "qlstm", "pl-default"])
+    assert set(result["results"]) == {"qlstm"}
+    assert "PennyLane not installed" in result["skipped"]["pl-default"]
+    assert "pl-default" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("peer", ["pl-default", "pl-lightning"])
+def test_pennylane_peer_runs_the_same_circuit_as_ours(peer):
+    """The PennyLane QLSTM with our weights copied in gives our outputs: same circuit."""
+    pytest.importorskip("pennylane", reason="PennyLane peers need the bench extra: "
+                                            "pip install -e '.[bench]'")
+    from qlstm_qiskit import QLSTM
+
+    bench = load("benchmarks/bench_peers.py")
+    device_name, diff_method = bench.PL_DEVICES[peer]
+    torch.manual_seed(1)
+    ours = QLSTM(1, 3, n_qubits=4, seed=3, dtype=torch.float64)
+    with torch.no_grad():
+        ours.cell_l0.weight_q.copy_(torch.randn_like(ours.cell_l0.weight_q))  # not near 0
+    theirs = bench.PennyLaneQLSTM(1, 3, 4, device_name=device_name,
+                                  diff_method=diff_method).double().copy_from(ours)
+    x = torch.randn(3, 2, 1, dtype=torch.float64)
+    expected, (h, c) = ours(x)
+    output, (h2, c2) = theirs(x)
+    assert output.shape == expected.shape
+    torch.testing.assert_close(output, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(c2, c[0] if c.dim() == 3 else c, atol=1e-5, rtol=0)
+
+
+def test_the_library_never_imports_pennylane():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, qlstm_qiskit; import qlstm_qiskit.cli; "
+            "qlstm_qiskit.QLSTM(1, 2, n_qubits=2)(torch.zeros(2, 1, 1)); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pennylane'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]"
