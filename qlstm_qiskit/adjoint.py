@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .simulator import _apply_fixed, _kron_states, _Monomial, _monomial, _rotation, apply_1q
+from .simulator import (_apply_fixed, _complex_dtype, _kron_states, _Monomial, _monomial,
+                        _rotation, apply_1q)
 
 #: amplitudes (G * chunk * 2**n) processed at once: bounds the memory of one chunk
 CHUNK_AMPLITUDES = 2**26
@@ -82,6 +83,7 @@ class AdjointProgram:
                                  inverse_source.to(like.device))
         return self._tables[key]
 
+
 class AdjointBound:
     """Weights bound to an :class:`AdjointProgram`; :meth:`expectation` is differentiable (by the
     adjoint method) in the inputs and the weights."""
@@ -105,10 +107,6 @@ class AdjointBound:
         return _Adjoint.apply(program, inputs, self.weights)
 
 
-def _complex(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
 def _angle(op, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | float:
     """The angle of a rotation, ``(G, b)`` (or ``(G, 1)``, or a number)."""
     if op.angle.source == "input":
@@ -118,28 +116,26 @@ def _angle(op, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | fl
     return op.angle.value
 
 
-def _rotation_matrix(op, angle, like: torch.Tensor) -> torch.Tensor:
-    """The gate's matrices ``(..., 2, 2)``, computed in float64 and cast to ``like``'s dtype."""
-    return _rotation(op.name, _float64(angle, like)).to(like.dtype)
+def _gate_matrix(op, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """A one-qubit gate's matrices in complex128: ``(G, b | 1, 2, 2)`` for a parameterized
+    rotation, ``(2, 2)`` otherwise (computed in float64: fewer roundings of the state)."""
+    if op.angle is not None:
+        return _rotation(op.name, _float64(_angle(op, inputs, weights), inputs))
+    return torch.as_tensor(op.matrix, dtype=torch.complex128, device=inputs.device)
 
 
-def _apply(program: AdjointProgram, position: int, op, state: torch.Tensor, angle,
-           inverse: bool) -> torch.Tensor:
-    n = program.n_qubits
-    if op.angle is not None:  # matrices (G, b | 1, 2, 2) or (2, 2) broadcast over (G, b)
-        matrix = _rotation_matrix(op, -angle if inverse else angle, state)
-        return apply_1q(state, matrix, op.qubits[0], n)
-    matrix = torch.as_tensor(op.matrix, dtype=state.dtype, device=state.device)
-    if inverse:
-        matrix = matrix.conj().T
-    if len(op.qubits) == 1:
-        return apply_1q(state, matrix, op.qubits[0], n)
+def _apply_multi(program: AdjointProgram, position: int, op, state: torch.Tensor,
+                 inverse: bool) -> torch.Tensor:
+    """Apply (or undo) the multi-qubit gate at ``position``: a gather for a permutation with
+    phases, a tensor contraction otherwise."""
     if position in program._monomials:
         source, phase_t, inverse_source = program.monomial_tables(position, state)
         if inverse:
             return (state * phase_t.conj())[..., inverse_source]
         return state[..., source] * phase_t
-    return _apply_fixed(state, matrix, op.qubits, n)
+    matrix = torch.as_tensor(op.matrix, dtype=state.dtype, device=state.device)
+    return _apply_fixed(state, matrix.conj().T if inverse else matrix, op.qubits,
+                        program.n_qubits)
 
 
 #: ``D = dU/dtheta U^dagger`` of each rotation gate: ``-i P / 2``, and ``i |1><1|`` for ``p``.
@@ -172,8 +168,8 @@ class _Adjoint(torch.autograd.Function):
             for segment in reversed(program.segments):
                 if isinstance(segment, int):  # a multi-qubit gate
                     op = program.program[segment]
-                    psi = _apply(program, segment, op, psi, None, inverse=True)
-                    lam = _apply(program, segment, op, lam, None, inverse=True)
+                    psi = _apply_multi(program, segment, op, psi, inverse=True)
+                    lam = _apply_multi(program, segment, op, lam, inverse=True)
                     continue
                 for qubit, ops in segment.items():
                     psi, lam = _run_backward(ops, qubit, n, psi, lam, chunk, weights,
@@ -206,11 +202,7 @@ def _run_backward(ops: list, qubit: int, n: int, psi: torch.Tensor, lam: torch.T
     rho = _overlap(psi, lam, qubit, n).to(torch.complex128)  # (G, b, 2, 2)
     inverse = torch.eye(2, dtype=torch.complex128, device=psi.device)
     for op in reversed(ops):
-        if op.angle is not None:
-            angle = _float64(_angle(op, inputs, weights), inputs)
-            matrix = _rotation(op.name, angle)
-        else:
-            matrix = torch.as_tensor(op.matrix, dtype=torch.complex128, device=psi.device)
+        matrix = _gate_matrix(op, inputs, weights)
         if op.angle is not None and op.angle.source != "const":
             generator = _GENERATORS[op.name].to(psi.device)
             moved = inverse.conj().transpose(-1, -2) @ generator @ inverse
@@ -257,13 +249,13 @@ def _weighted_diagonal(program: AdjointProgram, grad_values: torch.Tensor) -> to
             if not qubits:
                 diagonal += weight[..., None]
                 continue
+            lowest = min(qubits)  # the pattern is constant over the qubits below this one
             sign = torch.ones(1, dtype=diagonal.dtype, device=diagonal.device)
-            for q in range(n - 1, -1, -1):  # the term's +-1 pattern, most significant qubit first
+            for q in range(n - 1, lowest - 1, -1):  # the +-1 pattern, most significant first
                 factor = torch.tensor([1.0, -1.0] if q in qubits else [1.0, 1.0],
                                       dtype=diagonal.dtype, device=diagonal.device)
-                sign = (sign[:, None] * factor[None, :]).reshape(-1) if q >= min(qubits) \
-                    else sign
-            low = 2 ** min(qubits)  # the pattern is constant over the qubits below the lowest
+                sign = (sign[:, None] * factor[None, :]).reshape(-1)
+            low = 2**lowest
             view = diagonal.reshape(*diagonal.shape[:-1], -1, low)
             view += weight[..., None, None] * sign[:, None]
     return diagonal
@@ -278,10 +270,9 @@ def _chunks(program: AdjointProgram, inputs: torch.Tensor):
 
 def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.Tensor):
     """``(G, b, 2**n)``: the circuit applied to ``|0...0>`` for every row."""
-    dtype = _complex(inputs.dtype)
-    state = torch.zeros(inputs.shape[0], inputs.shape[1], 2**program.n_qubits, dtype=dtype,
-                        device=inputs.device)
-    state[..., 0] = 1
+    dtype = _complex_dtype(inputs.dtype)
+    shape = (inputs.shape[0], inputs.shape[1], 2**program.n_qubits)
+    state = None  # |0...0>, built as a product state by the first flush
     # runs of one-qubit gates on a qubit are multiplied first (in float64: fewer roundings of the
     # state), and applied when a multi-qubit gate needs the qubit or at the end
     pending: dict[int, torch.Tensor] = {}
@@ -294,7 +285,7 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
             vectors = [pending.pop(q)[..., :, 0] if q in pending else zero
                        for q in range(program.n_qubits)]
             vectors = torch.stack(torch.broadcast_tensors(*vectors), -2)  # (G, b | 1, n, 2)
-            state = _kron_states(vectors.to(dtype)).expand(*state.shape).contiguous()
+            state = _kron_states(vectors.to(dtype)).expand(*shape).contiguous()
             fresh = False
             return
         for qubit in qubits:
@@ -305,16 +296,12 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
         for position, op in enumerate(program.program):
             if len(op.qubits) == 1:
                 (qubit,) = op.qubits
-                if op.angle is not None:
-                    matrix = _rotation(op.name, _float64(_angle(op, inputs, weights), inputs))
-                else:
-                    matrix = torch.as_tensor(op.matrix, dtype=torch.complex128,
-                                             device=inputs.device)
+                matrix = _gate_matrix(op, inputs, weights)
                 pending[qubit] = matrix if qubit not in pending else matrix @ pending[qubit]
                 continue
             flush(program._monomials[position][3] if position in program._monomials
                   else op.qubits)
-            state = _apply(program, position, op, state, None, inverse=False)
+            state = _apply_multi(program, position, op, state, inverse=False)
         flush(list(pending))
     return state
 

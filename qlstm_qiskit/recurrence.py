@@ -96,7 +96,7 @@ class _FusedSequence(torch.autograd.Function):
     Per step, with ``G = 4`` gates in the order (i, f, g, o) and ``n`` qubits::
 
         z = projected[t] + h @ weight_hh.T              (B, G n) -> (G, B, n)
-        q = kernel(rows, encode(z))                     (G, B, n) expectation values
+        q = kernel(operands, encode(z))                 (G, B, n) expectation values
         a = q @ weight_out.T + bias_out                 (G, B, H)
         c = sigmoid(a_f) c + sigmoid(a_i) tanh(a_g);    h = sigmoid(a_o) tanh(c)
     """
