@@ -5,7 +5,10 @@ Run (from the repository root)::
     pip install -e ".[bench]"                       # PennyLane peers (optional)
     python benchmarks/bench_peers.py                # REF: hidden 17, 4 qubits, B 32, T 8
     python benchmarks/bench_peers.py --peers qlstm lstm pl-default --steps 5
-    python benchmarks/bench_peers.py --stock-batch 4 --write-docs
+    python benchmarks/bench_peers.py --stock-batch 4
+
+``benchmarks/report.py`` runs this with its defaults (the stock peer at batch 32 too) and writes
+the Speed section of ``docs/BENCHMARKS.md`` with :func:`render`.
 
 Peers (``--peers``; ``qlstm`` is always measured, every ratio is "peer step / qlstm step"):
 
@@ -34,7 +37,6 @@ import argparse
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -42,7 +44,6 @@ from torch import nn
 
 from qlstm_qiskit import QLSTM
 
-ROOT = Path(__file__).resolve().parent.parent
 PEERS = ("qlstm", "lstm", "pl-default", "pl-lightning", "aer", "stock")
 LABELS = {
     "qlstm": "`QLSTM` on `statevector` (ours)",
@@ -54,6 +55,7 @@ LABELS = {
 }
 PL_DEVICES = {"pl-default": ("default.qubit", "backprop"),
               "pl-lightning": ("lightning.qubit", "adjoint")}
+QUICK_ARGS = ["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1", "--warmup", "0"]
 
 
 # -- the PennyLane peer -------------------------------------------------------------------------
@@ -199,8 +201,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--stock-batch", type=int, default=None,
                         help="batch for the stock peer (default: --batch; REF takes minutes)")
     parser.add_argument("--stock-steps", type=int, default=1, help="measured steps, stock (cold)")
-    parser.add_argument("--write-docs", action="store_true",
-                        help="write the table to docs/BENCHMARKS.md (Speed section)")
     return parser.parse_args(argv)
 
 
@@ -265,70 +265,67 @@ def main(argv=None) -> dict:
               f"{results['stock']['batch']}; its ratio is against ours at that batch "
               f"({results['stock']['qlstm_ms_at_batch']:.3f} ms)")
     print(f"ratio: peer step / qlstm step (qlstm {ours_ms:.3f} ms)")
-    if args.write_docs:
-        write_docs(args, argv, header, results, skipped)
-    return {"results": results, "skipped": skipped, "qlstm_step_ms": ours_ms}
+    return {"results": results, "skipped": skipped, "qlstm_step_ms": ours_ms,
+            "workload": header}
 
 
-def write_docs(args, argv, header: str, results: dict, skipped: dict) -> Path:
-    """Write ``docs/BENCHMARKS.md``: a header naming the command, then the Speed table."""
-    command = " ".join(["python benchmarks/bench_peers.py",
-                        *(sys.argv[1:] if argv is None else argv)])
+def render(results: dict, figures: Path) -> str:
+    """The Speed section of docs/BENCHMARKS.md; writes ``figures/speed_peers.png``."""
+    measured = results["results"]
     lines = [
-        "# Benchmarks",
-        "",
-        f"Produced by `{command}` (from the repository root).",
-        "The scaling, accuracy and noise sections are still to come.",
-        "",
         "## Speed",
         "",
-        "Reference workload REF and peers as described in `benchmarks/bench_peers.py`: one "
-        "training step = zero_grad + forward + MSE loss + backward + Adam step, same circuit, "
-        "batch and data for every peer.",
+        "Reference workload REF (SPEC §6) and peers as described in `benchmarks/bench_peers.py`: "
+        "one training step = zero_grad + forward + MSE loss + backward + Adam step, same "
+        "circuit, batch and data for every peer.",
         "",
-        f"{header}.",
-        f"Versions: {_versions()}.",
+        f"{results['workload']}.",
         "",
         "| peer | batch | training step | × ours |",
         "|---|---|---|---|",
     ]
     for peer in PEERS:
-        if peer in results:
-            r = results[peer]
-            ms = r["step_ms"]
-            shown = f"{ms / 1e3:.2f} s" if ms >= 1e3 else f"{ms:.2f} ms"
-            lines.append(f"| {LABELS[peer]} | {r['batch']} | {shown} | {r['ratio']:.1f} |")
-        elif peer in skipped:
-            lines.append(f"| {LABELS[peer]} | – | skipped: {skipped[peer]} | – |")
-    if "stock" in results:
-        r = results["stock"]
+        if peer in measured:
+            r = measured[peer]
+            lines.append(f"| {LABELS[peer]} | {r['batch']} | {_duration(r['step_ms'])} | "
+                         f"{r['ratio']:,.1f} |")
+        elif peer in results["skipped"]:
+            lines.append(f"| {LABELS[peer]} | – | skipped: {results['skipped'][peer]} | – |")
+    if "stock" in measured:
+        r = measured["stock"]
         lines += ["", f"The stock peer ran {r['steps']} cold step(s) at batch {r['batch']} "
                       f"(alone, not alternated); its ratio is against our step at that batch "
-                      f"({r['qlstm_ms_at_batch']:.2f} ms)."]
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
-    return path
+                      f"({_duration(r['qlstm_ms_at_batch'])})."]
+    png = plot_steps(measured, Path(figures) / "speed_peers.png")
+    lines += ["", f"![training step per peer]({png})"]
+    return "\n".join(lines) + "\n"
 
 
-def _versions() -> str:
-    import qiskit
-    import qiskit_aer
-    import qiskit_machine_learning
+def _duration(ms: float) -> str:
+    return f"{ms / 1e3:,.2f} s" if ms >= 1e3 else f"{ms:.2f} ms"
 
-    parts = [f"torch {torch.__version__}", f"qiskit {qiskit.__version__}",
-             f"qiskit-aer {qiskit_aer.__version__}",
-             f"qiskit-machine-learning {qiskit_machine_learning.__version__}"]
-    if pennylane_available():
-        import pennylane
 
-        parts.append(f"pennylane {pennylane.__version__}")
-        try:
-            parts.append(f"pennylane-lightning {metadata.version('pennylane-lightning')}")
-        except metadata.PackageNotFoundError:
-            pass
-    return ", ".join(parts)
+def plot_steps(measured: dict, path: Path) -> str:
+    """Bar chart of the training-step times (log scale); returns the markdown link target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    peers = [peer for peer in PEERS if peer in measured]
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(peers)))
+    seconds = [measured[peer]["step_ms"] / 1e3 for peer in peers]
+    ax.barh(range(len(peers)), seconds, color=["C0" if p == "qlstm" else "C7" for p in peers])
+    ax.set_yticks(range(len(peers)), [f"{p} (batch {measured[p]['batch']})" for p in peers])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("training step (s, log scale)")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"{path.parent.name}/{path.name}"
 
 
 if __name__ == "__main__":

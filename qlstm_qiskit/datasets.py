@@ -13,6 +13,9 @@ Generators (each returns a 1-D float64 NumPy array; ``n_points`` resamples the s
                           ``t ∈ [0, 200]``
 ``narma5``, ``narma10``   ``y(t+1) = 0.3 y(t) + 0.05 y(t) Σ_{i<n} y(t-i) + 1.5 u(t-n+1) u(t) + 0.1``
                           with ``u`` uniform in ``[0, 0.5]`` (seeded), 300 points
+``narma5_smooth``         NARMA-5 driven by the smooth input of S. Y.-C. Chen's NARMA generator,
+                          ``u(t) = 0.1 (sin(2π·2.11 t/T) sin(2π·3.73 t/T) sin(2π·4.11 t/T) + 1)``,
+                          ``T = 300`` points
 ``sine``                  ``sin t`` on 240 points of ``t ∈ [0, 8π]`` (four periods)
 ========================  ===================================================================
 
@@ -82,9 +85,25 @@ def population_inversion(n_points: int = 2500, mean_photons: float = 40.0,
     return np.cos(2.0 * coupling * np.outer(t, np.sqrt(n + 1.0))) @ weights
 
 
-def narma(order: int, n_points: int = 300, seed: int = 0) -> np.ndarray:
-    """The NARMA-``order`` benchmark driven by uniform noise in ``[0, 0.5]`` (seeded)."""
-    u = np.random.default_rng(seed).uniform(0.0, 0.5, n_points)
+NARMA_DRIVES = ("uniform", "smooth")
+
+
+def narma_drive(drive: str, n_points: int, seed: int = 0) -> np.ndarray:
+    """The input ``u`` of a NARMA series, ``(n_points,)``: ``"uniform"`` noise in ``[0, 0.5]``
+    (seeded), or the deterministic ``"smooth"`` input of S. Y.-C. Chen's NARMA generator,
+    ``u(t) = 0.1 (sin(2π·2.11 t/T) sin(2π·3.73 t/T) sin(2π·4.11 t/T) + 1)`` with ``T = n_points``
+    (``seed`` unused)."""
+    check_choice("narma_drive", "drive", drive, NARMA_DRIVES)
+    if drive == "uniform":
+        return np.random.default_rng(seed).uniform(0.0, 0.5, n_points)
+    phase = 2.0 * np.pi * np.arange(n_points) / n_points
+    return 0.1 * (np.sin(2.11 * phase) * np.sin(3.73 * phase) * np.sin(4.11 * phase) + 1.0)
+
+
+def narma(order: int, n_points: int = 300, seed: int = 0, drive: str = "uniform") -> np.ndarray:
+    """The NARMA-``order`` benchmark driven by :func:`narma_drive` ``(drive, n_points, seed)``;
+    ``y`` starts at 0."""
+    u = narma_drive(drive, n_points, seed)
     y = np.zeros(n_points)
     for t in range(order - 1, n_points - 1):
         y[t + 1] = (0.3 * y[t] + 0.05 * y[t] * y[t - order + 1:t + 1].sum()
@@ -95,6 +114,11 @@ def narma(order: int, n_points: int = 300, seed: int = 0) -> np.ndarray:
 def narma5(n_points: int = 300, seed: int = 0) -> np.ndarray:
     """NARMA-5 (see :func:`narma`)."""
     return narma(5, n_points, seed)
+
+
+def narma5_smooth(n_points: int = 300) -> np.ndarray:
+    """NARMA-5 with the smooth drive (see :func:`narma_drive`)."""
+    return narma(5, n_points, drive="smooth")
 
 
 def narma10(n_points: int = 300, seed: int = 0) -> np.ndarray:
@@ -115,6 +139,8 @@ DATASETS: dict[str, tuple[Callable[..., np.ndarray], str]] = {
     "population_inversion": (population_inversion,
                              "Jaynes-Cummings collapse and revival, 2500 points"),
     "narma5": (narma5, "NARMA-5 driven by uniform noise, 300 points"),
+    "narma5_smooth": (narma5_smooth, "NARMA-5 driven by the smooth input of Chen's generator, "
+                      "300 points"),
     "narma10": (narma10, "NARMA-10 driven by uniform noise, 300 points"),
     "sine": (sine, "four periods of a sine wave, 240 points"),
 }

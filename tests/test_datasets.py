@@ -10,7 +10,7 @@ from qlstm_qiskit import datasets
 from qlstm_qiskit.datasets import DATASETS, generate, load_csv_column, make_windows
 
 LENGTHS = {"damped_shm": 240, "bessel_j2": 256, "delayed_control": 2201,
-           "population_inversion": 2500, "narma5": 300, "narma10": 300, "sine": 240}
+           "population_inversion": 2500, "narma5": 300, "narma5_smooth": 300, "narma10": 300, "sine": 240}
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -39,6 +39,22 @@ def test_narma_follows_its_recursion(order):
                 + 1.5 * u[t - order + 1] * u[t] + 0.1)
     assert y[t + 1] == pytest.approx(expected)
     np.testing.assert_array_equal(y, datasets.narma(order, 60, seed=3))
+
+
+def test_narma_smooth_drive_follows_chens_formula():
+    u = datasets.narma_drive("smooth", 300)
+    t = np.arange(300)
+    expected = 0.1 * (np.sin(2 * np.pi * 2.11 * t / 300) * np.sin(2 * np.pi * 3.73 * t / 300)
+                      * np.sin(2 * np.pi * 4.11 * t / 300) + 1)
+    np.testing.assert_allclose(u, expected, rtol=0, atol=1e-15)
+    assert 0.0 <= u.min() and u.max() <= 0.2
+    y = datasets.generate("narma5_smooth")
+    s = 150
+    assert y[s + 1] == pytest.approx(0.3 * y[s] + 0.05 * y[s] * y[s - 4:s + 1].sum()
+                                     + 1.5 * u[s - 4] * u[s] + 0.1)
+    assert not np.allclose(y, datasets.narma5())  # not the uniform drive
+    with pytest.raises(ValueError, match="drive"):
+        datasets.narma(5, drive="sine")
 
 
 def test_make_windows_protocol():

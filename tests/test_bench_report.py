@@ -1,0 +1,88 @@
+"""The benchmark report (benchmarks/report.py) and its accuracy and speed sections, at tiny sizes."""
+
+import json
+import math
+
+import pytest
+
+from test_example import load
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path):
+    assert path.is_file() and path.read_bytes()[:8] == PNG_SIGNATURE, path
+
+
+def test_matched_lstm_is_within_twenty_percent():
+    bench = load("benchmarks/bench_accuracy.py")
+    from qlstm_qiskit.training import ModelConfig
+
+    qlstm = ModelConfig(kind="qlstm", hidden_size=5)
+    lstm, q_count, c_count = bench.matched_lstm(qlstm)
+    assert lstm.kind == "lstm" and abs(c_count - q_count) <= 0.2 * q_count
+    assert q_count == bench.parameter_count(qlstm) and c_count == bench.parameter_count(lstm)
+    neighbours = [bench.parameter_count(ModelConfig(kind="lstm", hidden_size=h))
+                  for h in (lstm.hidden_size - 1, lstm.hidden_size + 1)]
+    assert all(abs(n - q_count) >= abs(c_count - q_count) for n in neighbours)  # the closest
+    with pytest.raises(ValueError, match="within 20 %"):  # no nn.LSTM up to hidden 64 is as big
+        bench.matched_lstm(ModelConfig(kind="qlstm", hidden_size=1000))
+
+
+def test_epochs_to_reach():
+    bench = load("benchmarks/bench_accuracy.py")
+    assert bench.epochs_to_reach([0.5, 0.2, 0.05, 0.1], 0.1) == 3
+    assert bench.epochs_to_reach([0.5, 0.2], 0.2) == 2
+    assert bench.epochs_to_reach([0.5, 0.2], 0.01) is None
+
+
+def test_accuracy_section_quick(tmp_path):
+    bench = load("benchmarks/bench_accuracy.py")
+    results = bench.main(bench.QUICK_ARGS)
+    settings = results["settings"]
+    assert list(results["datasets"]) == ["damped_shm"]
+    result = results["datasets"]["damped_shm"]
+    assert result["n_points"] == 60 and result["train_windows"] + result["test_windows"] == 56
+    for kind in ("qlstm", "lstm"):
+        runs = result["runs"][kind]
+        assert len(runs) == len(settings["seeds"]) == 2
+        assert all(len(run["test_mse"]) == settings["epochs"] == 2 for run in runs)
+        summary = result["summary"][kind]
+        finals = [run["test_mse"][-1] for run in runs]
+        assert summary["final_mean"] == pytest.approx(sum(finals) / 2)
+        tails = [sum(run["test_mse"]) / 2 for run in runs]  # 2 epochs: the tail is all of them
+        assert summary["tail_mean"] == pytest.approx(sum(tails) / 2)
+        assert summary["best_mean"] <= summary["final_mean"]
+        assert summary["reached"]["1e-09"] == {"median_epochs": None, "seeds_reached": 0}
+        assert all(math.isfinite(m) and m > 0 for run in runs for m in run["test_mse"])
+    # the two seeds give different models
+    assert result["runs"]["qlstm"][0]["test_mse"] != result["runs"]["qlstm"][1]["test_mse"]
+    markdown = bench.render(json.loads(json.dumps(results)), tmp_path / "figures")
+    assert markdown.startswith("## Accuracy against the paper\n")
+    assert "| damped_shm | 37/19 | QLSTM |" in markdown and "| damped_shm | 37/19 | LSTM |" in markdown
+    assert "](figures/accuracy_curves.png)" in markdown
+    assert_png(tmp_path / "figures" / "accuracy_curves.png")
+
+
+def test_report_renders_every_section_from_a_quick_run(tmp_path):
+    """The documented command, at tiny sizes: every section runs in its own process, saves its
+    results and appears in BENCHMARKS.md with its figures."""
+    report = load("benchmarks/report.py")
+    path = report.main(["--quick", "--docs", str(tmp_path)])
+    text = path.read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert [h.split()[1] for h in headings] == ["Speed", "Scaling", "Accuracy", "Noise"]
+    for name in report.SECTIONS:
+        record = json.loads((tmp_path / "results" / f"{name}.json").read_text())
+        assert record["section"] == name and record["wall_seconds"] >= 0
+        assert record["command"].startswith(f"python benchmarks/{report.SECTIONS[name]}")
+        assert record["machine"]["versions"]["qiskit"]
+        assert f"*`{record['command']}`" in text
+    figures = [line.split("](")[1].rstrip(")") for line in text.splitlines() if "](figures/" in line]
+    assert len(figures) >= 4
+    for figure in figures:
+        assert_png(tmp_path / figure)
+    assert "Not yet run" not in text
+    # a re-render from the saved results alone gives the same document
+    (tmp_path / "BENCHMARKS.md").unlink()
+    assert report.render_document(tmp_path).read_text() == text
