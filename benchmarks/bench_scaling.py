@@ -3,7 +3,7 @@ depth, hidden_size, batch and sequence length, one axis at a time, with ``torch.
 
 Run (from the repository root, package installed or ``PYTHONPATH=.``)::
 
-    python benchmarks/bench_scaling.py                               # all five axes (~10 min)
+    python benchmarks/bench_scaling.py                               # all five axes (~6 min)
     python benchmarks/bench_scaling.py --n-qubits 2 8 14 --depth --hidden --batch --seq
     python benchmarks/bench_scaling.py --max-steps 5 --budget 1
 
@@ -14,10 +14,13 @@ empty list skips the axis) is varied alone from the base (``--base-*``). One tra
 zero_grad + forward + MSE loss of the output against a fixed random target + backward + Adam step.
 
 The qubit sweep runs at batch ``--qubits-batch`` (default 1), not at REF's 32: above 12 qubits the
-backend switches to the adjoint method, whose REF step measured on this 2-core machine about 15 s
-at 14 qubits and 100 s at 16, and grows about 4x per two qubits (so 20 qubits would take about half
-an hour per step). At batch 1 the 20-qubit step takes about a minute, which keeps the full run near
-10 minutes. The n_qubits rows are therefore not REF rows (the rendered text says so).
+backend switches to the adjoint method, whose REF step (batch 32, sequence 8) measured on this
+2-core machine (shared with other jobs) about 15-30 s at 14 qubits and 100 s at 16, growing about
+4x per two qubits, so the 18- and 20-qubit REF steps would take several minutes to half an hour
+each, and with a warm-up step the sweep alone would exceed the ~12-minute budget of the full run.
+At batch 1 (sequence 8) a step took about 3-15 s at 16 qubits, 1.6-27 s at 18 (a spread not
+explained here) and 55-80 s at 20; the full default run took about 6 minutes. The n_qubits rows are therefore not REF rows (the
+rendered text and the figure say so).
 
 Method: every configuration runs in a fresh process (:mod:`fresh_process`), so its peak resident
 memory (``ru_maxrss``, read after the QLSTM steps and before ``nn.LSTM`` is built) is its own; the
@@ -286,7 +289,9 @@ def plot(results: dict, axes: list[str], path: Path) -> None:
         top.plot(values, [row["qlstm_step_s"] for row in rows], "o-", label="QLSTM")
         top.plot(values, [row["lstm_step_s"] for row in rows], "s--", label="nn.LSTM")
         top.set_yscale("log")
-        top.set_title(AXES[axis])
+        batches = {row["batch"] for row in rows}
+        top.set_title(AXES[axis] + (f" (batch {batches.pop()})"
+                                    if axis == "n_qubits" and len(batches) == 1 else ""))
         bottom.plot(values, [row["peak_gib"] for row in rows], "o-", label="peak RSS")
         bottom.plot(values, [row["above_baseline_gib"] for row in rows], "s--",
                     label="above baseline")
