@@ -252,7 +252,7 @@ def render(results: dict, figures: Path) -> str:
     ]
     if "n_qubits" in axes and settings["qubits_batch"] != base["batch"]:
         lines += [f"The n_qubits sweep runs at batch {settings['qubits_batch']}, not "
-                  f"{base['batch']}: at 14 qubits and more the backend uses the adjoint method, "
+                  f"{base['batch']}: above 12 qubits the backend uses the adjoint method, "
                   f"and a 20-qubit step at batch {base['batch']} would take far longer than this "
                   "benchmark's time budget (see the docstring of `benchmarks/bench_scaling.py`).",
                   ""]
