@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fresh_process import peak_rss_gib, run_in_fresh_process  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,16 +52,13 @@ def training_step(n_qubits: int, hidden: int) -> dict:
     torch.nn.functional.mse_loss(output, target).backward()
     optimizer.step()
     seconds = time.perf_counter() - start
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
     return {"n_qubits": n_qubits, "method": model.cell_l0._executor.method,
-            "step_s": seconds, "peak_gib": peak_gib}
+            "step_s": seconds, "peak_gib": peak_rss_gib()}
 
 
 def training_step_in_subprocess(n_qubits: int, hidden: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, sys.path)))  # same imports
-    result = subprocess.run([sys.executable, __file__, "--one-step", str(n_qubits), "--hidden",
-                             str(hidden)], capture_output=True, text=True, check=True, env=env)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    """:func:`training_step` in a fresh process, so that its peak memory is its own."""
+    return run_in_fresh_process(__file__, ["--one-step", n_qubits, "--hidden", hidden])
 
 
 def throughput(n_qubits: int, rows: int) -> dict:

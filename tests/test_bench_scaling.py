@@ -1,0 +1,60 @@
+"""Smoke test of benchmarks/bench_scaling.py (a script, loaded by path) at tiny sizes."""
+
+import importlib.util
+import json
+import math
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def load(relative_path: str):
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_scaling_quick_run_and_render(tmp_path, capsys):
+    bench = load("benchmarks/bench_scaling.py")
+    argv = ["--n-qubits", "4", "13", "--depth", "1", "2", "--hidden", "3", "5", "--batch", "1",
+            "2", "--seq", "1", "2", "--base-hidden", "3", "--base-batch", "2", "--base-seq", "2",
+            "--qubits-batch", "2", "--warmup", "1", "--max-steps", "1"]
+    assert bench.QUICK_ARGS == argv  # the driver's smoke run is the one tested here
+    results = bench.main(bench.QUICK_ARGS)
+    json.dumps(results)  # JSON-serialisable
+    requested = {"n_qubits": [4, 13], "depth": [1, 2], "hidden": [3, 5], "batch": [1, 2],
+                 "seq": [1, 2]}
+    for axis, values in requested.items():
+        assert [row["value"] for row in results["rows"] if row["axis"] == axis] == values
+    for row in results["rows"]:
+        other_axes = {name: row[name] for name in requested if name != row["axis"]}
+        base = {"n_qubits": 4, "depth": 1, "hidden": 3, "batch": 2, "seq": 2}
+        assert other_axes == {name: base[name] for name in other_axes}
+        assert row[row["axis"]] == row["value"]
+        for key in ("qlstm_step_s", "lstm_step_s", "ratio", "peak_gib", "baseline_gib"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert row["peak_gib"] >= row["baseline_gib"]
+        assert row["above_baseline_gib"] == row["peak_gib"] - row["baseline_gib"]
+        assert row["qlstm_steps_timed"] == row["lstm_steps_timed"] == 1
+    methods = {row["value"]: (row["method"], row["recurrence"])
+               for row in results["rows"] if row["axis"] == "n_qubits"}
+    assert methods == {4: ("dense", "fused"), 13: ("adjoint", "autograd")}
+    assert results["settings"]["max_steps"] == 1
+
+    printed = capsys.readouterr().out
+    assert re.search(r"^\s+13\s+adjoint\s+autograd", printed, re.MULTILINE)
+
+    markdown = bench.render(results, tmp_path / "figures")
+    assert markdown.splitlines()[0] == "## Scaling"
+    table_rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(table_rows) == len(results["rows"]) == 10
+    assert "| 13 | adjoint, autograd |" in markdown
+    figures = re.findall(r"\]\((figures/[^)]+\.png)\)", markdown)
+    assert figures
+    for figure in figures:
+        data = (tmp_path / figure).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
