@@ -357,7 +357,8 @@ def _run(args: argparse.Namespace) -> dict:
         "versions": versions(),
         "training": {name: {key: model[key] for key in ("parameters", "initial_test_mse",
                                                          "final_train_mse", "final_test_mse")}
-                     | {"hidden_size": model["config"]["hidden_size"]}
+                     | {"hidden_size": model["config"]["hidden_size"],
+                        "last_test_mses": model["test_mse"][-10:]}
                      for name, model in metrics["models"].items()}
         | {"seconds": metrics["train_seconds"]},
         "noise_tables": {base: tomllib.loads((builtin_dir() / f"{base}.toml").read_text())
@@ -415,12 +416,15 @@ def plot_trends(rows: list[dict[str, Any]], path: Path) -> Path:
     left.set_xscale("log")
     left.set_xlabel("shots per circuit")
     left.set_title("shot noise")
-    for group, colour in (("aer_noisy", "C3"), ("aer_noisy_exact", "C4")):
+    scales = sorted({row["noise_scale"] for row in rows if row["noise_scale"] is not None})
+    for group, colour, text in (("aer_noisy", "C3", "4096 shots, gate + readout noise"),
+                                ("aer_noisy_exact", "C4", "exact, gate noise only")):
         noisy = [row for row in rows if row["group"] == group]
         right.errorbar([row["noise_scale"] for row in noisy], [row["mean"] for row in noisy],
                        yerr=[row["std"] or 0.0 for row in noisy], marker="o", capsize=3,
-                       color=colour, label=group)
+                       color=colour, label=f"{group} ({text})")
     right.set_xscale("log", base=2)
+    right.set_xticks(scales, [f"{k:g}" for k in scales])
     right.set_xlabel("noise scale k (error probabilities × k, T1 and T2 ÷ k)")
     right.set_title("gate and readout noise")
     for ax in (left, right):
@@ -432,6 +436,15 @@ def plot_trends(rows: list[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _spread(model: dict[str, Any]) -> str:
+    """How much the test MSE moved over the last epochs (empty for fewer than two)."""
+    last = model["last_test_mses"]
+    if len(last) < 2:
+        return ""
+    return (f" (over its last {len(last)} epochs the test MSE ranged from {min(last):.3g} to "
+            f"{max(last):.3g})")
 
 
 def _noise_line(noise: dict[str, float]) -> str:
@@ -466,8 +479,9 @@ def render(results: dict, figures: Path) -> str:
         f"{settings['train_windows']} training and {settings['test_windows']} test windows, "
         f"RMSprop lr 0.01, batch 10, {settings['epochs']} epoch(s), seed {settings['seed']}. Its "
         f"test MSE went from {training['qlstm']['initial_test_mse']:.3g} (untrained) to "
-        f"{training['qlstm']['final_test_mse']:.3g}. Every row below evaluates these same "
-        "weights (`Forecaster.mse` on the test windows, scaled units); nothing is retrained.",
+        f"{training['qlstm']['final_test_mse']:.3g}{_spread(training['qlstm'])}. Every row "
+        "below evaluates these final weights (`Forecaster.mse` on the test windows, scaled "
+        "units); nothing is retrained.",
     ]
     if "lstm" in training:
         lstm = training["lstm"]
