@@ -466,15 +466,15 @@ def render(results: dict, figures: Path) -> str:
     lines = [
         "## Noise",
         "",
-        "Produced by `PYTHONPATH=. python benchmarks/bench_noise.py "
-        + " ".join(_argv_of(settings)) + "`"
-        + f" (wall time {results['wall_seconds']:.0f} s, {settings['threads']} torch threads).",
+        "Produced by `" + " ".join(["PYTHONPATH=. python benchmarks/bench_noise.py",
+                                    *_argv_of(settings)]) + "`"
+        + f" (wall time {results['wall_seconds']:.0f} s; torch threads: {settings['threads']}).",
         f"Versions: {versions}.",
         "",
         f"**Model and data.** One QLSTM forecaster ({model['hidden_size']} hidden, "
         f"{circuit['n_qubits']} qubits, depth {circuit['depth']}, {model['dtype']}, "
         f"{training['qlstm']['parameters']} parameters) trained on `statevector` with the defaults "
-        f"of `qlstm-qiskit train`: `{settings['dataset']}` ({settings['n_points']} points, "
+        f"of `qlstm-qiskit train`: `{settings['dataset']}` ({settings['series_points']} points, "
         f"MinMax-scaled to [-1, 1]), windows of {settings['window']} values predicting the next, "
         f"{settings['train_windows']} training and {settings['test_windows']} test windows, "
         f"RMSprop lr 0.01, batch 10, {settings['epochs']} epoch(s), seed {settings['seed']}. Its "

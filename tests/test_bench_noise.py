@@ -75,6 +75,7 @@ def test_render(bench, quick, tmp_path):
     figures = tmp_path / "figures"
     markdown = bench.render(quick, figures)
     assert markdown.splitlines()[0] == "## Noise"
+    assert "None" not in markdown and "--epochs 1 " in markdown  # the quick run's own flags
     referenced = [line.split("](", 1)[1].rstrip(")") for line in markdown.splitlines()
                   if line.startswith("![")]
     assert referenced
