@@ -2,9 +2,9 @@
 
 Run (from the repository root; ``qiskit-ibm-runtime`` for the fake devices)::
 
-    PYTHONPATH=. python benchmarks/bench_noise.py                  # the full default run
-    PYTHONPATH=. python benchmarks/bench_noise.py --epochs 20 --shots 100 1000 --repeats 2
-    PYTHONPATH=. python benchmarks/bench_noise.py --devices fake_manila --json noise.json
+    python benchmarks/bench_noise.py                  # the full default run
+    python benchmarks/bench_noise.py --epochs 20 --shots 100 1000 --repeats 2
+    python benchmarks/bench_noise.py --devices fake_manila
 
 What it does:
 
@@ -23,9 +23,8 @@ What it does:
      profile's ``[noise]`` table (capped at 1) and divides T1 and T2 by k; each scaled table is
      written as a user profile (TOML) into a temporary folder and loaded with
      ``get_backend(name, profile_dir=...)``,
-   - each fake IBM device of ``--devices`` at its default 1024 shots, ``--device-repeats`` times
-     without a ``seed`` (see ``DEVICE_SEED_NOTE``; local testing mode of qiskit-ibm-runtime; the
-     job ledgers go into a temporary folder, one per run).
+   - each fake IBM device of ``--devices`` at its default 1024 shots, ``--repeats`` times with
+     different ``seed`` options (local testing mode of qiskit-ibm-runtime).
 
 It prints one table row per backend setting as it goes: what the backend computes, shots, noise
 scale, test MSE mean ± sample standard deviation over the repetitions, the number of runs and the
@@ -43,7 +42,6 @@ import tempfile
 import time
 import tomllib
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +49,14 @@ import torch
 
 from qlstm_qiskit.backends import get_backend
 from qlstm_qiskit.circuits import CircuitSpec
-from qlstm_qiskit.cli import TRAIN_DEFAULTS, _training_series, format_backend
+from qlstm_qiskit.cli import TRAIN_DEFAULTS, format_backend
+from qlstm_qiskit.datasets import generate
 from qlstm_qiskit.device_runs import closing_devices
 from qlstm_qiskit.profiles import builtin_dir, find_profiles, load_profile
-from qlstm_qiskit.training import Forecaster, ModelConfig, Run, TrainConfig
+from qlstm_qiskit.training import ModelConfig, Run, TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accuracy import data_config, matched_lstm  # noqa: E402
 
 #: built-in profiles whose ``[noise]`` table is scaled, with the repetitions they get: the sampled
 #: one ``--repeats`` times, the exact (deterministic) one once.
@@ -62,14 +64,6 @@ NOISY_PROFILES = ("aer_noisy", "aer_noisy_exact")
 #: noise keys that are probabilities (multiplied by the scale, capped at 1) and times that shrink.
 PROBABILITY_KEYS = ("depolarizing_1q", "depolarizing_2q", "readout_p01", "readout_p10")
 COHERENCE_KEYS = ("t1_ns", "t2_ns")
-VERSIONED = ("torch", "qiskit", "qiskit-aer", "qiskit-machine-learning", "qiskit-ibm-runtime")
-#: why the fake devices run without a ``seed`` option.
-DEVICE_SEED_NOTE = (
-    "Fake devices run without a `seed` option, so their runs are not reproducible: with `seed` "
-    "the device backend passes the same `seed_simulator` to every job (one job per time step), "
-    "so every step repeats the same shot-noise stream (the Aer backends draw a fresh seed per "
-    "call). On this model a seeded `fake_manila` deviated from the exact predictions about half "
-    "as much as an unseeded one or `aer_shots` at 1024 shots.")
 #: how the section describes each backend's noise.
 NOISE_TEXT = {
     "statevector": "exact statevector in torch (the training backend); no noise",
@@ -145,36 +139,24 @@ def profile_shots(name: str, profile_dir: Path | None = None) -> int | None:
 
 
 # -- training -----------------------------------------------------------------------------------
-def matching_lstm_hidden(n_parameters: int, dtype: str) -> int:
-    """The ``nn.LSTM`` forecaster hidden size whose parameter count is closest to
-    ``n_parameters``."""
-    def count(hidden: int) -> int:
-        model = Forecaster(ModelConfig(kind="lstm", hidden_size=hidden, dtype=dtype))
-        return sum(p.numel() for p in model.parameters())
-
-    return min(range(1, 65), key=lambda hidden: abs(count(hidden) - n_parameters))
-
-
 def train(epochs: int, seed: int, n_points: int | None, with_lstm: bool) -> Run:
     """Train a QLSTM (and the parameter-matched ``nn.LSTM``) with ``qlstm-qiskit train``'s
     defaults on ``statevector``; prints one line per 10 epochs."""
-    settings = {**TRAIN_DEFAULTS, "n_points": n_points, "epochs": epochs, "seed": seed}
-    series, data_config = _training_series(settings, {})
+    settings = {**TRAIN_DEFAULTS, "epochs": epochs, "seed": seed}
+    series = generate(settings["dataset"], n_points)
+    data = data_config(settings["dataset"], series)
     circuit = CircuitSpec(**{key: settings[key] for key in asdict(CircuitSpec())})
     qlstm = ModelConfig(kind="qlstm", hidden_size=settings["hidden_size"],
                         num_layers=settings["num_layers"], circuit=circuit,
                         backend=settings["backend"], dtype=settings["dtype"], seed=seed)
     models = {"qlstm": qlstm}
     if with_lstm:
-        n_quantum = sum(p.numel() for p in Forecaster(qlstm).parameters())
-        models["lstm"] = ModelConfig(kind="lstm", hidden_size=matching_lstm_hidden(
-            n_quantum, settings["dtype"]), num_layers=settings["num_layers"],
-            dtype=settings["dtype"], seed=seed)
-    run = Run.create(data_config, series, models,
+        models["lstm"] = matched_lstm(qlstm)[0]
+    run = Run.create(data, series, models,
                      TrainConfig(epochs=epochs, batch_size=settings["batch_size"],
                                  lr=settings["lr"], seed=seed))
-    print(f"training {' and '.join(models)} on {data_config['dataset']} "
-          f"({data_config['n_points']} points): {len(run.data.x_train)} training and "
+    print(f"training {' and '.join(models)} on {data['dataset']} "
+          f"({data['n_points']} points): {len(run.data.x_train)} training and "
           f"{len(run.data.x_test)} test windows of {run.data.window}; {epochs} epochs")
     while run.epoch < epochs:
         summary = run.step_epoch()
@@ -225,8 +207,7 @@ def evaluate(run: Run, group: str, name: str, option_sets: list[dict[str, Any]],
             row["mse"].append(model.mse(run.data.x_test, run.data.y_test))
         row["seconds"].append(time.perf_counter() - start)
         row["computes"] = backend.computes
-        row["options"].append(format_backend(name, {k: v for k, v in options.items()
-                                                    if k != "ledger"}))
+        row["options"].append(format_backend(name, options))
     print(format_row(summarise(row)), flush=True)
     return row
 
@@ -246,16 +227,6 @@ def exact_agreement(run: Run) -> dict[str, float]:
             "abs_mse_difference": abs(torch_mse - aer_mse)}
 
 
-def versions() -> dict[str, str]:
-    found = {}
-    for package in VERSIONED:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
@@ -270,20 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="K", help="noise scale factors of aer_noisy and aer_noisy_exact "
                         "(default: 0.5 1 2 4)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="repetitions (different seeds) of aer_shots and aer_noisy "
-                        "(default: 3)")
+                        help="repetitions (different seeds) of aer_shots, aer_noisy and the fake "
+                        "devices (default: 3)")
     parser.add_argument("--devices", nargs="*", default=["fake_manila", "fake_brisbane",
                                                          "fake_torino"],
                         help="fake devices (default: fake_manila fake_brisbane fake_torino; "
                         "none: no device rows)")
-    parser.add_argument("--device-repeats", type=int, default=2,
-                        help="repetitions (unseeded) of each fake device (default: 2)")
     parser.add_argument("--no-lstm", action="store_true",
                         help="leave out the classical nn.LSTM baseline")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch CPU threads (default: 1, as qlstm-qiskit train; the model is "
                         "small, more threads mostly add overhead)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser
 
 
@@ -292,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
     versions, training summary, the exact-agreement check and one row per backend setting with
     every repetition's MSE)."""
     args = build_parser().parse_args(argv)
-    for flag in ("epochs", "repeats", "device_repeats", "threads"):
+    for flag in ("epochs", "repeats", "threads"):
         if getattr(args, flag) < (0 if flag == "epochs" else 1):
             raise SystemExit(f"--{flag.replace('_', '-')} is too small: {getattr(args, flag)}")
     threads = torch.get_num_threads()
@@ -332,7 +300,7 @@ def _run(args: argparse.Namespace) -> dict:
                              [{"shots": shots, "seed": s} for s in seeds(args.repeats)],
                              label=f"aer_shots:shots={shots}"))
     with tempfile.TemporaryDirectory(prefix="bench-noise-") as scratch:
-        profile_dir, ledger = Path(scratch) / "profiles", Path(scratch) / "ledger"
+        profile_dir = Path(scratch) / "profiles"
         for base in NOISY_PROFILES:
             sampled = profile_shots(base) is not None
             for scale in args.noise_scales:
@@ -340,12 +308,8 @@ def _run(args: argparse.Namespace) -> dict:
                 option_sets = ([{"seed": s} for s in seeds(args.repeats)] if sampled else [{}])
                 rows.append(evaluate(run, base, name, option_sets, profile_dir=profile_dir,
                                      noise_scale=scale, label=f"{base} (noise ×{scale:g})"))
-        for device in args.devices:  # unseeded (see DEVICE_SEED_NOTE); a ledger per run, so
-            # that no repetition reads the previous one's results back
-            rows.append(evaluate(run, "device", device,
-                                 [{"ledger": str(ledger / f"{device}-{repetition}"),
-                                   "run_name": "bench-noise"}
-                                  for repetition in range(args.device_repeats)]))
+    for device in args.devices:
+        rows.append(evaluate(run, "device", device, [{"seed": s} for s in seeds(args.repeats)]))
     wall = time.perf_counter() - started
     print(f"wall time {wall:.1f} s")
     results = {
@@ -354,7 +318,6 @@ def _run(args: argparse.Namespace) -> dict:
                      "train_windows": len(run.data.x_train),
                      "test_windows": len(run.data.x_test),
                      "model": metrics["models"]["qlstm"]["config"]},
-        "versions": versions(),
         "training": {name: {key: model[key] for key in ("parameters", "initial_test_mse",
                                                          "final_train_mse", "final_test_mse")}
                      | {"hidden_size": model["config"]["hidden_size"],
@@ -367,9 +330,6 @@ def _run(args: argparse.Namespace) -> dict:
         "rows": rows,
         "wall_seconds": round(wall, 1),
     }
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.json}")
     return results
 
 
@@ -462,14 +422,10 @@ def render(results: dict, figures: Path) -> str:
     bars = plot_bars(rows, figures / "noise_mse.png")
     trends = plot_trends(rows, figures / "noise_trends.png")
     agreement = results["exact_agreement"]
-    versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     lines = [
         "## Noise",
         "",
-        "Produced by `" + " ".join(["PYTHONPATH=. python benchmarks/bench_noise.py",
-                                    *_argv_of(settings)]) + "`"
-        + f" (wall time {results['wall_seconds']:.0f} s; torch threads: {settings['threads']}).",
-        f"Versions: {versions}.",
+        f"Torch threads: {settings['threads']}.",
         "",
         f"**Model and data.** One QLSTM forecaster ({model['hidden_size']} hidden, "
         f"{circuit['n_qubits']} qubits, depth {circuit['depth']}, {model['dtype']}, "
@@ -505,12 +461,10 @@ def render(results: dict, figures: Path) -> str:
         "transpiled to the device (optimization level 1), shots sampled on its noise model "
         "(1024 shots).",
         "",
-        f"Sampled Aer settings ran {settings['repeats']} times with different `seed` options, "
-        f"fake devices {settings['device_repeats']} time(s) unseeded; ± is the sample "
+        f"Sampled settings (Aer and fake devices) ran {settings['repeats']} time(s) with "
+        "different `seed` options (reproducible); ± is the sample "
         "standard deviation over those runs (— for a single run). `s/eval` is the wall time of "
         f"one evaluation of the {settings['test_windows']} test windows (one batch).",
-        "",
-        DEVICE_SEED_NOTE,
         "",
         "| backend | computes | shots | noise k | test MSE | runs | s/eval |",
         "|---|---|---|---|---|---|---|",
@@ -536,24 +490,6 @@ def render(results: dict, figures: Path) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _argv_of(settings: dict[str, Any]) -> list[str]:
-    """The command-line flags that differ from the defaults."""
-    defaults = vars(build_parser().parse_args([]))
-    argv = []
-    for key, value in defaults.items():
-        if key == "json" or settings.get(key) == value:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            argv.append(flag)
-        elif isinstance(settings[key], list):
-            argv += [flag, *(f"{v:g}" if isinstance(v, float) else str(v)
-                             for v in settings[key])]
-        elif settings[key] is not None:
-            argv += [flag, str(settings[key])]
-    return argv
 
 
 #: a smoke run of every part in well under 30 s.

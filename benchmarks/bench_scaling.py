@@ -3,7 +3,7 @@ depth, hidden_size, batch and sequence length, one axis at a time, with ``torch.
 
 Run (from the repository root, package installed or ``PYTHONPATH=.``)::
 
-    python benchmarks/bench_scaling.py                               # all five axes (~6 min)
+    python benchmarks/bench_scaling.py                               # all five axes
     python benchmarks/bench_scaling.py --n-qubits 2 8 14 --depth --hidden --batch --seq
     python benchmarks/bench_scaling.py --max-steps 5 --budget 1
 
@@ -14,12 +14,9 @@ empty list skips the axis) is varied alone from the base (``--base-*``). One tra
 zero_grad + forward + MSE loss of the output against a fixed random target + backward + Adam step.
 
 The qubit sweep runs at batch ``--qubits-batch`` (default 1), not at REF's 32: above 12 qubits the
-backend switches to the adjoint method, whose REF step (batch 32, sequence 8) measured on this
-2-core machine (shared with other jobs) about 15-30 s at 14 qubits and 100 s at 16, growing about
-4x per two qubits, so the 18- and 20-qubit REF steps would take several minutes to half an hour
-each, and with a warm-up step the sweep alone would exceed the ~12-minute budget of the full run.
-At batch 1 (sequence 8) a step took about 3-15 s at 16 qubits, 1.6-27 s at 18 (a spread not
-explained here) and 55-80 s at 20; the full default run took about 6 minutes. The n_qubits rows are therefore not REF rows (the
+backend switches to the adjoint method, whose step time grows about 4x per qubit pair at a fixed
+batch; at batch 32 the 18- and 20-qubit steps alone (a warm-up and a timed step each) would take
+longer than the whole benchmark should. The n_qubits rows are therefore not REF rows (the
 rendered text and the figure say so).
 
 Method: every configuration runs in a fresh process (:mod:`fresh_process`), so its peak resident
@@ -232,8 +229,8 @@ def render(results: dict, figures: Path) -> str:
     lines = [
         "## Scaling",
         "",
-        f"Produced by `python benchmarks/bench_scaling.py` (torch {results['torch']}, "
-        f"{results['threads']} threads). Base workload{' (REF)' if is_ref else ''}: {base_text}, "
+        f"torch {results['torch']}, {results['threads']} threads. Base workload"
+        f"{' (REF)' if is_ref else ''}: {base_text}, "
         "float32, input `(T, B, 1)`. One axis is varied at a time from the base. One training "
         "step = zero_grad + forward + MSE loss of the output against a fixed random target + "
         "backward + Adam step; `torch.nn.LSTM(1, hidden)` runs the same step on the same batch, "

@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -35,6 +36,9 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from fresh_process import child_environment  # noqa: E402
+
 SECTIONS = {"speed": "bench_peers.py", "scaling": "bench_scaling.py",
             "accuracy": "bench_accuracy.py", "noise": "bench_noise.py"}
 PACKAGES = ("torch", "numpy", "qiskit", "qiskit-aer", "qiskit-machine-learning",
@@ -88,11 +92,26 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have spent busy since boot (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process and its finished child processes."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                         resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_section(name: str, quick: bool, docs: Path) -> Path:
     """Run section ``name`` in a fresh Python process (its thread settings, memory and imports
     stay its own) and return the path of the results file it saved."""
     command = [sys.executable, __file__, "--in-this-process", name, "--docs", str(docs)]
-    subprocess.run(command + ["--quick"] * quick, check=True)
+    subprocess.run(command + ["--quick"] * quick, check=True, env=child_environment())
     return docs / "results" / f"{name}.json"
 
 
@@ -103,10 +122,14 @@ def run_section_here(name: str, quick: bool, docs: Path) -> Path:
     command = " ".join(["python", f"benchmarks/{SECTIONS[name]}", *argv])
     print(f"\n=== {name}: {command}", flush=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    busy_before, own_before = machine_busy_seconds(), own_cpu_seconds()
     start = time.perf_counter()
     results = module.main(argv)
+    wall = time.perf_counter() - start
+    others = (machine_busy_seconds() - busy_before) - (own_cpu_seconds() - own_before)
     record = {"section": name, "command": command, "started": started,
-              "wall_seconds": round(time.perf_counter() - start, 1), "machine": machine(),
+              "wall_seconds": round(wall, 1),
+              "other_processes_cores": round(max(others, 0.0) / wall, 2), "machine": machine(),
               "results": results}
     path = docs / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +146,9 @@ def render_document(docs: Path) -> Path:
              "Produced by `python benchmarks/report.py` (see its docstring; `--sections` runs "
              "some sections again and re-renders the rest from their saved results). Raw "
              "measurements: [results/](results/). Timings are only comparable within one section "
-             "run; every section below names its command, date, wall time and machine.", ""]
+             "run; every section below names its command, date, wall time and machine, and how "
+             "many cores other processes kept busy meanwhile (timings taken beside other work "
+             "on this 2-core machine are not comparable).", ""]
     missing = [name for name in SECTIONS if name not in records]
     if missing:
         lines += [f"Not yet run: {', '.join(missing)}.", ""]
@@ -140,7 +165,8 @@ def _provenance(record: dict) -> str:
     m = record["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     return (f"*`{record['command']}`, started {record['started']}, {record['wall_seconds']:.0f} s "
-            f"wall; {m['processor']}, {m['cpu_count']} cores, default torch threads "
+            f"wall, other processes busy {record['other_processes_cores']:.2f} cores on "
+            f"average meanwhile; {m['processor']}, {m['cpu_count']} cores, default torch threads "
             f"{m['torch_threads']}; Python {m['python']}; {versions}.*")
 
 

@@ -184,6 +184,7 @@ class LedgerEstimator(BaseEstimatorV2):
         self.ledger = ledger
         self.tags = list(tags or ())
         self.service = service
+        self.seed = options.get("seed")  # fake devices only (checked by the profile)
         self._key_prefix = json.dumps({"device": backend_name,
                                        **{k: options.get(k) for k in _KEY_OPTIONS}},
                                       sort_keys=True, default=str)
@@ -277,6 +278,11 @@ class LedgerEstimator(BaseEstimatorV2):
                                "error": type(exc).__name__})
                 job = None
         if job is None:
+            if self.seed is not None:
+                # one simulator seed per job, derived from its key (which holds ``seed``): the
+                # same job samples the same shots in every process, and no two jobs share a seed
+                # (one fixed seed would repeat the same shot noise in every job)
+                self.estimator.options.simulator.seed_simulator = job_seed(key)
             job = self.estimator.run(pubs)
             self.submitted += 1
             if ledger is not None:
@@ -336,6 +342,11 @@ class LedgerEstimator(BaseEstimatorV2):
         return {"pubs": [{"circuit": pub.circuit.name, "rows": pub.parameter_values.size,
                           "observables": pub.observables.size, "shape": list(pub.shape)}
                          for pub in pubs], "shots": self.shots}
+
+
+def job_seed(key: str) -> int:
+    """The simulator seed of the job with ledger ``key`` (a hex digest), in ``[0, 2**31)``."""
+    return int(key[:8], 16) & 0x7FFFFFFF
 
 
 def _unpack(arrays: dict[str, np.ndarray], count: int):

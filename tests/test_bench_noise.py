@@ -3,24 +3,14 @@ tests of its scaled noise profiles."""
 
 import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
 from qlstm_qiskit import get_backend
 from qlstm_qiskit.profiles import find_profiles, load_profile
+from test_example import assert_png, load
 
-ROOT = Path(__file__).resolve().parent.parent
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HAVE_RUNTIME = importlib.util.find_spec("qiskit_ibm_runtime") is not None
-
-
-def load(relative_path: str):
-    path = ROOT / relative_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +58,7 @@ def test_fake_device_rows(quick):
     assert [row["name"] for row in devices] == quick["settings"]["devices"] == ["fake_manila"]
     (device,) = devices
     assert device["computes"] == "noisy" and device["shots"] == 1024
+    assert all("seed=" in options for options in device["options"])  # reproducible runs
     assert all(math.isfinite(mse) and mse > 0 for mse in device["mse"])
 
 
@@ -75,14 +66,13 @@ def test_render(bench, quick, tmp_path):
     figures = tmp_path / "figures"
     markdown = bench.render(quick, figures)
     assert markdown.splitlines()[0] == "## Noise"
-    assert "None" not in markdown and "--epochs 1 " in markdown  # the quick run's own flags
+    assert "None" not in markdown and "1 epoch(s)" in markdown  # the quick run's own setting
     referenced = [line.split("](", 1)[1].rstrip(")") for line in markdown.splitlines()
                   if line.startswith("![")]
     assert referenced
     for reference in referenced:
         assert reference.startswith("figures/")
-        png = tmp_path / reference
-        assert png.is_file() and png.read_bytes()[:8] == PNG_SIGNATURE
+        assert_png(tmp_path / reference)
     for row in quick["rows"]:  # one table line per row
         assert f"{row['mean']:.3e}" in markdown
 

@@ -5,13 +5,7 @@ import math
 
 import pytest
 
-from test_example import load
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def assert_png(path):
-    assert path.is_file() and path.read_bytes()[:8] == PNG_SIGNATURE, path
+from test_example import assert_png, load
 
 
 def test_matched_lstm_is_within_twenty_percent():

@@ -1,21 +1,10 @@
 """Smoke test of benchmarks/bench_scaling.py (a script, loaded by path) at tiny sizes."""
 
-import importlib.util
 import json
 import math
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def load(relative_path: str):
-    path = ROOT / relative_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from test_example import assert_png, load
 
 
 def test_bench_scaling_quick_run_and_render(tmp_path, capsys):
@@ -56,5 +45,4 @@ def test_bench_scaling_quick_run_and_render(tmp_path, capsys):
     figures = re.findall(r"\]\((figures/[^)]+\.png)\)", markdown)
     assert figures
     for figure in figures:
-        data = (tmp_path / figure).read_bytes()
-        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+        assert_png(tmp_path / figure)

@@ -18,6 +18,15 @@ def load(relative_path: str):
     return module
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path) -> None:
+    """``path`` is a non-empty PNG file."""
+    data = path.read_bytes() if path.is_file() else b""
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000, path
+
+
 @pytest.mark.parametrize("dataset", ["sine", "damped_shm"])
 def test_forecast_example_runs(dataset, capsys):
     forecast = load("examples/forecast.py")
