@@ -52,7 +52,8 @@ NARMA_NOTE = (
     "\nNARMA-5: `narma5` is driven by uniform noise u(t) in [0, 0.5] (REFERENCE.md); its next "
     "value depends on the drive's current value, which no window of past values shows, so "
     "neither model gets far below the variance that leaves. `narma5_smooth` uses the smooth, "
-    "deterministic drive u(t) = 0.1 (sin(2π·2.11 t/T) sin(2π·3.73 t/T) sin(2π·4.11 t/T) + 1), "
+    "deterministic drive u(t) = 0.1 (sin(2π·2.11 t/T) sin(2π·3.73 t/T) "
+    "sin(2π·4.11 t/T) + 1), "
     "T = 300, of S. Y.-C. Chen's NARMA generator; that code also feeds windows of the drive u "
     "(not of y) to predict y, which we do not copy: both rows here predict y's next value from "
     "its last 4 values.")
@@ -230,7 +231,8 @@ def render(results: dict, figures: Path) -> str:
         "(weights and shuffling). MSE in the scaled units on the test windows, mean ± std over "
         "seeds. \"Last 10\": the mean test MSE of the last 10 epochs (the last epochs' test MSE "
         "oscillates at lr 0.01, so this is the steadier figure); \"best\": the lowest over all "
-        "epochs, selected on the test set itself (optimistic). \"Epochs to ≤ X\": the first epoch whose test MSE is ≤ X, median over the "
+        "epochs, selected on the test set itself (optimistic). \"Epochs to ≤ X\": the first "
+        "epoch whose test MSE is ≤ X, median over the "
         "seeds that reach it (how many reached it in brackets). The paper column is the plain "
         "RY-encoding QLSTM of DiffQAS-QLSTM (arXiv 2508.14955, Table II), a different circuit "
         "from ours, quoted for scale.",
@@ -259,9 +261,12 @@ def wins_sentence(datasets: dict) -> str:
     """Which model has the lower last-10-epoch test MSE (mean over seeds) on each dataset."""
     parts = []
     for dataset, result in datasets.items():
-        q, c = (result["summary"][k]["tail_mean"] for k in ("qlstm", "lstm"))
-        winner, ratio = ("QLSTM", c / q) if q < c else ("LSTM", q / c)
-        parts.append(f"{dataset}: {winner} ({ratio:.1f}× lower)")
+        q, c = (result["summary"][k] for k in ("qlstm", "lstm"))
+        q_mse, c_mse = q["tail_mean"], c["tail_mean"]
+        winner, ratio = ("QLSTM", c_mse / q_mse) if q_mse < c_mse else ("LSTM", q_mse / c_mse)
+        apart = abs(q_mse - c_mse) > max(q["tail_std"], c["tail_std"])
+        parts.append(f"{dataset}: {winner} ({ratio:.1f}× lower, "
+                     f"{'more' if apart else 'less'} than one std over seeds apart)")
     return ("Lower test MSE over the last 10 epochs (mean over seeds): " + "; ".join(parts)
             + ".")
 

@@ -279,9 +279,9 @@ class LedgerEstimator(BaseEstimatorV2):
                 job = None
         if job is None:
             if self.seed is not None:
-                # one simulator seed per job, derived from its key (which holds ``seed``): the
-                # same job samples the same shots in every process, and no two jobs share a seed
-                # (one fixed seed would repeat the same shot noise in every job)
+                # one simulator seed per job, hashed from its key (which holds ``seed``): the
+                # same job samples the same shots in every process, and different jobs sample
+                # independently (one fixed seed would repeat the same shot noise in every job)
                 self.estimator.options.simulator.seed_simulator = job_seed(key)
             job = self.estimator.run(pubs)
             self.submitted += 1

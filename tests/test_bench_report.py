@@ -1,4 +1,4 @@
-"""The benchmark report (benchmarks/report.py) and its accuracy and speed sections, at tiny sizes."""
+"""The benchmark report (benchmarks/report.py) and its accuracy section, at tiny sizes."""
 
 import json
 import math
@@ -53,7 +53,8 @@ def test_accuracy_section_quick(tmp_path):
     assert result["runs"]["qlstm"][0]["test_mse"] != result["runs"]["qlstm"][1]["test_mse"]
     markdown = bench.render(json.loads(json.dumps(results)), tmp_path / "figures")
     assert markdown.startswith("## Accuracy against the paper\n")
-    assert "| damped_shm | 37/19 | QLSTM |" in markdown and "| damped_shm | 37/19 | LSTM |" in markdown
+    assert "| damped_shm | 37/19 | QLSTM |" in markdown
+    assert "| damped_shm | 37/19 | LSTM |" in markdown
     assert "](figures/accuracy_curves.png)" in markdown
     assert_png(tmp_path / "figures" / "accuracy_curves.png")
 
@@ -72,7 +73,8 @@ def test_report_renders_every_section_from_a_quick_run(tmp_path):
         assert record["command"].startswith(f"python benchmarks/{report.SECTIONS[name]}")
         assert record["machine"]["versions"]["qiskit"]
         assert f"*`{record['command']}`" in text
-    figures = [line.split("](")[1].rstrip(")") for line in text.splitlines() if "](figures/" in line]
+    figures = [line.split("](")[1].rstrip(")") for line in text.splitlines()
+               if "](figures/" in line]
     assert len(figures) >= 4
     for figure in figures:
         assert_png(tmp_path / figure)
