@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,9 @@ import torch
 from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.datasets import TRAIN_FRACTION, WINDOW, generate
 from qlstm_qiskit.training import Forecaster, ModelConfig, Run, TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import pyplot, save  # noqa: E402
 
 DATASETS = ("damped_shm", "bessel_j2", "delayed_control", "narma5", "narma5_smooth")
 #: test MSE of the plain RY-encoding / RY-trained QLSTM, DiffQAS-QLSTM (arXiv 2508.14955) Table II,
@@ -273,14 +277,9 @@ def wins_sentence(datasets: dict) -> str:
 
 def plot_curves(datasets: dict, path: Path) -> str:
     """Test MSE against epoch for every dataset and model; returns the markdown link target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.4), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(datasets), figsize=(4 * len(datasets), 3.4), squeeze=False)
     for ax, (dataset, result) in zip(axes[0], datasets.items()):
         for kind, runs in result["runs"].items():
             curves = np.array([[run["initial_test_mse"], *run["test_mse"]] for run in runs])
@@ -294,10 +293,7 @@ def plot_curves(datasets: dict, path: Path) -> str:
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("test MSE (scaled)")
     axes[0][0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"{path.parent.name}/{path.name}"
+    return save(fig, path)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ from qlstm_qiskit.training import ModelConfig, Run, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import data_config, matched_lstm  # noqa: E402
+from figures import pyplot, save  # noqa: E402
 
 #: built-in profiles whose ``[noise]`` table is scaled, with the repetitions they get: the sampled
 #: one ``--repeats`` times, the exact (deterministic) one once.
@@ -334,18 +335,9 @@ def _run(args: argparse.Namespace) -> dict:
 
 
 # -- the docs section ---------------------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_bars(rows: list[dict[str, Any]], path: Path) -> Path:
+def plot_bars(rows: list[dict[str, Any]], path: Path) -> str:
     """Bar chart: test MSE per backend setting, log axis, sample-std error bars."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.5))
     colours = {"classical": "C7", "exact": "C0", "shots": "C1", "aer_noisy": "C3",
                "aer_noisy_exact": "C4", "device": "C2"}
@@ -357,16 +349,13 @@ def plot_bars(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_ylabel("test MSE (scaled series)")
     ax.set_title("same trained weights: test MSE per backend (error bars: std over runs)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
-def plot_trends(rows: list[dict[str, Any]], path: Path) -> Path:
+def plot_trends(rows: list[dict[str, Any]], path: Path) -> str:
     """Two panels: aer_shots MSE vs shots, aer_noisy/aer_noisy_exact MSE vs noise scale; the
     exact MSE as a dashed line."""
-    plt = _pyplot()
+    plt = pyplot()
     exact = next(row["mean"] for row in rows if row["name"] == "statevector")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     shots = [row for row in rows if row["group"] == "shots"]
@@ -392,10 +381,7 @@ def plot_trends(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.set_yscale("log")
         ax.set_ylabel("test MSE (scaled series)")
         ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def _spread(model: dict[str, Any]) -> str:
@@ -484,9 +470,9 @@ def render(results: dict, figures: Path) -> str:
         f"{agreement['max_abs_prediction_difference']:.1e}, MSE difference "
         f"{agreement['abs_mse_difference']:.1e}.",
         "",
-        f"![test MSE per backend](figures/{bars.name})",
+        f"![test MSE per backend]({bars})",
         "",
-        f"![test MSE vs shots and vs noise scale](figures/{trends.name})",
+        f"![test MSE vs shots and vs noise scale]({trends})",
         "",
     ]
     return "\n".join(lines)

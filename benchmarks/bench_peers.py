@@ -44,6 +44,9 @@ from torch import nn
 
 from qlstm_qiskit import QLSTM
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import pyplot, save  # noqa: E402
+
 PEERS = ("qlstm", "lstm", "pl-default", "pl-lightning", "aer", "stock")
 LABELS = {
     "qlstm": "`QLSTM` on `statevector` (ours)",
@@ -178,7 +181,6 @@ def build(peer: str, args) -> nn.Module:
 
 
 def build_stock(args) -> nn.Module:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_primitives import StockBackend
 
     from qlstm_qiskit import get_backend
@@ -307,14 +309,8 @@ def _duration(ms: float) -> str:
 
 def plot_steps(measured: dict, path: Path) -> str:
     """Bar chart of the training-step times (log scale); returns the markdown link target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     peers = [peer for peer in PEERS if peer in measured]
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(peers)))
+    fig, ax = pyplot().subplots(figsize=(7, 0.5 + 0.45 * len(peers)))
     seconds = [measured[peer]["step_ms"] / 1e3 for peer in peers]
     ax.barh(range(len(peers)), seconds, color=["C0" if p == "qlstm" else "C7" for p in peers])
     ax.set_yticks(range(len(peers)), [f"{p} (batch {measured[p]['batch']})" for p in peers])
@@ -322,10 +318,7 @@ def plot_steps(measured: dict, path: Path) -> str:
     ax.set_xscale("log")
     ax.set_xlabel("training step (s, log scale)")
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"{path.parent.name}/{path.name}"
+    return save(fig, path)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_peers import make_step  # noqa: E402
+from figures import pyplot, save  # noqa: E402
 from fresh_process import current_rss_gib, peak_rss_gib, run_in_fresh_process  # noqa: E402
 
 #: The swept axes, in table order: name -> heading in the tables and plots.
@@ -82,21 +84,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 # -- one configuration, in the child process ----------------------------------------------------
-def make_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor):
-    """A function that runs one training step and returns its duration in seconds."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def train_step() -> float:
-        start = time.perf_counter()
-        optimizer.zero_grad()
-        output, _ = model(x)
-        nn.functional.mse_loss(output, target).backward()
-        optimizer.step()
-        return time.perf_counter() - start
-
-    return train_step
-
-
 def time_steps(train_step, warmup: int, max_steps: int, budget_s: float, slow_s: float) -> dict:
     """Median seconds of timed steps after warm-up (rules in the module docstring)."""
     first_s = train_step()
@@ -272,13 +259,8 @@ def render(results: dict, figures: Path) -> str:
 def plot(results: dict, axes: list[str], path: Path) -> None:
     """One figure, one column per axis: step time (log y, QLSTM and nn.LSTM) above, peak and
     above-baseline resident memory (GiB) below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     columns = max(len(axes), 1)
-    figure, grid = plt.subplots(2, columns, figsize=(3.2 * columns, 6), squeeze=False)
+    figure, grid = pyplot().subplots(2, columns, figsize=(3.2 * columns, 6), squeeze=False)
     for column, axis in enumerate(axes):
         rows = [row for row in results["rows"] if row["axis"] == axis]
         values = [row["value"] for row in rows]
@@ -302,9 +284,7 @@ def plot(results: dict, axes: list[str], path: Path) -> None:
             bottom.set_ylabel("resident memory (GiB)")
             top.legend(fontsize="small")
             bottom.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(figure, path)
 
 
 if __name__ == "__main__":
