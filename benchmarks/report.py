@@ -3,7 +3,7 @@
 Run (from the repository root, with the ``bench`` extra installed)::
 
     pip install ".[bench]"
-    python benchmarks/report.py                         # every section (about an hour on 2 cores)
+    python benchmarks/report.py                         # every section (~25 minutes on 2 cores)
     python benchmarks/report.py --sections noise        # run one again; the others are re-rendered
     python benchmarks/report.py --quick --docs /tmp/b   # tiny sizes (what the test suite runs)
 
