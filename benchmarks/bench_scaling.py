@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--qubits-batch", type=int, default=1,
                         help="batch of the n_qubits sweep (see the module docstring)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up steps (fast steps)")
-    parser.add_argument("--max-steps", type=int, default=10, help="most timed steps")
+    parser.add_argument("--max-steps", type=int, default=30, help="most timed steps")
     parser.add_argument("--budget", type=float, default=3.0,
                         help="stop timing once this many seconds of timed steps accumulated")
     parser.add_argument("--slow", type=float, default=3.0,

@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from fresh_process import child_environment  # noqa: E402
 
+DOCS = HERE.parent / "docs"
 SECTIONS = {"speed": "bench_peers.py", "scaling": "bench_scaling.py",
             "accuracy": "bench_accuracy.py", "noise": "bench_noise.py"}
 PACKAGES = ("torch", "numpy", "qiskit", "qiskit-aer", "qiskit-machine-learning",
@@ -49,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
                         help="sections to run (default: all)")
-    parser.add_argument("--docs", type=Path, default=HERE.parent / "docs",
+    parser.add_argument("--docs", type=Path, default=DOCS,
                         help="folder of BENCHMARKS.md, results/ and figures/ (default: docs/)")
     parser.add_argument("--quick", action="store_true",
                         help="run each section with its tiny QUICK_ARGS (a smoke test)")
@@ -93,11 +94,12 @@ def _cpu_model() -> str:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds all processes of the machine have spent busy since boot (``/proc/stat``)."""
+    """CPU seconds all processes have spent busy since boot (``/proc/stat``; in a container
+    this is the host's count, so the figure is only meaningful on a machine of one's own)."""
     with open("/proc/stat") as stat:
         fields = [int(x) for x in stat.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]  # steal: the hypervisor's
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_seconds() -> float:
@@ -172,6 +174,9 @@ def _provenance(record: dict) -> str:
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
+    if args.quick and args.docs == DOCS:
+        raise SystemExit("report.py: --quick needs --docs DIR (a folder other than docs/): its "
+                         "tiny results would replace the measured report")
     if args.in_this_process:
         return run_section_here(args.in_this_process, args.quick, args.docs)
     for name in args.sections:

@@ -173,7 +173,7 @@ def estimator_options(opts: dict[str, Any], local: bool) -> dict[str, Any]:
         options["default_precision"] = shots_precision(opts["shots"])
     else:
         options["default_shots"] = opts["shots"]
-    if opts["seed"] is not None:  # LedgerEstimator gives every job a seed of its own
+    if local and opts["seed"] is not None:  # LedgerEstimator gives every job its own seed
         options["simulator"] = {"seed_simulator": opts["seed"]}
     if opts["resilience_level"] is not None:
         options["resilience_level"] = opts["resilience_level"]

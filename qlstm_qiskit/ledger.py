@@ -54,6 +54,9 @@ EXIT_AFTER_ENV = "QLSTM_QISKIT_EXIT_AFTER_RESULTS"
 #: the options that change what a job computes (part of the ledger key).
 _KEY_OPTIONS = ("shots", "seed", "optimization_level", "resilience_level", "twirling",
                 "dynamical_decoupling")
+#: how seeded local jobs are seeded (part of their ledger keys, so that results sampled under
+#: another scheme, e.g. one fixed seed for every job, are never read back as these)
+JOB_SEEDING = "per-job-key"
 
 
 @dataclass
@@ -170,11 +173,14 @@ class LedgerEstimator(BaseEstimatorV2):
         ledger: a :class:`Ledger` or ``None`` (no persistence).
         tags: the job tags (recorded in the ledger).
         service: what re-attaches pending jobs by id (``None``: they cannot be).
+        simulator_seed: the ``seed`` of a local (fake-device) simulator: every job then samples
+            with a seed of its own, :func:`job_seed` of its key (which holds ``seed``).
     """
 
     def __init__(self, make_estimator, *, backend_name: str, options: dict[str, Any], shots: int,
                  max_executions: int = MAX_EXECUTIONS_PER_JOB, ledger: Ledger | None = None,
-                 tags: list[str] | None = None, service=None) -> None:
+                 tags: list[str] | None = None, service=None,
+                 simulator_seed: int | None = None) -> None:
         self._make_estimator = make_estimator
         self._estimator = None
         self.mode = None
@@ -184,8 +190,9 @@ class LedgerEstimator(BaseEstimatorV2):
         self.ledger = ledger
         self.tags = list(tags or ())
         self.service = service
-        self.seed = options.get("seed")  # fake devices only (checked by the profile)
-        self._key_prefix = json.dumps({"device": backend_name,
+        self.simulator_seed = simulator_seed
+        seeding = {} if simulator_seed is None else {"seeding": JOB_SEEDING}
+        self._key_prefix = json.dumps({"device": backend_name, **seeding,
                                        **{k: options.get(k) for k in _KEY_OPTIONS}},
                                       sort_keys=True, default=str)
         self._digests: dict[int, tuple[Any, str]] = {}
@@ -278,10 +285,12 @@ class LedgerEstimator(BaseEstimatorV2):
                                "error": type(exc).__name__})
                 job = None
         if job is None:
-            if self.seed is not None:
+            if self.simulator_seed is not None:
                 # one simulator seed per job, hashed from its key (which holds ``seed``): the
                 # same job samples the same shots in every process, and different jobs sample
-                # independently (one fixed seed would repeat the same shot noise in every job)
+                # independently (one fixed seed would repeat the same shot noise in every job).
+                # The library waits for each job before the next run, so no other run reads
+                # these shared options meanwhile.
                 self.estimator.options.simulator.seed_simulator = job_seed(key)
             job = self.estimator.run(pubs)
             self.submitted += 1
@@ -345,8 +354,9 @@ class LedgerEstimator(BaseEstimatorV2):
 
 
 def job_seed(key: str) -> int:
-    """The simulator seed of the job with ledger ``key`` (a hex digest), in ``[0, 2**31)``."""
-    return int(key[:8], 16) & 0x7FFFFFFF
+    """The simulator seed of the job with ledger ``key`` (a hex digest), in ``[1, 2**31)``
+    (never 0: the runtime's local mode treats a falsy seed as no seed)."""
+    return int(key[:8], 16) % (2**31 - 1) + 1
 
 
 def _unpack(arrays: dict[str, np.ndarray], count: int):
@@ -372,7 +382,8 @@ class DeviceBackend(PrimitiveBackend):
         estimator = LedgerEstimator(lambda: make_estimator(device, opts, local),
                                     backend_name=name, options=opts, shots=opts["shots"],
                                     max_executions=opts["max_executions"], ledger=ledger,
-                                    tags=job_tags(opts), service=service)
+                                    tags=job_tags(opts), service=service,
+                                    simulator_seed=opts["seed"] if local else None)
         shown = {k: v for k, v in opts.items()
                  if v is not None and (gradient == "spsa" or not k.startswith("spsa"))
                  and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)}
