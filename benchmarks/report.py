@@ -5,6 +5,7 @@ Run (from the repository root, with the ``bench`` extra installed)::
     pip install ".[bench]"
     python benchmarks/report.py                         # every section (~25 minutes on 2 cores)
     python benchmarks/report.py --sections noise        # run one again; the others are re-rendered
+    python benchmarks/report.py --sections              # only re-render from the saved results
     python benchmarks/report.py --quick --docs /tmp/b   # tiny sizes (what the test suite runs)
 
 Sections, in the order of the document (each a script of this folder that can also run alone):
@@ -48,8 +49,9 @@ PACKAGES = ("torch", "numpy", "qiskit", "qiskit-aer", "qiskit-machine-learning",
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
-                        help="sections to run (default: all)")
+    parser.add_argument("--sections", nargs="*", choices=list(SECTIONS), default=list(SECTIONS),
+                        help="sections to run (default: all; none: only re-render the document "
+                        "from the saved results)")
     parser.add_argument("--docs", type=Path, default=DOCS,
                         help="folder of BENCHMARKS.md, results/ and figures/ (default: docs/)")
     parser.add_argument("--quick", action="store_true",
