@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._checks import check_choice
+from .checks import check_choice
 from .circuits import CircuitSpec, GateCircuit
 from .profiles import Profile, find_profiles, load_profile
 from .simulator import METHODS, CompiledCircuit

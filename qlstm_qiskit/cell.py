@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from qiskit import QuantumCircuit
 from torch import nn
 
-from ._checks import check_bool, check_int, check_seed
+from .checks import check_bool, check_int, check_seed
 from .backends import QuantumBackend, gate_circuit, resolve_backend
 from .circuits import CircuitSpec
 from .recurrence import run_sequence

@@ -26,7 +26,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
-from ._checks import check_choice, check_int
+from .checks import check_choice, check_int
 
 #: encoding name -> (gates applied to each qubit, one input angle per rotation).
 ENCODINGS: dict[str, tuple[str, ...]] = {

@@ -28,7 +28,7 @@ import warnings
 from functools import lru_cache
 from typing import Any
 
-from ._checks import import_optional
+from .checks import import_optional
 
 FAMILIES = ("fake", "ibm")
 EXECUTION_MODES = ("job", "batch", "session")

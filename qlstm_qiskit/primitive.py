@@ -23,7 +23,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.providers import BackendV2
 from qiskit_machine_learning.connectors import TorchConnector
 
-from ._checks import import_optional
+from .checks import import_optional
 from .backends import QuantumBackend
 from .circuits import GateCircuit
 from .network import BatchedGateNetwork, check_shift_rule

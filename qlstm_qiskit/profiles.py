@@ -162,7 +162,7 @@ class Profile:
 
 def _validate_device(owner: str, opts: dict[str, Any], family: str | None,
                      gradient: str) -> None:
-    from ._checks import check_choice
+    from .checks import check_choice
 
     _int(owner, "shots", opts["shots"], 1)
     _int(owner, "seed", opts["seed"], 0, allow_none=True)
@@ -217,7 +217,7 @@ def _int(owner: str, name: str, value: Any, low: int, high: int | None = None,
          allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    from ._checks import check_int
+    from .checks import check_int
 
     check_int(owner, name, value, low, high)
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from qiskit import QuantumCircuit
 from torch import nn
 
-from ._checks import check_bool, check_fraction, check_int, check_seed
+from .checks import check_bool, check_fraction, check_int, check_seed
 from .backends import QuantumBackend, resolve_backend
 from .cell import QLSTMCell, check_dtype, check_tensor, describe, shots_option
 from .circuits import CircuitSpec

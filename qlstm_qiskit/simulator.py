@@ -32,7 +32,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Gate, Parameter, ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
-from ._checks import check_choice
+from .checks import check_choice
 from .kernels import ProductKernel
 
 METHODS = ("auto", "dense", "gates", "adjoint")

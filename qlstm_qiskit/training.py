@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -32,10 +31,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_int
+from .checks import check_choice, check_int
 from .backends import get_backend
 from .circuits import CircuitSpec
 from .datasets import WindowedData, make_windows
+from .files import atomic_write
 from .qlstm import QLSTM
 
 MODEL_KINDS = ("qlstm", "lstm")
@@ -381,14 +381,3 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} has checkpoint version {state.get('version')!r}; this version "
                          f"of qlstm-qiskit reads version {CHECKPOINT_VERSION}")
     return state
-
-
-def atomic_write(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` so that a crash leaves either the old or the new file."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
