@@ -53,7 +53,7 @@ from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.cli import TRAIN_DEFAULTS, format_backend
 from qlstm_qiskit.datasets import generate
 from qlstm_qiskit.device_runs import closing_devices
-from qlstm_qiskit.profiles import builtin_dir, find_profiles, load_profile
+from qlstm_qiskit.backends.profiles import builtin_dir, find_profiles, load_profile
 from qlstm_qiskit.training import ModelConfig, Run, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     if args.devices:  # fail now, not after the training and the Aer rows
-        from qlstm_qiskit.devices import runtime
+        from qlstm_qiskit.backends.ibm_runtime import runtime
 
         runtime("bench_noise --devices")
     run, chosen = train(args.epochs, args.seed, args.n_points, not args.no_lstm)

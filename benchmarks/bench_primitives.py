@@ -12,7 +12,7 @@ backend="aer_statevector")`` (one array-valued PUB per time step, parameter-shif
 "stock" runs each gate through its own ``TorchConnector(EstimatorQNN(circuit, input_params,
 weight_params, observables, estimator, input_gradients=True, default_precision=0))`` with its
 default ``ParamShiftEstimatorGradient``. Both use Aer ``EstimatorV2`` with precision 0, wrapped in a
-:class:`~qlstm_qiskit.primitive.CountingEstimator` that counts ``run`` calls and PUBs. The times
+:class:`~qlstm_qiskit.backends.estimators.CountingEstimator` that counts ``run`` calls and PUBs. The times
 are medians over the measured steps (after ``--warmup`` steps for the batched network; the stock
 step, dominated by its PUBs, is measured cold by default).
 """
@@ -31,7 +31,8 @@ from torch import nn
 from qlstm_qiskit import QLSTM, get_backend
 from qlstm_qiskit.backends import QuantumBackend
 from qlstm_qiskit.circuits import GateCircuit
-from qlstm_qiskit.primitive import CountingEstimator, PrimitiveBackend
+from qlstm_qiskit.backends.estimators import CountingEstimator
+from qlstm_qiskit.backends.primitive import PrimitiveBackend
 
 
 class StockBackend(QuantumBackend):

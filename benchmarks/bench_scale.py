@@ -52,7 +52,7 @@ def training_step(n_qubits: int, hidden: int) -> dict:
     torch.nn.functional.mse_loss(output, target).backward()
     optimizer.step()
     seconds = time.perf_counter() - start
-    return {"n_qubits": n_qubits, "method": model.cell_l0._executor.method,
+    return {"n_qubits": n_qubits, "method": model.cell_l0.executor.method,
             "step_s": seconds, "peak_gib": peak_rss_gib()}
 
 
@@ -66,7 +66,7 @@ def throughput(n_qubits: int, rows: int) -> dict:
     from qiskit_aer.primitives import EstimatorV2
 
     from qlstm_qiskit.circuits import CircuitSpec, GateCircuit
-    from qlstm_qiskit.simulator import CompiledCircuit
+    from qlstm_qiskit.sim import CompiledCircuit
 
     gate = GateCircuit(CircuitSpec(n_qubits=n_qubits))
     generator = torch.Generator().manual_seed(0)

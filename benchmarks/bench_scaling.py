@@ -133,7 +133,7 @@ def measure_config(n_qubits: int, depth: int, hidden: int, batch: int, seq: int,
     torch.manual_seed(0)
     lstm = time_steps(make_step(nn.LSTM(1, hidden), x, target), **timing)
     return {"n_qubits": n_qubits, "depth": depth, "hidden": hidden, "batch": batch, "seq": seq,
-            "method": model.cell_l0._executor.method, "recurrence": "+".join(sorted(ran)),
+            "method": model.cell_l0.executor.method, "recurrence": "+".join(sorted(ran)),
             "qlstm_step_s": qlstm["step_s"], "qlstm_steps_timed": qlstm["steps_timed"],
             "lstm_step_s": lstm["step_s"], "lstm_steps_timed": lstm["steps_timed"],
             "ratio": qlstm["step_s"] / lstm["step_s"], "baseline_gib": baseline_gib,

@@ -10,13 +10,11 @@ import torch.nn.functional as F
 from qiskit import QuantumCircuit
 from torch import nn
 
+from .backends import QuantumBackend, resolve_backend
 from .checks import check_bool, check_int, check_seed
-from .backends import QuantumBackend, gate_circuit, resolve_backend
-from .circuits import CircuitSpec
-from .recurrence import run_sequence
+from .circuits import CircuitSpec, gate_circuit
+from .recurrence import GATES, CellWeights, autograd_step, run_sequence
 
-#: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
-GATES = ("input", "forget", "cell", "output")
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
@@ -117,7 +115,8 @@ class QLSTMCell(nn.Module):
         self.bias_out = nn.Parameter(torch.empty(len(GATES), hidden_size, **factory)) \
             if bias else None
         self.gate_circuit = gate_circuit(self.spec)  # the layout the four gates share
-        self._executor = self.backend.compile(self.gate_circuit)
+        #: the gate circuit compiled for :attr:`backend` (``bind(weights)`` per sequence)
+        self.executor = self.backend.compile(self.gate_circuit)
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -155,13 +154,17 @@ class QLSTMCell(nn.Module):
     def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTMCell:
         """Run the same weights on another backend; returns ``self``."""
         self.backend = resolve_backend(f"{type(self).__name__}.set_backend", backend, options)
-        self._executor = self.backend.compile(self.gate_circuit)
+        self.executor = self.backend.compile(self.gate_circuit)
         return self
 
     # -- computation ----------------------------------------------------------------------------
     def bind(self):
         """Bind the circuit weights once for a sequence; pass the result to :meth:`step`."""
-        return self._executor.bind(self.weight_q.reshape(len(GATES), -1))
+        return self.executor.bind(self.weight_q.reshape(len(GATES), -1))
+
+    def recurrence_weights(self) -> CellWeights:
+        """The classical weights used inside the recurrence."""
+        return CellWeights(self.weight_hh, self.weight_out, self.bias_out)
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., input_size) -> (..., 4 * n_qubits)``: the input part of every gate projection."""
@@ -169,18 +172,8 @@ class QLSTMCell(nn.Module):
 
     def step(self, bound, x_projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h, c (B, hidden)``."""
-        features = torch.addmm(x_projected, h, self.weight_hh.t())
-        features = features.unflatten(-1, (len(GATES), self.spec.n_qubits)).transpose(0, 1)
-        expectations = bound.expectation(self.gate_circuit.encode(features))  # (4, B, n_qubits)
-        if self.bias_out is None:
-            gates = torch.bmm(expectations, self.weight_out.transpose(1, 2))
-        else:
-            gates = torch.baddbmm(self.bias_out[:, None, :], expectations,
-                                  self.weight_out.transpose(1, 2))
-        i, f, g, o = gates.unbind(0)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+        return autograd_step(bound, self.gate_circuit, self.recurrence_weights(), x_projected,
+                             h, c)
 
     def run(self, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
             reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -188,7 +181,8 @@ class QLSTMCell(nn.Module):
         :meth:`project_input`, states ``h, c (B, hidden)`` -> ``output (T, B, hidden), h, c``
         (``reverse``: from the last step to the first; ``output[t]`` still belongs to step ``t``).
         """
-        return run_sequence(self, projected, h, c, reverse)
+        return run_sequence(self.bind(), self.gate_circuit, self.recurrence_weights(), projected,
+                            h, c, reverse)
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         owner = f"{type(self).__name__}.forward"
@@ -205,7 +199,7 @@ class QLSTMCell(nn.Module):
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got "
                                 f"{type(hx).__name__}")
-            for name, state in zip(("h_0", "c_0"), hx):
+            for name, state in zip(("h_0", "c_0"), hx, strict=True):
                 check_tensor(owner, name, state, x.dtype, (len(state_shape),))
                 if tuple(state.shape) != state_shape:
                     raise ValueError(f"{owner}: {name} must have shape {state_shape}, got "

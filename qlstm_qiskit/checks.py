@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import importlib
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,20 +37,39 @@ def check_fraction(owner: str, name: str, value: Any) -> float:
     return float(value)
 
 
-def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``choices``; the error lists them."""
+def check_choice(owner: str, name: str, value: Any, choices: Iterable[str], *,
+                 context: str = "") -> str:
+    """Return ``value`` if it is one of ``choices``; the error lists them (then ``context``, e.g.
+    ``" for an 'aer' backend"``)."""
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:
         raise ValueError(
-            f"{owner}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            f"{owner}: {name} must be one of {', '.join(map(repr, choices))}{context}, got "
+            f"{value!r}"
         )
+    return value
+
+
+def check_real(owner: str, name: str, value: Any, low: float, high: float | None = None, *,
+               open_low: bool = False) -> float:
+    """Return ``value`` if it is a finite real number in ``[low, high]`` (``(low, high]`` with
+    ``open_low``; ``high=None``: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} "
+                        f"{value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be a finite number, got {value}")
+    if value < low or (open_low and value == low) or (high is not None and value > high):
+        if high is None:
+            allowed = f"{'>' if open_low else '>='} {low}"
+        else:
+            allowed = f"in the range {'(' if open_low else '['}{low}, {high}]"
+        raise ValueError(f"{owner}: {name} must be {allowed}, got {value}")
     return value
 
 
 def import_optional(owner: str, module: str, install: str):
     """Import ``module`` or raise an ``ImportError`` that gives the command installing it."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -56,8 +77,12 @@ def import_optional(owner: str, module: str, install: str):
                           f"install it with: {install}") from exc
 
 
+def check_optional_int(owner: str, name: str, value: Any, low: int,
+                       high: int | None = None) -> int | None:
+    """Return ``value`` if it is ``None`` or an int in ``[low, high]``."""
+    return None if value is None else check_int(owner, name, value, low, high)
+
+
 def check_seed(owner: str, value: Any) -> int | None:
     """Return ``value`` if it is ``None`` or a non-negative int."""
-    if value is None:
-        return None
-    return check_int(owner, "seed", value, 0)
+    return check_optional_int(owner, "seed", value, 0)

@@ -19,6 +19,7 @@ and every weight.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -219,3 +220,10 @@ class GateCircuit:
         if self.spec.n_qlayers == 1:
             return flat
         return xp.concatenate([flat] * self.spec.n_qlayers, -1)
+
+
+@lru_cache(maxsize=64)
+def gate_circuit(spec: CircuitSpec) -> GateCircuit:
+    """The (shared, cached) gate circuit of a layout: one object per spec, so that backends
+    compile it once."""
+    return GateCircuit(spec)

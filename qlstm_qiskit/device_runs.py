@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .devices import EXECUTION_MODES, FAMILIES
-from .ledger import CostPreview, device_backends, preview
+from .backends.cost import CostPreview
+from .backends.devices import device_backends, preview
+from .backends.profiles import EXECUTION_MODES, FAMILIES
 
 _FLAGS = {"shots": "--shots", "execution": "--execution", "run_name": "--run-name",
           "ledger": "--ledger"}

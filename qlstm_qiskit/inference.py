@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .ledger import CostPreview, preview
+from .backends.cost import CostPreview
+from .backends.devices import preview
 
 
 def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,

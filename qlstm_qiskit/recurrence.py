@@ -1,72 +1,141 @@
-"""The recurrence of one :class:`~qlstm_qiskit.cell.QLSTMCell` over a whole sequence.
+"""The LSTM recurrence of one cell over a whole sequence: its equations, written once, and the two
+ways to run them.
 
-Two implementations of the same equations:
+The per-step equations (:func:`gate_features`, :func:`gate_preactivations`, :func:`lstm_update`)
+take torch tensors or NumPy arrays alike. Two implementations run them over a sequence:
 
-- :func:`autograd_sequence` runs :meth:`QLSTMCell.step` once per time step and lets torch autograd
-  differentiate it. It works with every backend.
+- :func:`autograd_sequence` evaluates the gate circuits with any bound executor, once per time
+  step, in torch, and lets autograd differentiate it. It works with every backend.
 - :func:`fused_sequence` is used when the ``statevector`` backend evaluates the gate circuit as one
-  :class:`~qlstm_qiskit.simulator.ProductKernel` (the default circuit among others). It runs the
-  whole sequence inside one ``torch.autograd.Function`` whose backward pass is written by hand
-  (backpropagation through time with the LSTM's and the circuit's derivatives), and sums the weight
-  gradients of all time steps in one matrix product each. The small per-step tensors make the
-  eager autograd loop cost more in bookkeeping than in arithmetic; this removes that overhead.
+  :class:`~qlstm_qiskit.sim.ProductKernel` (the default circuit among others). It runs the whole
+  sequence in NumPy inside one ``torch.autograd.Function`` whose backward pass is written by hand
+  (backpropagation through time with the LSTM's and the circuit's derivatives), and sums the
+  weight gradients of all time steps in one matrix product each. The small per-step tensors make
+  the eager autograd loop cost more in bookkeeping than in arithmetic; this removes that overhead.
 
-:func:`run_sequence` picks between them. Both give the same outputs and gradients (tested).
+:func:`run_sequence` picks between them. Both give the same outputs and gradients (tested). The
+recurrence receives what it uses explicitly: the bound circuit, the
+:class:`~qlstm_qiskit.circuits.GateCircuit` (its ``encode`` and ``encode_slopes``), the cell's
+classical weights as :class:`CellWeights`, and the tensors.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
+from .circuits import GateCircuit
+from .sim import ProductKernel
 
-def run_sequence(cell, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+#: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
+GATES = ("input", "forget", "cell", "output")
+
+
+class CellWeights(NamedTuple):
+    """A cell's classical weights that act inside the recurrence (``G = 4`` gates, ``n`` qubits,
+    ``H`` hidden features)."""
+
+    weight_hh: torch.Tensor  #: (G n, H)
+    weight_out: torch.Tensor  #: (G, H, n)
+    bias_out: torch.Tensor | None  #: (G, H)
+
+
+# -- the equations of one step, for torch tensors and NumPy arrays ------------------------------
+def gate_features(x_projected, h, weight_hh_t):
+    """The circuit features of every gate: ``x_projected (B, G n) + h (B, H) @ weight_hh_t
+    (H, G n)`` as ``(G, B, n)`` (``G = 4``)."""
+    z = x_projected + h @ weight_hh_t
+    return z.reshape(z.shape[0], len(GATES), -1).swapaxes(0, 1)
+
+
+def gate_preactivations(values, weight_out_t, bias):
+    """``values (G, B, n) @ weight_out_t (G, n, H) + bias (G, 1, H)`` (``bias`` may be
+    ``None``) -> the gates' pre-activations ``(G, B, H)``."""
+    pre = values @ weight_out_t
+    return pre if bias is None else pre + bias
+
+
+def lstm_update(pre, c, xp=torch):
+    """The LSTM equations on the pre-activations ``pre (4, B, H)`` in the order of :data:`GATES`::
+
+        c' = sigmoid(f) c + sigmoid(i) tanh(g),    h' = sigmoid(o) tanh(c')
+
+    ``xp``: ``torch`` or ``numpy``. Returns ``h', c'`` and what the hand-written backward pass
+    needs: ``(act, candidate, tanh_c)`` with ``act = sigmoid(pre)`` (``act[2]`` unused),
+    ``candidate = tanh(g)`` and ``tanh_c = tanh(c')``.
+    """
+    act = 0.5 + 0.5 * xp.tanh(0.5 * pre)  # sigmoid, in a form both libraries have
+    candidate = xp.tanh(pre[2])
+    c = act[1] * c + act[0] * candidate
+    tanh_c = xp.tanh(c)
+    return act[3] * tanh_c, c, (act, candidate, tanh_c)
+
+
+def autograd_step(bound, circuit: GateCircuit, weights: CellWeights, x_projected: torch.Tensor,
+                  h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One time step in torch: ``x_projected (B, G n)``, ``h, c (B, H)`` -> ``h, c``;
+    ``bound.expectation`` maps circuit inputs ``(G, B, n_inputs)`` to ``(G, B, n)``."""
+    features = gate_features(x_projected, h, weights.weight_hh.t())
+    values = bound.expectation(circuit.encode(features))
+    bias = None if weights.bias_out is None else weights.bias_out[:, None, :]
+    pre = gate_preactivations(values, weights.weight_out.transpose(1, 2), bias)
+    h, c, _saved = lstm_update(pre, c)
+    return h, c
+
+
+# -- over a sequence ----------------------------------------------------------------------------
+def run_sequence(bound, circuit: GateCircuit, weights: CellWeights, projected: torch.Tensor,
+                 h: torch.Tensor, c: torch.Tensor,
                  reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run ``cell`` over a sequence.
+    """Run one cell over a sequence.
 
     Args:
-        cell: a :class:`~qlstm_qiskit.cell.QLSTMCell`.
-        projected: ``(T, B, 4 * n_qubits)``, the input projections (:meth:`QLSTMCell.project_input`).
-        h, c: ``(B, hidden_size)`` initial states.
+        bound: the cell's circuit weights bound to its executor (``executor.bind(weights)``).
+        circuit: the gate circuit (its encoding).
+        weights: the cell's recurrent and output weights.
+        projected: ``(T, B, G n)``, the input projections of every step.
+        h, c: ``(B, H)`` initial states.
         reverse: visit the time steps from ``T - 1`` down to 0.
 
     Returns:
-        ``output (T, B, hidden_size)`` (``output[t]`` is the state after step ``t``), ``h, c``.
+        ``output (T, B, H)`` (``output[t]`` is the state after step ``t``), ``h, c``.
     """
-    bound = cell.bind()
     product_kernel = getattr(bound, "product_kernel", None)
     found = None
     if product_kernel is not None and projected.device.type == "cpu":  # NumPy: CPU only
         found = product_kernel()
     if found is None:
-        return autograd_sequence(cell, bound, projected, h, c, reverse)
+        return autograd_sequence(bound, circuit, weights, projected, h, c, reverse)
     kernel, basis, unitary = found
-    return fused_sequence(cell, kernel, basis, unitary, projected, h, c, reverse)
+    return fused_sequence(kernel, basis, unitary, circuit, weights, projected, h, c, reverse)
 
 
-def autograd_sequence(cell, bound, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+def autograd_sequence(bound, circuit: GateCircuit, weights: CellWeights,
+                      projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
                       reverse: bool = False):
-    """:func:`run_sequence` as a loop over :meth:`QLSTMCell.step`, differentiated by autograd."""
+    """:func:`run_sequence` as a loop over :func:`autograd_step`, differentiated by autograd."""
     steps = projected.shape[0]
     outputs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
     for t in _order(steps, reverse):
-        h, c = cell.step(bound, projected[t], h, c)
+        h, c = autograd_step(bound, circuit, weights, projected[t], h, c)
         outputs[t] = h
     return torch.stack(outputs), h, c
 
 
-def fused_sequence(cell, kernel, basis: torch.Tensor, unitary: torch.Tensor | None,
-                   projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-                   reverse: bool = False):
+def fused_sequence(kernel: ProductKernel, basis: torch.Tensor, unitary: torch.Tensor | None,
+                   circuit: GateCircuit, weights: CellWeights, projected: torch.Tensor,
+                   h: torch.Tensor, c: torch.Tensor, reverse: bool = False):
     """:func:`run_sequence` in one autograd node, computed in NumPy with a hand-written backward
     pass (CPU tensors only).
 
-    ``kernel, basis, unitary`` come from ``cell.bind().product_kernel()``; gradients reach the
-    circuit weights through ``basis`` and ``unitary``.
+    ``kernel, basis, unitary`` come from ``bound.product_kernel()``; gradients reach the circuit
+    weights through ``basis`` and ``unitary``.
     """
-    plan = _Plan(kernel, cell.gate_circuit, reverse, torch.is_grad_enabled())
-    return _FusedSequence.apply(plan, projected, h, c, cell.weight_hh, cell.weight_out,
-                                cell.bias_out, basis, unitary)
+    plan = _Plan(kernel, circuit, reverse, torch.is_grad_enabled())
+    return _FusedSequence.apply(plan, projected, h, c, weights.weight_hh, weights.weight_out,
+                                weights.bias_out, basis, unitary)
 
 
 def _order(steps: int, reverse: bool) -> range:
@@ -76,7 +145,8 @@ def _order(steps: int, reverse: bool) -> range:
 class _Plan:
     """What :class:`_FusedSequence` needs besides tensors."""
 
-    def __init__(self, kernel, gate_circuit, reverse: bool, grad_enabled: bool) -> None:
+    def __init__(self, kernel: ProductKernel, gate_circuit: GateCircuit, reverse: bool,
+                 grad_enabled: bool) -> None:
         self.kernel, self.gate_circuit = kernel, gate_circuit
         self.reverse, self.grad_enabled = reverse, grad_enabled
         # (n_qubits, V): sums the gradients of the selected inputs into their features
@@ -105,7 +175,7 @@ class _FusedSequence(torch.autograd.Function):
     def forward(ctx, plan, projected, h, c, weight_hh, weight_out, bias_out, basis, unitary):
         kernel, gate_circuit = plan.kernel, plan.gate_circuit
         steps, batch = projected.shape[:2]
-        gates, n_qubits = weight_out.shape[0], weight_out.shape[2]
+        gates = weight_out.shape[0]
         keep = plan.grad_enabled and any(ctx.needs_input_grad)
         x, h, c = _array(projected), _array(h), _array(c)
         weight_hh_t, weight_out_t = _array(weight_hh).T, _array(weight_out).transpose(0, 2, 1)
@@ -114,17 +184,11 @@ class _FusedSequence(torch.autograd.Function):
         outputs = np.empty((steps, batch, weight_out.shape[1]), dtype=x.dtype)
         tape = []
         for t in _order(steps, plan.reverse):
-            z = (x[t] + h @ weight_hh_t).reshape(batch, gates, n_qubits).transpose(1, 0, 2)
+            z = gate_features(x[t], h, weight_hh_t)  # (G, B, n)
             angles = gate_circuit.encode(z, np).transpose(0, 2, 1)[:, kernel.index]  # (G, V, B)
             values, kernel_saved = kernel.forward(operands, angles)
-            pre = values @ weight_out_t
-            if bias is not None:
-                pre += bias
-            act = 0.5 + 0.5 * np.tanh(0.5 * pre)  # sigmoid; act[2] is unused: g takes tanh
-            candidate = np.tanh(pre[2])
-            c_next = act[1] * c + act[0] * candidate
-            tanh_c = np.tanh(c_next)
-            h_next = act[3] * tanh_c
+            pre = gate_preactivations(values, weight_out_t, bias)
+            h_next, c_next, (act, candidate, tanh_c) = lstm_update(pre, c, np)
             if keep:
                 tape.append((t, h, c, z, kernel_saved, values, act, candidate, tanh_c))
             h, c = h_next, c_next

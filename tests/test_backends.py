@@ -10,8 +10,11 @@ from qiskit_aer import AerSimulator
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, CircuitSpec, QLSTMCell, get_backend, list_backends
-from qlstm_qiskit.backends import StatevectorBackend, gate_circuit, resolve_backend
-from qlstm_qiskit.primitive import CountingEstimator, PrimitiveBackend
+from qlstm_qiskit.backends import resolve_backend
+from qlstm_qiskit.backends.statevector import StatevectorBackend
+from qlstm_qiskit.circuits import gate_circuit
+from qlstm_qiskit.backends.estimators import CountingEstimator
+from qlstm_qiskit.backends.primitive import PrimitiveBackend
 
 SMALL = {"n_qubits": 2, "seed": 1, "dtype": torch.float64}
 BUILTIN = ("statevector", "aer_statevector", "aer_shots", "aer_noisy", "aer_noisy_exact",
@@ -234,7 +237,7 @@ def test_backward_without_a_cached_forward_makes_one_call():
     network.forward(rows, None)
     for _ in range(2):
         np.testing.assert_allclose(network.backward(rows, None)[0], grad, atol=1e-12)
-    assert estimator.calls == 4 and not network._jacobians
+    assert estimator.calls == 4 and network.pending_jacobians == 0
     reference = backend.compile(gate_circuit(CircuitSpec(n_qubits=2))).network
     reference.needs_gradients = True
     reference.forward(rows, None)
@@ -265,7 +268,7 @@ def test_aer_shots_samples_the_requested_shots_within_shot_noise():
 def test_sampling_estimator_rejects_a_precision():
     estimator = get_backend("aer_shots").estimator
     network = get_backend("aer_statevector").compile(gate_circuit(CircuitSpec(n_qubits=2))).network
-    pub = (network.circuit, network._observables, np.zeros((1, 2, network.n_params)))
+    pub = (network.circuit, network.observables, np.zeros((1, 2, network.n_params)))
     with pytest.raises(ValueError, match=r"SamplingEstimator: precision must be None \(the shot "
                                          r"count, 1024, is fixed\), got 0.1"):
         estimator.run([pub], precision=0.1)

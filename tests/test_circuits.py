@@ -11,7 +11,7 @@ from qiskit.quantum_info import Statevector
 
 from qlstm_qiskit.circuits import (ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS, CircuitSpec,
                                    GateCircuit, entangler_pairs)
-from qlstm_qiskit.simulator import CompiledCircuit
+from qlstm_qiskit.sim import CompiledCircuit
 
 
 def statevector_expectations(gate: GateCircuit, inputs: np.ndarray, weights: np.ndarray):

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
-from qlstm_qiskit.backends import gate_circuit
-from qlstm_qiskit.devices import SAVE_ACCOUNT_HINT, fake_device_names
-from qlstm_qiskit.ledger import DeviceBackend
+from qlstm_qiskit.circuits import gate_circuit
+from qlstm_qiskit.backends.ibm_runtime import SAVE_ACCOUNT_HINT, fake_device_names
+from qlstm_qiskit.backends.devices import DeviceBackend
 
 pytest.importorskip("qiskit_ibm_runtime")
 from qiskit_ibm_runtime import Batch, Session  # noqa: E402
@@ -84,7 +84,7 @@ def test_fake_manila_is_close_to_exact_within_noise_and_shots():
     assert not np.allclose(values, exact, atol=1e-3)  # sampled and noisy, never exact
     assert backend.estimator.submitted == 1
     network = backend.compile(gate_circuit(SPEC)).network  # the runtime samples exactly SHOTS
-    pub = (network.circuit, network._observables, np.zeros((1, 1, network.circuit.num_parameters)))
+    pub = (network.circuit, network.observables, np.zeros((1, 1, network.circuit.num_parameters)))
     assert backend.estimator.estimator.run([pub]).result()[0].metadata["shots"] == SHOTS
 
 
@@ -118,7 +118,7 @@ def test_fake_brisbane_isa_circuits_in_ecr_basis_with_laid_out_observables():
     assert "ecr" in basis and "cx" not in basis
     assert set(isa.count_ops()) - {"barrier"} <= basis and "ecr" in isa.count_ops()
     assert isa.num_qubits == 127  # the device's qubits, the gate circuit on two of them
-    observables = [o for o in executor.network._observables.ravel()]
+    observables = [o for o in executor.network.observables.ravel()]
     expected = [o.apply_layout(isa.layout) for o in gate_circuit(SPEC).observables]
     assert all(o.num_qubits == 127 for o in observables) and observables == expected
     physical = isa.layout.final_index_layout()

@@ -42,7 +42,7 @@ def test_installed_package_imports_outside_the_repository(installed, tmp_path):
 
 
 def test_installed_package_lists_the_builtin_profiles(installed, tmp_path):
-    code = ("import json, qlstm_qiskit.profiles as p, qlstm_qiskit as q; "
+    code = ("import json, qlstm_qiskit.backends.profiles as p, qlstm_qiskit as q; "
             "print(json.dumps([str(p.builtin_dir()), sorted(q.list_backends())]))")
     folder, names = json.loads(run_outside(installed, tmp_path, code))
     assert Path(folder).is_relative_to(installed) and not Path(folder).is_relative_to(REPO)

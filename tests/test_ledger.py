@@ -20,8 +20,9 @@ from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 from qlstm_qiskit import QLSTM, get_backend
 from qlstm_qiskit.cli import main
 from qlstm_qiskit.inference import predict_dataset, preview_dataset
-from qlstm_qiskit.ledger import (EXIT_AFTER_ENV, SECONDS_PER_JOB, SECONDS_PER_SHOT, Ledger,
-                                 LedgerEstimator)
+from qlstm_qiskit.backends.cost import SECONDS_PER_JOB, SECONDS_PER_SHOT
+from qlstm_qiskit.backends.jobs import LedgerEstimator
+from qlstm_qiskit.backends.ledger import Ledger
 
 pytest.importorskip("qiskit_ibm_runtime")
 
@@ -157,11 +158,27 @@ def predict_argv(checkpoint, ledger, out):
             "--ledger", str(ledger), "--out", str(out)]
 
 
+#: the command line in a process that dies (exit status 75, no clean-up) right after the first
+#: job's result is recorded in the ledger: a crash between two jobs
+DIES_AFTER_FIRST_RESULT = """
+import os, sys
+from qlstm_qiskit.backends.ledger import Ledger
+from qlstm_qiskit.cli import main
+record = Ledger.record
+def record_then_die(self, entry):
+    record(self, entry)
+    if entry["status"] == "done":
+        os._exit(75)
+Ledger.record = record_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_a_killed_predict_resumes_and_submits_T_jobs_in_all(checkpoint, tmp_path, capsys):
     assert main(predict_argv(checkpoint, tmp_path / "whole", tmp_path / "whole.csv")) == 0
     argv = predict_argv(checkpoint, tmp_path / "ledger", tmp_path / "resumed.csv")
-    killed = subprocess.run([sys.executable, "-m", "qlstm_qiskit", *argv], capture_output=True,
-                            text=True, env=subprocess_env(**{EXIT_AFTER_ENV: "1"}))
+    killed = subprocess.run([sys.executable, "-c", DIES_AFTER_FIRST_RESULT, *argv],
+                            capture_output=True, text=True, env=subprocess_env())
     assert killed.returncode == 75, killed.stderr  # exited right after the first result
     assert Ledger(tmp_path / "ledger").submitted == 1 and not (tmp_path / "resumed.csv").exists()
     capsys.readouterr()
@@ -277,9 +294,9 @@ def test_routing_is_the_same_in_every_process(tmp_path):
     """A circuit that needs routing on a large device gets the same ISA circuit (and so the same
     ledger keys) in every process: the transpiler is seeded."""
     code = ("from qiskit_ibm_runtime.fake_provider import FakeBrisbane\n"
-            "from qlstm_qiskit.backends import gate_circuit\n"
+            "from qlstm_qiskit.circuits import gate_circuit\n"
             "from qlstm_qiskit.circuits import CircuitSpec\n"
-            "from qlstm_qiskit.devices import cached_pass_manager\n"
+            "from qlstm_qiskit.backends.devices import cached_pass_manager\n"
             "isa = cached_pass_manager(FakeBrisbane(), 1).run("
             "gate_circuit(CircuitSpec(n_qubits=4)).circuit)\n"
             "print(isa.layout.final_index_layout(), isa.count_ops())\n")

@@ -31,11 +31,13 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
         leaves = [tensor.clone().requires_grad_() for tensor in (projected, h0, c0)]
         cell.zero_grad()
         bound = cell.bind()
+        circuit, cell_weights = cell.gate_circuit, cell.recurrence_weights()
         if fused:
             kernel, basis, unitary = bound.product_kernel()
-            output, h, c = fused_sequence(cell, kernel, basis, unitary, *leaves, reverse)
+            output, h, c = fused_sequence(kernel, basis, unitary, circuit, cell_weights,
+                                          *leaves, reverse)
         else:
-            output, h, c = autograd_sequence(cell, bound, *leaves, reverse)
+            output, h, c = autograd_sequence(bound, circuit, cell_weights, *leaves, reverse)
         ((output * weights).sum() + (h * h).sum() + (c * c * c).sum()).backward()
         grads = [leaf.grad for leaf in leaves]
         grads += [param.grad for name, param in cell.named_parameters()
@@ -72,8 +74,9 @@ def test_fused_recurrence_passes_gradcheck():
     c0 = torch.randn(2, 2, generator=generator, dtype=torch.float64, requires_grad=True)
 
     def run(projected, h0, c0, weight_q):
-        kernel, basis, unitary = cell._executor.bind(weight_q.reshape(4, -1)).product_kernel()
-        return fused_sequence(cell, kernel, basis, unitary, projected, h0, c0)
+        kernel, basis, unitary = cell.executor.bind(weight_q.reshape(4, -1)).product_kernel()
+        return fused_sequence(kernel, basis, unitary, cell.gate_circuit,
+                              cell.recurrence_weights(), projected, h0, c0)
 
     weight_q = cell.weight_q.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(run, (projected, h0, c0, weight_q))
@@ -84,7 +87,8 @@ def test_circuits_without_a_product_kernel_use_the_autograd_loop():
     assert cell.bind().product_kernel() is None  # re-uploading: inputs after a unitary
     projected = torch.randn(2, 3, 8, dtype=torch.float64)
     h = c = torch.zeros(3, 2, dtype=torch.float64)
-    output, h_n, _c_n = run_sequence(cell, projected, h, c)
+    output, h_n, _c_n = run_sequence(cell.bind(), cell.gate_circuit, cell.recurrence_weights(),
+                                     projected, h, c)
     assert output.shape == (2, 3, 2) and torch.equal(output[-1], h_n)
 
 
@@ -97,7 +101,8 @@ def test_fused_recurrence_in_float32_matches_float64():
     for cell in (cell64, cell32):
         projected = cell.project_input(x.to(cell.weight_q.dtype))
         h = c = projected.new_zeros(4, 5)
-        output, _h, _c = run_sequence(cell, projected, h, c)
+        output, _h, _c = run_sequence(cell.bind(), cell.gate_circuit,
+                                      cell.recurrence_weights(), projected, h, c)
         output.sum().backward()
         outputs.append((output, cell.weight_q.grad))
     (out64, grad64), (out32, grad32) = outputs

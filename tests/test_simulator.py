@@ -8,7 +8,7 @@ from qiskit.circuit import Parameter, ParameterVector
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qlstm_qiskit.circuits import CircuitSpec, GateCircuit
-from qlstm_qiskit.simulator import CompiledCircuit
+from qlstm_qiskit.sim import CompiledCircuit
 
 
 def z_observables(n):
@@ -96,7 +96,7 @@ def test_all_methods_give_the_same_values_and_gradients():
 
 
 def test_adjoint_chunks_the_batch_without_changing_results(monkeypatch):
-    from qlstm_qiskit import adjoint
+    from qlstm_qiskit.sim import adjoint
 
     gate = GateCircuit(CircuitSpec(4, 2, 2))
     compiled = CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables,
@@ -109,7 +109,7 @@ def test_adjoint_chunks_the_batch_without_changing_results(monkeypatch):
         monkeypatch.setattr(adjoint, "CHUNK_AMPLITUDES", amplitudes)
         out = compiled.expectation(inputs, weights)
         results.append((out, *torch.autograd.grad(out.sin().sum(), (inputs, weights))))
-    assert len(adjoint._chunks(compiled.bind(weights).program, inputs)) == 3
+    assert len(adjoint.batch_chunks(compiled.bind(weights).program, inputs)) == 3
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 

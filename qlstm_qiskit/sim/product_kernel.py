@@ -2,10 +2,9 @@
 
 A bound circuit whose input-dependent part is one layer of single-qubit rotations on ``|0...0>``,
 followed only by weight-only or fixed gates (the default gate circuit, and every circuit with one
-re-uploading block on few qubits; see the ``expanded`` step of
-:class:`~qlstm_qiskit.simulator.BoundCircuit`), prepares the product state ``kron_q u_q`` and then
-applies one fixed permutation with phases or one unitary ``U``. With ``m`` input rotations per
-qubit::
+re-uploading block on few qubits; see :class:`~qlstm_qiskit.sim.steps.ExpandedStart`), prepares
+the product state ``kron_q u_q`` and then applies one fixed permutation with phases or one unitary
+``U``. With ``m`` input rotations per qubit::
 
     p_{q,k} = (cos(x[index[q,k]] / 2), sin(x[index[q,k]] / 2))    k = 0 .. m-1
     w_q     = p_{q,0} kron ... kron p_{q,m-1}                       (2**m,) real
@@ -57,7 +56,8 @@ def kron_pairs(factors: np.ndarray) -> tuple[np.ndarray, list, list]:
 
 def kron_pairs_backward(levels: list, leftovers: list, grad: np.ndarray) -> np.ndarray:
     """Gradient ``(..., V, 2, B)`` of the factors of :func:`kron_pairs` from that of its
-    product ``(..., 2**V, B)``, for real factors (complex ones: see :func:`_kron_pairs_vjp`)."""
+    product ``(..., 2**V, B)``, for real factors (for complex ones, conjugate the gradient before
+    and after, as :meth:`ProductKernel.backward` does)."""
     leftover_grads = []
     for total, leftover in reversed(leftovers):
         pairs = grad.reshape(*grad.shape[:-2], total.shape[-2], leftover.shape[-2], grad.shape[-1])
@@ -86,7 +86,7 @@ class ProductKernel:
         monomial: ``(source, phase)`` of the fixed permutation ``state[j] = phase[j] *
             psi[source[j]]`` (``phase`` may be ``None``) when there is no unitary, or ``None``.
 
-    :meth:`BoundCircuit.product_kernel <qlstm_qiskit.simulator.BoundCircuit.product_kernel>`
+    :meth:`BoundCircuit.product_kernel <qlstm_qiskit.sim.statevector.BoundCircuit.product_kernel>`
     builds it, with the basis vectors and the unitary as tensors.
     """
 

@@ -11,7 +11,7 @@ rotation's derivative off the pair:
 
 (``D = -i P / 2`` for ``exp(-i theta P / 2)``, ``D = i |1><1|`` for the phase gate). The batch is
 processed in chunks so that memory stays ``O(chunk * 2**n)``. This executes the same instruction
-list as :class:`~qlstm_qiskit.simulator.CompiledCircuit` (parsed from ``circuit.data``).
+list as the statevector engine (a :class:`~qlstm_qiskit.sim.program.Program`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .simulator import (_apply_fixed, _complex_dtype, _kron_states, _Monomial, _monomial,
-                        _rotation, apply_1q)
+from .gates import (Monomial, apply_1q, apply_fixed, complex_dtype, kron_states,
+                    rotation_matrix)
+from .program import Instruction, Program
 
 #: amplitudes (G * chunk * 2**n) processed at once: bounds the memory of one chunk
 CHUNK_AMPLITUDES = 2**26
@@ -29,32 +30,33 @@ _PAULIS = {"rx": ((0, 1), (1, 0)), "ry": ((0, -1j), (1j, 0)), "rz": ((1, 0), (0,
 
 
 class AdjointProgram:
-    """The parsed instructions of a circuit, ready for :class:`AdjointBound`."""
+    """A parsed circuit ready for :class:`AdjointBound`: consecutive fixed permutations merged,
+    the one-qubit gates grouped into segments for the backward pass."""
 
-    def __init__(self, program: list, n_qubits: int, terms: list[list[tuple]],
-                 n_inputs: int) -> None:
+    def __init__(self, program: Program) -> None:
+        n_qubits = program.n_qubits
         self.n_qubits = n_qubits
-        self.terms = terms  # per observable: (coefficient, Z qubits) terms
+        self.terms = program.terms  # per observable: (coefficient, Z qubits) terms
         self._tables: dict = {}
-        self.n_inputs = n_inputs
+        self.n_inputs = program.n_inputs
         # consecutive fixed permutations with phases (CNOT rings, ...) become one gather
-        self.program, self._monomials = [], {}
-        for op in program:
-            monomial = _monomial(op.matrix, op.qubits, n_qubits) \
+        self.program: list[Instruction] = []
+        merged: dict[int, tuple[Monomial, set[int]]] = {}
+        for op in program.instructions:
+            monomial = Monomial.of_gate(op.matrix, op.qubits, n_qubits) \
                 if op.angle is None and len(op.qubits) > 1 else None
             if monomial is None:
                 self.program.append(op)
                 continue
             position = len(self.program) - 1
             qubits = set(op.qubits)
-            if position in self._monomials:  # follows another permutation: merge
-                source, phase, touched = self._monomials[position]
-                merged = _Monomial(source, phase).then(_Monomial(*monomial))
-                monomial, qubits = (merged.source, merged.phase), qubits | touched
+            if position in merged:  # follows another permutation: merge
+                previous, touched = merged[position]
+                monomial, qubits = previous.then(monomial), qubits | touched
             else:
                 self.program.append(op)
                 position += 1
-            self._monomials[position] = (*monomial, qubits)
+            merged[position] = (monomial, qubits)
         # for the backward pass: local segments {qubit: its one-qubit ops in order} between the
         # multi-qubit gates (given by position); one-qubit gates on different qubits commute
         self.segments: list = []
@@ -65,9 +67,10 @@ class AdjointProgram:
             if not self.segments or isinstance(self.segments[-1], int):
                 self.segments.append({})
             self.segments[-1].setdefault(op.qubits[0], []).append(op)
-        self._monomials = {position: (torch.as_tensor(source), phase,
-                                      torch.as_tensor(np.argsort(source)), qubits)
-                           for position, (source, phase, qubits) in self._monomials.items()}
+        #: position -> (source, phase, inverse source, qubits) of each merged permutation
+        self.permutations = {position: (torch.as_tensor(m.source), m.phase,
+                                        torch.as_tensor(np.argsort(m.source)), qubits)
+                             for position, (m, qubits) in merged.items()}
 
     def bind(self, weights: torch.Tensor) -> AdjointBound:
         return AdjointBound(self, weights)
@@ -77,7 +80,7 @@ class AdjointProgram:
         device and dtype (cached: at 25 qubits each table is 256 MB)."""
         key = (position, like.device, like.dtype)
         if key not in self._tables:
-            source, phase, inverse_source, _qubits = self._monomials[position]
+            source, phase, inverse_source, _qubits = self.permutations[position]
             self._tables[key] = (source.to(like.device),
                                  torch.as_tensor(phase, dtype=like.dtype, device=like.device),
                                  inverse_source.to(like.device))
@@ -120,7 +123,7 @@ def _gate_matrix(op, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tenso
     """A one-qubit gate's matrices in complex128: ``(G, b | 1, 2, 2)`` for a parameterized
     rotation, ``(2, 2)`` otherwise (computed in float64: fewer roundings of the state)."""
     if op.angle is not None:
-        return _rotation(op.name, _float64(_angle(op, inputs, weights), inputs))
+        return rotation_matrix(op.name, _float64(_angle(op, inputs, weights), inputs))
     return torch.as_tensor(op.matrix, dtype=torch.complex128, device=inputs.device)
 
 
@@ -128,14 +131,14 @@ def _apply_multi(program: AdjointProgram, position: int, op, state: torch.Tensor
                  inverse: bool) -> torch.Tensor:
     """Apply (or undo) the multi-qubit gate at ``position``: a gather for a permutation with
     phases, a tensor contraction otherwise."""
-    if position in program._monomials:
+    if position in program.permutations:
         source, phase_t, inverse_source = program.monomial_tables(position, state)
         if inverse:
             return (state * phase_t.conj())[..., inverse_source]
         return state[..., source] * phase_t
     matrix = torch.as_tensor(op.matrix, dtype=state.dtype, device=state.device)
-    return _apply_fixed(state, matrix.conj().T if inverse else matrix, op.qubits,
-                        program.n_qubits)
+    return apply_fixed(state, matrix.conj().T if inverse else matrix, op.qubits,
+                       program.n_qubits)
 
 
 #: ``D = dU/dtheta U^dagger`` of each rotation gate: ``-i P / 2``, and ``i |1><1|`` for ``p``.
@@ -150,7 +153,7 @@ class _Adjoint(torch.autograd.Function):
         ctx.program = program
         ctx.save_for_backward(inputs, weights)
         return torch.cat([_expectations(program, _final_state(program, chunk, weights))
-                          for chunk in _chunks(program, inputs)], dim=1).to(inputs.dtype)
+                          for chunk in batch_chunks(program, inputs)], dim=1).to(inputs.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -161,7 +164,7 @@ class _Adjoint(torch.autograd.Function):
         grad_inputs = torch.zeros_like(inputs)
         grad_weights = torch.zeros_like(weights)
         start = 0
-        for chunk in _chunks(program, inputs):
+        for chunk in batch_chunks(program, inputs):
             stop = start + chunk.shape[1]
             psi = _final_state(program, chunk, weights)
             lam = psi * _weighted_diagonal(program, grad_values[:, start:stop])
@@ -261,8 +264,9 @@ def _weighted_diagonal(program: AdjointProgram, grad_values: torch.Tensor) -> to
     return diagonal
 
 
-def _chunks(program: AdjointProgram, inputs: torch.Tensor):
-    """The batch in chunks of at most ``CHUNK_AMPLITUDES`` amplitudes per state."""
+def batch_chunks(program: AdjointProgram, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The inputs ``(G, B, n_inputs)`` in chunks along ``B`` of at most ``CHUNK_AMPLITUDES``
+    amplitudes of state each."""
     per_row = inputs.shape[0] * 2**program.n_qubits
     size = max(1, CHUNK_AMPLITUDES // per_row)
     return inputs.split(size, dim=1)
@@ -270,7 +274,7 @@ def _chunks(program: AdjointProgram, inputs: torch.Tensor):
 
 def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.Tensor):
     """``(G, b, 2**n)``: the circuit applied to ``|0...0>`` for every row."""
-    dtype = _complex_dtype(inputs.dtype)
+    dtype = complex_dtype(inputs.dtype)
     shape = (inputs.shape[0], inputs.shape[1], 2**program.n_qubits)
     state = None  # |0...0>, built as a product state by the first flush
     # runs of one-qubit gates on a qubit are multiplied first (in float64: fewer roundings of the
@@ -285,7 +289,7 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
             vectors = [pending.pop(q)[..., :, 0] if q in pending else zero
                        for q in range(program.n_qubits)]
             vectors = torch.stack(torch.broadcast_tensors(*vectors), -2)  # (G, b | 1, n, 2)
-            state = _kron_states(vectors.to(dtype)).expand(*shape).contiguous()
+            state = kron_states(vectors.to(dtype)).expand(*shape).contiguous()
             fresh = False
             return
         for qubit in qubits:
@@ -299,7 +303,7 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
                 matrix = _gate_matrix(op, inputs, weights)
                 pending[qubit] = matrix if qubit not in pending else matrix @ pending[qubit]
                 continue
-            flush(program._monomials[position][3] if position in program._monomials
+            flush(program.permutations[position][3] if position in program.permutations
                   else op.qubits)
             state = _apply_multi(program, position, op, state, inverse=False)
         flush(list(pending))

@@ -1,39 +1,29 @@
-"""Jobs on devices: the job ledger, resuming, splitting over the per-job limit and cost previews.
+"""Jobs on devices: one estimator call as ledger-backed jobs, resumed, split over the per-job
+limit, or counted for a cost preview.
 
 :class:`LedgerEstimator` is the ``BaseEstimatorV2`` of every device backend. One ``run`` call (one
 time step of the network) is one job, split into several only where ``rows × shots`` would exceed
-``max_executions`` (:data:`MAX_EXECUTIONS_PER_JOB`, the service's per-job limit). Each job is
+``max_executions`` (:data:`~qlstm_qiskit.backends.profiles.MAX_EXECUTIONS_PER_JOB`, the
+service's per-job limit). Each job is
 
-1. looked up in the ledger by its key (a hash of the device, the options that change results,
-   the ISA circuit, the observables and the parameter values): a finished job's stored result is
-   returned without submitting anything; a pending one is re-attached with ``service.job(id)``
-   where the service can do that (IBM Quantum; local fake-device jobs cannot be retrieved after
-   their process ended, so they are submitted again);
+1. looked up in the :class:`~qlstm_qiskit.backends.ledger.Ledger` by its key (a hash of the
+   device, the options that change results, the ISA circuit, the observables and the parameter
+   values): a finished job's stored result is returned without submitting anything; a pending one
+   is re-attached with ``service.job(id)`` where the service can do that (IBM Quantum; local
+   fake-device jobs cannot be retrieved after their process ended, so they are submitted again);
 2. otherwise submitted, and its id, what it computes, its tags and the time are appended to the
-   ledger (``ledger.jsonl``) BEFORE its result is waited on;
-3. on arrival its expectation values are saved to ``results/<key>.npz`` and a ``done`` line is
-   appended.
+   ledger BEFORE its result is waited on;
+3. on arrival its expectation values are saved and a ``done`` line is appended.
 
 Running the same computation again with the same ledger therefore reads back every finished step
 and submits only what is missing: a resumed run submits, in all, as many jobs as an uninterrupted
-one. The ledger holds no credentials.
-
-:class:`CostPreview` (``backend.preview()``): the same calls answered with zeros, nothing
-submitted, counting jobs, circuits (parameter rows) and shots, with an estimate of QPU time
-``executions × SECONDS_PER_SHOT + jobs × SECONDS_PER_JOB`` (rough: IBM's default repetition delay
-of 250 µs per shot dominates short circuits; a few seconds of per-job overhead).
+one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
-import zipfile
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,126 +31,16 @@ from qiskit.primitives import BaseEstimatorV2, PrimitiveJob, PrimitiveResult, Pu
 from qiskit.primitives.containers import DataBin
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
-from .primitive import PrimitiveBackend
+from .cost import CostPreview
+from .ledger import Ledger
 from .profiles import MAX_EXECUTIONS_PER_JOB
 
-#: QPU seconds per shot in the cost estimate (about the default repetition delay, 250 µs).
-SECONDS_PER_SHOT = 250e-6
-#: QPU seconds of overhead per job in the cost estimate.
-SECONDS_PER_JOB = 2.0
-LEDGER_FILE = "ledger.jsonl"
-#: test hook: exit the process (status 75) right after this many results were saved.
-EXIT_AFTER_ENV = "QLSTM_QISKIT_EXIT_AFTER_RESULTS"
 #: the options that change what a job computes (part of the ledger key).
-_KEY_OPTIONS = ("shots", "seed", "optimization_level", "resilience_level", "twirling",
-                "dynamical_decoupling")
+KEY_OPTIONS = ("shots", "seed", "optimization_level", "resilience_level", "twirling",
+               "dynamical_decoupling")
 #: how seeded local jobs are seeded (part of their ledger keys, so that results sampled under
 #: another scheme, e.g. one fixed seed for every job, are never read back as these)
 JOB_SEEDING = "per-job-key"
-
-
-@dataclass
-class CostPreview:
-    """What a computation would submit: jobs, circuits (parameter rows) and shots."""
-
-    backend: str
-    shots: int
-    jobs: int = 0
-    circuits: int = 0
-    per_job: list[int] = field(default_factory=list)
-
-    @property
-    def executions(self) -> int:
-        return self.circuits * self.shots
-
-    @property
-    def qpu_seconds(self) -> float:
-        """``executions × SECONDS_PER_SHOT + jobs × SECONDS_PER_JOB`` (an estimate)."""
-        return self.executions * SECONDS_PER_SHOT + self.jobs * SECONDS_PER_JOB
-
-    def add(self, other: CostPreview) -> None:
-        self.jobs += other.jobs
-        self.circuits += other.circuits
-        self.per_job += other.per_job
-
-    def scaled(self, factor: int) -> CostPreview:
-        return CostPreview(self.backend, self.shots, self.jobs * factor, self.circuits * factor,
-                           self.per_job * factor)
-
-    def report(self) -> str:
-        largest = max(self.per_job, default=0)
-        return "\n".join([
-            f"cost preview for {self.backend} (dry run: nothing submitted)",
-            f"  jobs:      {self.jobs}",
-            f"  circuits:  {self.circuits} parameter rows (at most {largest} in one job)",
-            f"  shots:     {self.shots} per circuit, {self.executions} in all",
-            f"  QPU time:  ~{self.qpu_seconds:.1f} s estimated ({self.executions} shots x "
-            f"{SECONDS_PER_SHOT * 1e3:g} ms + {self.jobs} jobs x {SECONDS_PER_JOB:g} s)"])
-
-
-class Ledger:
-    """A run's job ledger: ``ledger.jsonl`` (one JSON object a line, appended and fsynced) and
-    ``results/<key>.npz`` in ``folder``. The last line of a key says its state."""
-
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)  # created with the first entry
-        self.path = self.folder / LEDGER_FILE
-        self.entries: dict[str, dict[str, Any]] = {}
-        self.lines: list[dict[str, Any]] = []
-        if self.path.exists():
-            text = self.path.read_text().splitlines()
-            for number, line in enumerate(text, start=1):
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    if number == len(text):  # a line cut short by a crash: ignore it
-                        break
-                    raise ValueError(f"job ledger {self.path}: line {number} is not JSON "
-                                     f"({exc})") from exc
-                self.lines.append(entry)
-                self.entries[entry["key"]] = {**self.entries.get(entry["key"], {}), **entry}
-
-    def record(self, entry: dict[str, Any]) -> None:
-        """Append ``entry`` (it must hold ``key`` and ``status``) durably."""
-        entry = {**entry, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        (self.folder / "results").mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.lines.append(entry)
-        self.entries[entry["key"]] = {**self.entries.get(entry["key"], {}), **entry}
-
-    def save_result(self, key: str, arrays: dict[str, np.ndarray]) -> str:
-        """Write a result atomically; returns its file name relative to the ledger folder."""
-        name = f"results/{key}.npz"
-        temporary = self.folder / f"results/{key}.tmp.npz"
-        with temporary.open("wb") as handle:  # on disk before the "done" line that names it
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.folder / name)
-        return name
-
-    def load_result(self, entry: dict[str, Any]) -> dict[str, np.ndarray] | None:
-        """The saved arrays, or ``None`` when the file is missing or unreadable (e.g. cut short
-        by a crash): the job is then computed again."""
-        try:
-            with np.load(self.folder / entry["result"]) as data:
-                return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            return None
-
-    def finished(self, key: str) -> dict[str, Any] | None:
-        entry = self.entries.get(key)
-        if entry and entry["status"] == "done" and (self.folder / entry["result"]).exists():
-            return entry
-        return None
-
-    @property
-    def submitted(self) -> int:
-        """Jobs submitted over every process that used this ledger."""
-        return sum(1 for line in self.lines if line["status"] == "submitted")
 
 
 class LedgerEstimator(BaseEstimatorV2):
@@ -193,10 +73,11 @@ class LedgerEstimator(BaseEstimatorV2):
         self.simulator_seed = simulator_seed
         seeding = {} if simulator_seed is None else {"seeding": JOB_SEEDING}
         self._key_prefix = json.dumps({"device": backend_name, **seeding,
-                                       **{k: options.get(k) for k in _KEY_OPTIONS}},
+                                       **{k: options.get(k) for k in KEY_OPTIONS}},
                                       sort_keys=True, default=str)
         self._digests: dict[int, tuple[Any, str]] = {}
-        #: set by :meth:`DeviceBackend.preview`: answer with zeros and count instead.
+        #: set by :meth:`~qlstm_qiskit.backends.devices.DeviceBackend.preview`: answer with
+        #: zeros and count instead.
         self.preview: CostPreview | None = None
         self.submitted = 0  #: jobs submitted by this process
         self.reused = 0  #: jobs read back from the ledger
@@ -309,9 +190,6 @@ class LedgerEstimator(BaseEstimatorV2):
             name = ledger.save_result(key, arrays)
             ledger.record({"key": key, "status": "done", "result": name})
             self.results_saved += 1
-            exit_after = os.environ.get(EXIT_AFTER_ENV)
-            if exit_after and self.results_saved >= int(exit_after):
-                os._exit(75)
         return _unpack(arrays, len(pubs))
 
     def _reattach(self, entry: dict[str, Any] | None):
@@ -361,85 +239,3 @@ def job_seed(key: str) -> int:
 
 def _unpack(arrays: dict[str, np.ndarray], count: int):
     return [(arrays[f"evs_{k}"], arrays[f"stds_{k}"]) for k in range(count)]
-
-
-class DeviceBackend(PrimitiveBackend):
-    """A ``fake_<device>`` or ``ibm_<device>`` backend (built by
-    :func:`qlstm_qiskit.devices.device_backend`): a :class:`PrimitiveBackend` whose estimator is
-    a :class:`LedgerEstimator` around the runtime estimator.
-
-    ``computes`` is ``"noisy"``: sampled shots on the device's noise model (fake devices) or on
-    the hardware. See :mod:`qlstm_qiskit.devices` for what local testing mode does."""
-
-    def __init__(self, device, opts: dict[str, Any], *, name: str, computes: str, local: bool,
-                 gradient: str, pass_manager) -> None:
-        from .devices import job_tags, make_estimator
-
-        self.device = device
-        self.local = local
-        ledger = Ledger(opts["ledger"]) if opts["ledger"] is not None else None
-        service = None if local else getattr(device, "service", None)
-        estimator = LedgerEstimator(lambda: make_estimator(device, opts, local),
-                                    backend_name=name, options=opts, shots=opts["shots"],
-                                    max_executions=opts["max_executions"], ledger=ledger,
-                                    tags=job_tags(opts), service=service,
-                                    simulator_seed=opts["seed"] if local else None)
-        shown = {k: v for k, v in opts.items()
-                 if v is not None and (gradient == "spsa" or not k.startswith("spsa"))
-                 and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)}
-        super().__init__(estimator, name=name, computes=computes, gradient=gradient,
-                         pass_manager=pass_manager, spsa_samples=opts["spsa_samples"],
-                         spsa_epsilon=opts["spsa_epsilon"], seed=opts["seed"], options=shown)
-
-    @property
-    def real(self) -> bool:
-        """Whether jobs go to IBM Quantum hardware (not a local fake device)."""
-        return not self.local
-
-    @contextmanager
-    def preview(self):
-        """Within the block, estimator calls are counted (and answered with zeros), nothing is
-        submitted; yields the :class:`CostPreview`."""
-        preview = CostPreview(self.name, self.estimator.shots)
-        self.estimator.preview = preview
-        try:
-            yield preview
-        finally:
-            self.estimator.preview = None
-
-    def close(self) -> None:
-        """Close the ``Batch``/``Session`` of ``execution="batch"``/``"session"``."""
-        self.estimator.close()
-
-
-def device_backends(model) -> list[DeviceBackend]:
-    """The distinct :class:`DeviceBackend` objects a model's QLSTM layers run on."""
-    found: dict[int, DeviceBackend] = {}
-    for module in model.modules():
-        backend = getattr(module, "backend", None)
-        if isinstance(backend, DeviceBackend):
-            found[id(backend)] = backend
-    return list(found.values())
-
-
-@contextmanager
-def preview(model):
-    """Count what ``model`` would submit within the block (see :meth:`DeviceBackend.preview`);
-    yields one :class:`CostPreview` (summed over the model's device backends once it ends)."""
-    backends = device_backends(model)
-    if not backends:
-        raise ValueError("preview: the model runs on no device backend (fake_<device> or "
-                         "ibm_<device>); a dry run needs one")
-    total = CostPreview(" + ".join(b.name for b in backends), backends[0].estimator.shots)
-    with _all_previews(backends) as previews:
-        yield total
-        for item in previews:
-            total.add(item)
-
-
-@contextmanager
-def _all_previews(backends):
-    from contextlib import ExitStack
-
-    with ExitStack() as stack:
-        yield [stack.enter_context(b.preview()) for b in backends]

@@ -134,9 +134,9 @@ class BatchedGateNetwork(NeuralNetwork):
         self._class_of = np.empty(self.n_params, dtype=int)  # parameter -> its class
         for c, group in enumerate(classes):
             self._class_of[group] = c
-        self._observables = np.empty((len(observables), 1, 1), dtype=object)  # (O, 1, 1)
+        self.observables = np.empty((len(observables), 1, 1), dtype=object)  # (O, 1, 1)
         for k, observable in enumerate(observables):  # (np.array would expand the operators)
-            self._observables[k, 0, 0] = observable
+            self.observables[k, 0, 0] = observable
         self.estimator = estimator
         self.gradient = gradient
         self.spsa_samples = spsa_samples
@@ -151,6 +151,11 @@ class BatchedGateNetwork(NeuralNetwork):
         # followed by a backward must not grow it without bound).
         self._jacobians: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
         self._cache_bytes = cache_bytes
+
+    @property
+    def pending_jacobians(self) -> int:
+        """Jacobians of forward calls still waiting for their backward."""
+        return sum(len(jacobians) for jacobians in self._jacobians.values())
 
     # -- rows and the one call ------------------------------------------------------------------
     def _rows(self, input_data: np.ndarray) -> np.ndarray:
@@ -188,7 +193,7 @@ class BatchedGateNetwork(NeuralNetwork):
     def _run(self, values: np.ndarray) -> np.ndarray:
         """One estimator call: ``values (S, R, P)`` -> expectation values ``(O, S, R)``."""
         self.calls += 1
-        pub = (self.circuit, self._observables, values[..., self._columns])
+        pub = (self.circuit, self.observables, values[..., self._columns])
         result = self.estimator.run([pub]).result()
         return np.asarray(result[0].data.evs, dtype=np.float64).reshape(
             self.n_outputs, *values.shape[:2])

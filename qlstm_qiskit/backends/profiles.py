@@ -12,7 +12,7 @@ A profile (``<name>.toml``; the name is the file stem)::
 
 A ``device`` profile is a template, not a name: ``fake_device.toml`` (family ``"fake"``) serves
 every fake device ``fake_<device>`` of qiskit-ibm-runtime, ``ibm_device.toml`` (family ``"ibm"``)
-every ``ibm_<device>`` of IBM Quantum (see :mod:`qlstm_qiskit.devices`).
+every ``ibm_<device>`` of IBM Quantum (see :mod:`qlstm_qiskit.backends.devices`).
 
 Folders searched, later ones overriding profiles of the same name: the built-in profiles (the
 top-level ``backends/`` folder, shipped in the package as ``qlstm_qiskit.profiles_data``), the
@@ -29,9 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_choice, check_int, check_optional_int, check_real
+from ..sim import METHODS
+
 ENV_VAR = "QLSTM_QISKIT_BACKENDS"
 KINDS = ("statevector", "aer", "device")
 FAMILIES = ("fake", "ibm")
+#: how a device backend's jobs are grouped: alone, in a runtime ``Batch`` or in a ``Session``.
+EXECUTION_MODES = ("job", "batch", "session")
 COMPUTES = ("exact", "sampled", "noisy")
 GRADIENTS = {"statevector": ("autograd",), "aer": ("param_shift", "spsa"),
              "device": ("param_shift", "spsa")}
@@ -45,7 +50,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "statevector": {"method": "auto"},
     "aer": {"method": "statevector", "device": "CPU", "shots": None, "seed": None,
             "basis_gates": None, "optimization_level": 1, **_SPSA},
-    # see qlstm_qiskit.devices and qlstm_qiskit.ledger
+    # see qlstm_qiskit.backends.devices and qlstm_qiskit.backends.jobs
     "device": {"shots": 1024, "seed": None, "optimization_level": 1, "resilience_level": None,
                "twirling": None, "dynamical_decoupling": None, "job_tags": None,
                "execution": "job", "run_name": None, "ledger": None,
@@ -109,24 +114,22 @@ class Profile:
 
     def validate(self, owner: str) -> None:
         """Check gradient, options and noise against the kind; errors name ``owner``."""
-        _choice(owner, "gradient", self.gradient, GRADIENTS[self.kind],
-                note=f" for a {self.kind!r} backend")
+        check_choice(owner, "gradient", self.gradient, GRADIENTS[self.kind],
+                     context=f" for a {self.kind!r} backend")
         opts = self.options
         if self.kind == "device":
             _validate_device(owner, opts, self.family, self.gradient)
             return
         if self.kind == "statevector":
-            from .simulator import METHODS
-
-            _choice(owner, "method", opts["method"], METHODS)
+            check_choice(owner, "method", opts["method"], METHODS)
             return
-        _choice(owner, "method", opts["method"], AER_METHODS)
-        _choice(owner, "device", opts["device"], AER_DEVICES)
-        _int(owner, "shots", opts["shots"], 1, allow_none=True)
-        _int(owner, "seed", opts["seed"], 0, allow_none=True)
-        _int(owner, "optimization_level", opts["optimization_level"], 0, 3)
-        _int(owner, "spsa_samples", opts["spsa_samples"], 1)
-        _real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
+        check_choice(owner, "method", opts["method"], AER_METHODS)
+        check_choice(owner, "device", opts["device"], AER_DEVICES)
+        check_optional_int(owner, "shots", opts["shots"], 1)
+        check_optional_int(owner, "seed", opts["seed"], 0)
+        check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
+        check_int(owner, "spsa_samples", opts["spsa_samples"], 1)
+        check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
         gates = opts["basis_gates"]
         if gates is not None and (not isinstance(gates, (list, tuple)) or not gates
                                   or not all(isinstance(g, str) for g in gates)):
@@ -134,7 +137,7 @@ class Profile:
                             f"{gates!r}")
         for key, value in self.noise.items():
             high = None if key.endswith("_ns") else 1.0
-            _real(owner, f"noise.{key}", value, 0.0, high)
+            check_real(owner, f"noise.{key}", value, 0.0, high)
         noise = self.noise
         if any(noise.get(k) for k in _GATE_NOISE) and gates is None:
             raise ValueError(f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
@@ -162,16 +165,14 @@ class Profile:
 
 def _validate_device(owner: str, opts: dict[str, Any], family: str | None,
                      gradient: str) -> None:
-    from .checks import check_choice
-
-    _int(owner, "shots", opts["shots"], 1)
-    _int(owner, "seed", opts["seed"], 0, allow_none=True)
-    _int(owner, "optimization_level", opts["optimization_level"], 0, 3)
-    _int(owner, "resilience_level", opts["resilience_level"], 0, 2, allow_none=True)
-    _int(owner, "max_executions", opts["max_executions"], 1)
-    _int(owner, "spsa_samples", opts["spsa_samples"], 1)
-    _real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
-    check_choice(owner, "execution", opts["execution"], ("job", "batch", "session"))
+    check_int(owner, "shots", opts["shots"], 1)
+    check_optional_int(owner, "seed", opts["seed"], 0)
+    check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
+    check_optional_int(owner, "resilience_level", opts["resilience_level"], 0, 2)
+    check_int(owner, "max_executions", opts["max_executions"], 1)
+    check_int(owner, "spsa_samples", opts["spsa_samples"], 1)
+    check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
+    check_choice(owner, "execution", opts["execution"], EXECUTION_MODES)
     if opts["twirling"] is not None and not isinstance(opts["twirling"], (bool, dict)):
         raise TypeError(f"{owner}: twirling must be a bool or a table of runtime twirling "
                         f"options, got {type(opts['twirling']).__name__} {opts['twirling']!r}")
@@ -207,39 +208,9 @@ def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: in
                          "gradient='spsa'; this backend computes exact values")
 
 
-def _choice(owner: str, name: str, value: Any, choices, note: str = "") -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, choices))}{note}, "
-                         f"got {value!r}")
-
-
-def _int(owner: str, name: str, value: Any, low: int, high: int | None = None,
-         allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    from .checks import check_int
-
-    check_int(owner, name, value, low, high)
-
-
-def _real(owner: str, name: str, value: Any, low: float, high: float | None,
-          open_low: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} "
-                        f"{value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{owner}: {name} must be a finite number, got {value}")
-    if value < low or (open_low and value == low) or (high is not None and value > high):
-        if high is None:
-            allowed = f"{'>' if open_low else '>='} {low}"
-        else:
-            allowed = f"in the range {'(' if open_low else '['}{low}, {high}]"
-        raise ValueError(f"{owner}: {name} must be {allowed}, got {value}")
-
-
 def builtin_dir() -> Path:
     """The built-in profiles: the installed data package, or ``backends/`` of a source tree."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # qlstm_qiskit
     installed = package / "profiles_data"
     if installed.is_dir():
         return installed
@@ -284,7 +255,7 @@ def load_profile(path: Path) -> Profile:
     for key in ("description", "kind", "gradient"):
         if not isinstance(data.get(key), str):
             raise ValueError(f"{owner}: {key} must be a string, got {data.get(key)!r}")
-    _choice(owner, "kind", data["kind"], KINDS)
+    check_choice(owner, "kind", data["kind"], KINDS)
     kind = data["kind"]
     options = data.get("options", {})
     noise = data.get("noise", {})
@@ -296,7 +267,7 @@ def load_profile(path: Path) -> Profile:
         raise ValueError(f"{owner}: family is required with kind 'device' and only there, got "
                          f"kind={kind!r}, family={family!r}")
     if family is not None:
-        _choice(owner, "family", family, FAMILIES)
+        check_choice(owner, "family", family, FAMILIES)
     _check_keys(owner, "noise key", noise, NOISE_KEYS)
     profile = Profile(path.stem, data["description"], kind, data["gradient"],
                       {**OPTIONS[kind], **options}, {k: float(v) if isinstance(v, int)

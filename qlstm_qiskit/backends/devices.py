@@ -6,7 +6,7 @@ circuit is transpiled once per device and optimization level to an ISA circuit w
 ``generate_preset_pass_manager`` (:class:`CachedPassManager`), its observables laid out with the
 transpiled layout, and evaluated by the runtime's ``EstimatorV2`` with ``mode=`` the device
 (``execution="job"``), a ``Batch`` or a ``Session``. Every estimator call goes through a
-:class:`~qlstm_qiskit.ledger.LedgerEstimator`, which tags, counts, splits over the per-job limit,
+:class:`~qlstm_qiskit.backends.jobs.LedgerEstimator`, which tags, counts, splits over the per-job limit,
 previews (dry run) and, with a ledger, records and resumes the jobs.
 
 Why ``EstimatorV2`` and not the executor-based ``qiskit_ibm_runtime.executor_estimator.Estimator``
@@ -23,97 +23,22 @@ created and ignored by the runtime; local jobs cannot be retrieved by id after t
 
 from __future__ import annotations
 
-import os
 import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from typing import Any
 
-from .checks import import_optional
+from .cost import CostPreview
+from .estimators import shots_precision
+from .ibm_runtime import fake_device, ibm_device, runtime
+from .jobs import LedgerEstimator
+from .ledger import Ledger
+from .primitive import PrimitiveBackend
+from .profiles import EXECUTION_MODES, FAMILIES, MAX_EXECUTIONS_PER_JOB
 
-FAMILIES = ("fake", "ibm")
-EXECUTION_MODES = ("job", "batch", "session")
-IBM_INSTALL = 'pip install "qlstm-qiskit[ibm]"'
-TOKEN_VAR = "QISKIT_IBM_TOKEN"
-INSTANCE_VAR = "QISKIT_IBM_INSTANCE"
-CHANNEL_VAR = "QISKIT_IBM_CHANNEL"
-DEFAULT_CHANNEL = "ibm_quantum_platform"
-SAVE_ACCOUNT_HINT = (
-    "save an account once with: from qiskit_ibm_runtime import QiskitRuntimeService; "
-    'QiskitRuntimeService.save_account(channel="ibm_quantum_platform", token="<API key>", '
-    'instance="<CRN or instance name>"), or set the environment variables '
-    f"{TOKEN_VAR} (and {INSTANCE_VAR}, optionally {CHANNEL_VAR})")
-
-
-def runtime(owner: str):
-    """The ``qiskit_ibm_runtime`` module, or an ``ImportError`` with the pip command."""
-    return import_optional(owner, "qiskit_ibm_runtime", IBM_INSTALL)
-
-
-def runtime_available() -> bool:
-    """Whether qiskit-ibm-runtime can be imported."""
-    try:
-        runtime("")
-    except ImportError:
-        return False
-    return True
-
-
-@lru_cache(maxsize=1)
-def fake_device_names() -> tuple[str, ...]:
-    """Names of every fake device of ``qiskit_ibm_runtime.fake_provider`` (sorted)."""
-    runtime("fake devices")
-    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
-
-    with warnings.catch_warnings():  # some fake devices warn that their error values are made up
-        warnings.simplefilter("ignore", UserWarning)
-        return tuple(sorted(b.name for b in FakeProviderForBackendV2().backends()))
-
-
-def fake_device(name: str):
-    """The fake device ``name`` (e.g. ``"fake_manila"``); the error lists the valid names."""
-    names = fake_device_names()
-    if name not in names:
-        raise ValueError(f"get_backend: unknown fake device {name!r}; valid fake devices: "
-                         f"{', '.join(names)}")
-    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return FakeProviderForBackendV2().backend(name)
-
-
-def runtime_service():
-    """``QiskitRuntimeService`` from the environment variables (``QISKIT_IBM_TOKEN``,
-    ``QISKIT_IBM_INSTANCE``, ``QISKIT_IBM_CHANNEL``) when the token is set, else from the saved
-    account. Any failure is a ``ValueError`` that says how to save an account and never contains
-    the token."""
-    rt = runtime("ibm devices")
-    token = os.environ.get(TOKEN_VAR)
-    try:
-        if token:
-            return rt.QiskitRuntimeService(
-                channel=os.environ.get(CHANNEL_VAR) or DEFAULT_CHANNEL, token=token,
-                instance=os.environ.get(INSTANCE_VAR) or None)
-        return rt.QiskitRuntimeService()
-    except Exception as exc:  # the runtime raises account, network and parsing errors alike
-        reason = f"{type(exc).__name__}: {exc}"
-        cause = exc
-        if token and token in reason:  # never show (or chain) the token
-            reason, cause = reason.replace(token, "***"), None
-        source = f"the environment variable {TOKEN_VAR}" if token else "the saved account"
-        raise ValueError(f"IBM Quantum credentials from {source} did not work ({reason}); "
-                         f"{SAVE_ACCOUNT_HINT}") from cause
-
-
-def ibm_device(name: str, service=None):
-    """``service.backend(name)`` (``service``: :func:`runtime_service` by default)."""
-    service = runtime_service() if service is None else service
-    try:
-        return service.backend(name)
-    except Exception as exc:
-        raise ValueError(f"get_backend: IBM Quantum has no device {name!r} for this account "
-                         f"({type(exc).__name__}: {exc})") from exc
-
+__all__ = ["EXECUTION_MODES", "FAMILIES", "DeviceBackend", "device_backend", "device_backends",
+           "preview"]
 
 #: seed of the preset pass manager's stochastic layout and routing passes.
 TRANSPILER_SEED = 1234
@@ -166,8 +91,6 @@ def estimator_options(opts: dict[str, Any], local: bool) -> dict[str, Any]:
     ``default_shots`` into ``precision = 1/sqrt(shots)`` and then samples ``ceil(1/precision²)``
     shots (one too many after rounding), so there ``default_precision`` is set to the precision
     that samples exactly ``shots``. ``job_tags`` start with the run's name."""
-    from .primitive import shots_precision
-
     options: dict[str, Any] = {}
     if local:
         options["default_precision"] = shots_precision(opts["shots"])
@@ -239,8 +162,6 @@ def make_estimator(device, opts: dict[str, Any], local: bool):
 def device_backend(profile, name: str):
     """The :class:`~qlstm_qiskit.ledger.DeviceBackend` of ``name`` (``fake_*`` or ``ibm_*``)
     configured by the device ``profile`` (its options already validated)."""
-    from .ledger import DeviceBackend
-
     family = profile.family
     device = _device(family, name)
     local = family == "fake"
@@ -249,3 +170,82 @@ def device_backend(profile, name: str):
     pass_manager = cached_pass_manager(device, opts["optimization_level"])
     return DeviceBackend(device, opts, name=name, computes=profile.computes, local=local,
                          gradient=profile.gradient, pass_manager=pass_manager)
+
+
+class DeviceBackend(PrimitiveBackend):
+    """A ``fake_<device>`` or ``ibm_<device>`` backend (built by
+    :func:`device_backend`): a :class:`~qlstm_qiskit.backends.primitive.PrimitiveBackend` whose
+    estimator is a :class:`~qlstm_qiskit.backends.jobs.LedgerEstimator` around the runtime
+    estimator.
+
+    ``computes`` is ``"noisy"``: sampled shots on the device's noise model (fake devices) or on
+    the hardware. The module docstring says what local testing mode does."""
+
+    def __init__(self, device, opts: dict[str, Any], *, name: str, computes: str, local: bool,
+                 gradient: str, pass_manager) -> None:
+        self.device = device
+        self.local = local
+        ledger = Ledger(opts["ledger"]) if opts["ledger"] is not None else None
+        service = None if local else getattr(device, "service", None)
+        estimator = LedgerEstimator(lambda: make_estimator(device, opts, local),
+                                    backend_name=name, options=opts, shots=opts["shots"],
+                                    max_executions=opts["max_executions"], ledger=ledger,
+                                    tags=job_tags(opts), service=service,
+                                    simulator_seed=opts["seed"] if local else None)
+        shown = {k: v for k, v in opts.items()
+                 if v is not None and (gradient == "spsa" or not k.startswith("spsa"))
+                 and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)}
+        super().__init__(estimator, name=name, computes=computes, gradient=gradient,
+                         pass_manager=pass_manager, spsa_samples=opts["spsa_samples"],
+                         spsa_epsilon=opts["spsa_epsilon"], seed=opts["seed"], options=shown)
+
+    @property
+    def real(self) -> bool:
+        """Whether jobs go to IBM Quantum hardware (not a local fake device)."""
+        return not self.local
+
+    @contextmanager
+    def preview(self):
+        """Within the block, estimator calls are counted (and answered with zeros), nothing is
+        submitted; yields the :class:`CostPreview`."""
+        preview = CostPreview(self.name, self.estimator.shots)
+        self.estimator.preview = preview
+        try:
+            yield preview
+        finally:
+            self.estimator.preview = None
+
+    def close(self) -> None:
+        """Close the ``Batch``/``Session`` of ``execution="batch"``/``"session"``."""
+        self.estimator.close()
+
+
+def device_backends(model) -> list[DeviceBackend]:
+    """The distinct :class:`DeviceBackend` objects a model's QLSTM layers run on."""
+    found: dict[int, DeviceBackend] = {}
+    for module in model.modules():
+        backend = getattr(module, "backend", None)
+        if isinstance(backend, DeviceBackend):
+            found[id(backend)] = backend
+    return list(found.values())
+
+
+@contextmanager
+def preview(model):
+    """Count what ``model`` would submit within the block (see :meth:`DeviceBackend.preview`);
+    yields one :class:`CostPreview` (summed over the model's device backends once it ends)."""
+    backends = device_backends(model)
+    if not backends:
+        raise ValueError("preview: the model runs on no device backend (fake_<device> or "
+                         "ibm_<device>); a dry run needs one")
+    total = CostPreview(" + ".join(b.name for b in backends), backends[0].estimator.shots)
+    with _all_previews(backends) as previews:
+        yield total
+        for item in previews:
+            total.add(item)
+
+
+@contextmanager
+def _all_previews(backends: list[DeviceBackend]) -> Iterator[list[CostPreview]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(b.preview()) for b in backends]

@@ -1,0 +1,93 @@
+"""The IBM runtime package and service: importing qiskit-ibm-runtime, listing and building fake
+devices, and ``QiskitRuntimeService`` from the user's saved account or environment (credentials
+are read here and never written anywhere)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+
+from ..checks import import_optional
+
+IBM_INSTALL = 'pip install "qlstm-qiskit[ibm]"'
+TOKEN_VAR = "QISKIT_IBM_TOKEN"
+INSTANCE_VAR = "QISKIT_IBM_INSTANCE"
+CHANNEL_VAR = "QISKIT_IBM_CHANNEL"
+DEFAULT_CHANNEL = "ibm_quantum_platform"
+SAVE_ACCOUNT_HINT = (
+    "save an account once with: from qiskit_ibm_runtime import QiskitRuntimeService; "
+    'QiskitRuntimeService.save_account(channel="ibm_quantum_platform", token="<API key>", '
+    'instance="<CRN or instance name>"), or set the environment variables '
+    f"{TOKEN_VAR} (and {INSTANCE_VAR}, optionally {CHANNEL_VAR})")
+
+
+def runtime(owner: str):
+    """The ``qiskit_ibm_runtime`` module, or an ``ImportError`` with the pip command."""
+    return import_optional(owner, "qiskit_ibm_runtime", IBM_INSTALL)
+
+
+def runtime_available() -> bool:
+    """Whether qiskit-ibm-runtime can be imported."""
+    try:
+        runtime("")
+    except ImportError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def fake_device_names() -> tuple[str, ...]:
+    """Names of every fake device of ``qiskit_ibm_runtime.fake_provider`` (sorted)."""
+    runtime("fake devices")
+    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
+
+    with warnings.catch_warnings():  # some fake devices warn that their error values are made up
+        warnings.simplefilter("ignore", UserWarning)
+        return tuple(sorted(b.name for b in FakeProviderForBackendV2().backends()))
+
+
+def fake_device(name: str):
+    """The fake device ``name`` (e.g. ``"fake_manila"``); the error lists the valid names."""
+    names = fake_device_names()
+    if name not in names:
+        raise ValueError(f"get_backend: unknown fake device {name!r}; valid fake devices: "
+                         f"{', '.join(names)}")
+    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return FakeProviderForBackendV2().backend(name)
+
+
+def runtime_service():
+    """``QiskitRuntimeService`` from the environment variables (``QISKIT_IBM_TOKEN``,
+    ``QISKIT_IBM_INSTANCE``, ``QISKIT_IBM_CHANNEL``) when the token is set, else from the saved
+    account. Any failure is a ``ValueError`` that says how to save an account and never contains
+    the token."""
+    rt = runtime("ibm devices")
+    token = os.environ.get(TOKEN_VAR)
+    try:
+        if token:
+            return rt.QiskitRuntimeService(
+                channel=os.environ.get(CHANNEL_VAR) or DEFAULT_CHANNEL, token=token,
+                instance=os.environ.get(INSTANCE_VAR) or None)
+        return rt.QiskitRuntimeService()
+    except Exception as exc:  # the runtime raises account, network and parsing errors alike
+        reason = f"{type(exc).__name__}: {exc}"
+        cause = exc
+        if token and token in reason:  # never show (or chain) the token
+            reason, cause = reason.replace(token, "***"), None
+        source = f"the environment variable {TOKEN_VAR}" if token else "the saved account"
+        raise ValueError(f"IBM Quantum credentials from {source} did not work ({reason}); "
+                         f"{SAVE_ACCOUNT_HINT}") from cause
+
+
+def ibm_device(name: str, service=None):
+    """``service.backend(name)`` (``service``: :func:`runtime_service` by default)."""
+    service = runtime_service() if service is None else service
+    try:
+        return service.backend(name)
+    except Exception as exc:
+        raise ValueError(f"get_backend: IBM Quantum has no device {name!r} for this account "
+                         f"({type(exc).__name__}: {exc})") from exc

@@ -1,0 +1,233 @@
+"""The statevector engine: a parsed circuit run on batches of statevectors, differentiated by
+torch autograd.
+
+States are ``(G, B, 2**n)``: ``G`` circuits of the same layout with different weights (the four
+LSTM gates) times ``B`` input rows. The instruction list is split into *stages*: local layers
+(maximal runs of single-qubit gates, :class:`~qlstm_qiskit.sim.layers.LocalLayer`), fixed
+permutations with phases (:class:`~qlstm_qiskit.sim.gates.Monomial`, consecutive ones merged) and
+other fixed multi-qubit gates. :meth:`StatevectorProgram.bind` does the weight-only work once and
+returns a :class:`BoundCircuit` of :mod:`~qlstm_qiskit.sim.steps`; only the input-dependent part
+runs per call of :meth:`BoundCircuit.expectation`. Two methods:
+
+- ``dense``: every weight-only segment is folded into one ``2**n x 2**n`` unitary per circuit;
+  input-dependent layers are applied as a Kronecker product. Fast for a few qubits.
+- ``gates``: every gate is applied to the batch of states one by one (memory ``O(G B 2**n)``).
+
+When the whole circuit is one input product layer followed by weight-only or fixed gates (an
+:class:`~qlstm_qiskit.sim.steps.ExpandedStart` and nothing else),
+:meth:`BoundCircuit.product_kernel` also hands it to
+:class:`~qlstm_qiskit.sim.product_kernel.ProductKernel`, which the fused LSTM recurrence
+differentiates by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .gates import Monomial, complex_dtype
+from .layers import LocalLayer, ProductStage
+from .product_kernel import ProductKernel
+from .program import Instruction, Program, diagonal_signs
+from .steps import (ElementwiseStart, ExpandedStart, FixedGate, LocalGates, Permutation,
+                    ProductStart, Unitary, ZeroStart, cast, generate)
+
+#: ``dense`` evaluates an input product layer as one real matrix product while it has at most this
+#: many rows (``2**(input rotations)``); above, rotation by rotation.
+EXPANDED_MAX_ROWS = 1024
+
+#: a stage: a local layer, a merged permutation, or another fixed multi-qubit gate.
+Stage = LocalLayer | Monomial | Instruction
+
+
+def segment(program: Program) -> list[Stage]:
+    """Group the instructions into local layers, merged monomials and other fixed gates."""
+    n = program.n_qubits
+    stages: list[Stage] = []
+    run: list[Instruction] = []
+    for op in [*program.instructions, None]:
+        if op is not None and len(op.qubits) == 1:
+            run.append(op)
+            continue
+        if run:
+            stages.append(LocalLayer(n, run))
+            run = []
+        if op is None:
+            break
+        monomial = Monomial.of_gate(op.matrix, op.qubits, n)
+        if monomial is None:
+            stages.append(op)
+        elif stages and isinstance(stages[-1], Monomial):
+            stages[-1] = stages[-1].then(monomial)
+        else:
+            stages.append(monomial)
+    return stages
+
+
+class StatevectorProgram:
+    """A :class:`~qlstm_qiskit.sim.program.Program` segmented for the statevector engine.
+
+    Args:
+        program: the parsed circuit.
+        dense: fold weight-only segments into unitaries (``dense``) or run gate by gate.
+    """
+
+    def __init__(self, program: Program, dense: bool) -> None:
+        self.program = program
+        self.dense = dense
+        self.stages = segment(program)
+        self._signs: np.ndarray | None = None
+
+    @property
+    def signs(self) -> np.ndarray:
+        """``(2**n, n_obs)`` observable diagonals (built on first use)."""
+        if self._signs is None:
+            self._signs = diagonal_signs(self.program.terms, self.program.n_qubits)
+        return self._signs
+
+    def bind(self, weights: torch.Tensor) -> BoundCircuit:
+        """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
+        return BoundCircuit(self, weights)
+
+
+class BoundCircuit:
+    """A :class:`StatevectorProgram` with its weights bound; call :meth:`expectation` per batch.
+
+    Attributes:
+        start: the first stage (``prepare(inputs)`` gives the states ``(G, B, D)``).
+        steps: the rest (``apply(state, inputs)``), see :mod:`qlstm_qiskit.sim.steps`.
+    """
+
+    def __init__(self, engine: StatevectorProgram, weights: torch.Tensor) -> None:
+        self.engine = engine
+        program = engine.program
+        self.n_circuits = weights.shape[0]
+        self.n_qubits, self.dim = program.n_qubits, 2**program.n_qubits
+        self.n_inputs = program.n_inputs
+        target = torch.empty((), dtype=complex_dtype(weights.dtype), device=weights.device)
+        # weight-only work runs in float64 (the dense products accumulate rounding), then the
+        # bound tensors are cast once to the model's precision
+        weights = weights.double()
+        self.like = torch.empty((), dtype=torch.complex128, device=weights.device)
+        stages = list(engine.stages)
+        first = stages.pop(0) if stages and isinstance(stages[0], LocalLayer) else None
+        self.start = self._start(first, weights)
+        self.steps = []
+        pending: list[Stage] = []  # weight-only stages waiting to be folded into a unitary
+        for stage in [*stages, None]:
+            folds = stage is not None and not (isinstance(stage, LocalLayer)
+                                               and stage.depends_on_input)
+            if engine.dense and folds:
+                pending.append(stage)
+                continue
+            if len(pending) == 1 and isinstance(pending[0], Monomial):
+                self.steps.append(self._step(pending[0], weights))  # no matrix needed
+            elif pending:
+                self.steps.append(Unitary(self._fold(pending, weights)))
+            pending = []
+            if stage is not None:
+                self.steps.append(self._step(stage, weights))
+        if isinstance(self.start, ExpandedStart) and self.steps \
+                and isinstance(self.steps[0], (Unitary, Permutation)):
+            self.start.post = self.steps.pop(0)  # folded into the rows
+        self.start, self.steps = cast(self.start, target), cast(self.steps, target)
+        self.signs = torch.as_tensor(np.repeat(engine.signs, 2, axis=0), dtype=target.real.dtype,
+                                     device=weights.device)  # (2 D, n_obs): rows for re and im
+        self.like = target
+
+    # -- binding --------------------------------------------------------------------------------
+    def _start(self, first: LocalLayer | None, weights: torch.Tensor):
+        like = self.like
+        if first is None:
+            return ZeroStart(self.n_circuits, self.dim, like)
+        fast = ProductStage.of_layer(first) if first.depends_on_input else None
+        if fast is None:
+            return ProductStart(first, first.bind(weights, like), like, self.n_circuits,
+                                self.dim)
+        u0 = fast.head.bound_matrices(weights, like)
+        if u0 is None:
+            u0 = torch.zeros(self.n_qubits, 2, dtype=like.dtype, device=like.device)
+            u0[:, 0] = 1
+        else:
+            u0 = u0[..., 0]
+        tail = fast.tail.bound_matrices(weights, like)
+        generators = [(swaps, torch.tensor(phases, dtype=like.dtype, device=like.device))
+                      for swaps, phases in fast.generators]
+        m, n = fast.index.shape
+        if self.engine.dense and 2 ** (m * n) <= EXPANDED_MAX_ROWS:
+            basis = u0[..., None, :]  # (..., n, 1, 2) -> (..., n, 2**m, 2)
+            for swaps, phases in generators:
+                basis = torch.stack((basis, generate(basis, swaps, phases)), -2).flatten(-3, -2)
+            if tail is not None:
+                basis = basis @ tail.transpose(-1, -2)
+            # the pairs in Kronecker order: qubit n-1 first, each qubit's columns in order
+            index = torch.as_tensor(fast.index[:, ::-1].T.reshape(-1).copy(), device=like.device)
+            return ExpandedStart(index, basis)
+        index = torch.as_tensor(fast.index.reshape(-1), device=like.device)
+        if u0.dim() == 3:  # (G, n, 2): per-circuit starting vectors, broadcast over the batch
+            u0 = u0[:, None]
+        if tail is not None and tail.dim() == 4:
+            tail = tail[:, None]
+        return ElementwiseStart(index, u0, generators, tail)
+
+    def _step(self, stage: Stage, weights: torch.Tensor):
+        like = self.like
+        if isinstance(stage, LocalLayer):
+            return LocalGates(stage, stage.bind(weights, like), like, self.engine.dense)
+        if isinstance(stage, Monomial):
+            source = torch.as_tensor(stage.source, device=like.device)
+            trivial = np.allclose(stage.phase, 1.0)
+            phase = None if trivial else torch.as_tensor(stage.phase, dtype=like.dtype,
+                                                         device=like.device)
+            return Permutation(source, phase)
+        matrix = torch.as_tensor(stage.matrix, dtype=like.dtype, device=like.device)
+        return FixedGate(matrix, stage.qubits, self.n_qubits)
+
+    def _fold(self, stages: list[Stage], weights: torch.Tensor) -> torch.Tensor:
+        """Multiply weight-only stages into ``(G, D, D)`` with ``psi_out = psi_in @ result``."""
+        identity = torch.eye(self.dim, dtype=self.like.dtype, device=self.like.device)
+        state = identity.expand(self.n_circuits, self.dim, self.dim)  # row k: U e_k at the end
+        for stage in stages:
+            state = self._step(stage, weights).apply(state, None)
+        return state
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def product_kernel(self) -> tuple[ProductKernel, torch.Tensor, torch.Tensor | None] | None:
+        """``(kernel, basis, unitary)`` when the whole bound circuit is one
+        :class:`~qlstm_qiskit.sim.steps.ExpandedStart` (dense method, one re-uploading block of
+        few inputs), else ``None``.
+
+        ``basis (G | 1, n, 2**m, 2)`` holds each qubit's vectors ``E_q``, ``unitary (G, D, D)``
+        the weight-dependent unitary that follows (``None`` if there is none or it is a fixed
+        permutation, which the kernel applies itself); both carry the autograd graph back to the
+        weights.
+        """
+        start = self.start
+        if self.steps or not isinstance(start, ExpandedStart):
+            return None
+        post = start.post
+        unitary = post.matrix if isinstance(post, Unitary) else None
+        monomial = None
+        if isinstance(post, Permutation):
+            monomial = (post.source.cpu().numpy(),
+                        None if post.phase is None else post.phase.cpu().numpy())
+        kernel = ProductKernel(start.index.cpu().numpy(), self.signs[0::2].cpu().numpy(),
+                               self.n_qubits, monomial)
+        return kernel, start.basis, unitary
+
+    def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``(G, B, n_obs)`` for inputs ``(G, B, n_inputs)``."""
+        if inputs.dim() != 3 or inputs.shape[0] != self.n_circuits \
+                or inputs.shape[2] != self.n_inputs:
+            raise ValueError(
+                f"BoundCircuit.expectation: inputs must have shape ({self.n_circuits}, B, "
+                f"{self.n_inputs}), got {tuple(inputs.shape)}"
+            )
+        if inputs.dtype != self.signs.dtype:
+            raise TypeError(f"BoundCircuit.expectation: inputs must be {self.signs.dtype} like the"
+                            f" weights, got {inputs.dtype}")
+        state = self.start.prepare(inputs)
+        for step in self.steps:
+            state = step.apply(state, inputs)
+        # |psi_i|^2 weighted by the observables' diagonals, as one product over (re, im) pairs
+        return torch.view_as_real(state).square().flatten(-2) @ self.signs
