@@ -22,15 +22,15 @@ import torch
 
 from .backends import get_backend, list_backends
 from .circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS, CircuitSpec
-from .datasets import (DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate, load_csv_column,
-                       sliding_windows)
+from .forecasting.datasets import (DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate,
+                                   load_csv_column, sliding_windows)
 from .cell import GATES
 from .qlstm import QLSTM
 from .device_runs import (add_device_flags, closing_devices, confirm_or_preview, device_options,
                           is_device, job_summary, measure)
-from .inference import predict_dataset
-from .training import (CHECKPOINT, ModelConfig, Run, TrainConfig, check_storable_options,
-                       read_checkpoint)
+from .forecasting.inference import predict_dataset
+from .forecasting.training import (CHECKPOINT, ModelConfig, Run, TrainConfig,
+                                   check_storable_options, read_checkpoint)
 
 PROG = "qlstm-qiskit"
 MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
@@ -385,7 +385,7 @@ def _new_run_dir(dataset: str, model: str) -> Path:
 
 
 def _report_run(run, run_dir: Path) -> None:
-    from .plots import plot_losses, plot_predictions
+    from .forecasting.plots import plot_losses, plot_predictions
 
     dataset = run.data_config["dataset"]
     loss_png = plot_losses(run.history, run_dir / "loss.png", f"{dataset}: loss curves")
@@ -419,7 +419,7 @@ def _all_predictions(run, batch_size: int = 256):
 
 # ---- evaluate -----------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .plots import plot_backend_mse
+    from .forecasting.plots import plot_backend_mse
     batch_size = 256 if args.batch_size is None else args.batch_size
     if batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {batch_size}")
@@ -548,7 +548,7 @@ def cmd_backends(_args: argparse.Namespace) -> int:
 
 
 def cmd_circuit(args: argparse.Namespace) -> int:
-    from .plots import save_drawing
+    from .forecasting.plots import save_drawing
 
     model = QLSTM(1, 1, n_qubits=args.n_qubits, n_qlayers=args.n_qlayers, depth=args.depth,
                   encoding=args.encoding, rotation=args.rotation, entangling=args.entangling,

@@ -19,7 +19,7 @@ from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, get_backend
 from qlstm_qiskit.cli import main
-from qlstm_qiskit.inference import predict_dataset, preview_dataset
+from qlstm_qiskit.forecasting.inference import predict_dataset, preview_dataset
 from qlstm_qiskit.ledger import (EXIT_AFTER_ENV, SECONDS_PER_JOB, SECONDS_PER_SHOT, Ledger,
                                  LedgerEstimator)
 

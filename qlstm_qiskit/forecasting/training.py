@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import check_choice, check_int
-from .backends import get_backend
-from .circuits import CircuitSpec
+from ..backends import get_backend
+from ..checks import check_choice, check_int
+from ..circuits import CircuitSpec
+from ..files import atomic_write
+from ..qlstm import QLSTM
 from .datasets import WindowedData, make_windows
-from .files import atomic_write
-from .qlstm import QLSTM
 
 MODEL_KINDS = ("qlstm", "lstm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .ledger import CostPreview, preview
+from ..ledger import CostPreview, preview
 
 
 def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
