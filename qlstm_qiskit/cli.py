@@ -342,8 +342,8 @@ def _train_cost(run, epochs: int, initial: bool = False):
     remaining epoch (training batches with their gradient rows, then the test MSE) and the final
     predictions of the plots; measured on the run's own data with zero-valued answers."""
     model = run.models["qlstm"]
-    cost = measure(model, lambda: run._test_mse("qlstm")) if initial else None
-    epoch = measure(model, lambda: (run.train_epoch("qlstm"), run._test_mse("qlstm")))
+    cost = measure(model, lambda: run.test_mse("qlstm")) if initial else None
+    epoch = measure(model, lambda: (run.train_epoch("qlstm"), run.test_mse("qlstm")))
     total = epoch.scaled(max(epochs - run.epoch, 0))
     if cost is not None:
         total.add(cost.scaled(1))
