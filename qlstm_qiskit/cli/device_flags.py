@@ -1,6 +1,7 @@
 """The command line's device flags (``--execution``, ``--shots``, ``--run-name``, ``--ledger``,
 ``--dry-run``, ``--yes``) and what they do around a run: defaults for the run's name and ledger,
-the cost preview, the confirmation for real devices, and closing batches and sessions."""
+the cost preview, the confirmation for real devices, the job summary, and closing batches and
+sessions."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .devices import EXECUTION_MODES, FAMILIES
-from .ledger import CostPreview, device_backends, preview
+from ..devices import EXECUTION_MODES, FAMILIES
+from ..ledger import device_backends
 
 _FLAGS = {"shots": "--shots", "execution": "--execution", "run_name": "--run-name",
           "ledger": "--ledger"}
@@ -59,8 +60,7 @@ def device_options(args: argparse.Namespace, name: str | None, options: dict[str
             raise ValueError(f"{', '.join(flags)} apply only to device backends (fake_<device>, "
                              f"ibm_<device>), got backend {name!r}")
         return options
-    merged = {"run_name": run_name, "ledger": str(ledger), **options, **given}
-    return merged
+    return {"run_name": run_name, "ledger": str(ledger), **options, **given}
 
 
 def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
@@ -82,13 +82,6 @@ def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
         raise NotConfirmed("not confirmed: nothing was submitted (pass --yes to skip the "
                            "question)")
     return True
-
-
-def measure(model, work) -> CostPreview:
-    """The cost preview of ``work()`` on the device backends of ``model``."""
-    with preview(model) as cost:
-        work()
-    return cost
 
 
 def job_summary(model) -> str:
