@@ -50,11 +50,12 @@ import torch
 
 from qlstm_qiskit.backends import get_backend
 from qlstm_qiskit.circuits import CircuitSpec
-from qlstm_qiskit.cli import TRAIN_DEFAULTS, format_backend
-from qlstm_qiskit.datasets import generate
-from qlstm_qiskit.device_runs import closing_devices
 from qlstm_qiskit.backends.profiles import builtin_dir, find_profiles, load_profile
-from qlstm_qiskit.training import ModelConfig, Run, TrainConfig
+from qlstm_qiskit.cli.device_flags import closing_devices
+from qlstm_qiskit.cli.specs import format_backend
+from qlstm_qiskit.cli.train import TRAIN_DEFAULTS
+from qlstm_qiskit.forecasting.datasets import generate
+from qlstm_qiskit.forecasting.training import ModelConfig, Run, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import data_config, matched_lstm  # noqa: E402

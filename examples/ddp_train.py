@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from qlstm_qiskit import QLSTM
-from qlstm_qiskit.datasets import generate, make_windows
+from qlstm_qiskit.forecasting.datasets import generate, make_windows
 
 
 class Forecaster(nn.Module):

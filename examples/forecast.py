@@ -10,9 +10,9 @@ value; the first 67% of the windows (chronologically) train the model, the rest 
 model is ``QLSTM(1, hidden, batch_first=True)`` followed by ``nn.Linear(hidden, 1)`` on the last
 step's output, trained with RMSprop on the MSE loss.
 
-The data and training code live in the library (:mod:`qlstm_qiskit.datasets`,
-:mod:`qlstm_qiskit.training`); ``qlstm-qiskit train`` is the full command, with checkpoints,
-``--resume``, metrics files, plots and the classical baseline.
+The data and training code live in the library (:mod:`qlstm_qiskit.forecasting.datasets`,
+:mod:`qlstm_qiskit.forecasting.training`); ``qlstm-qiskit train`` is the full command, with
+checkpoints, ``--resume``, metrics files, plots and the classical baseline.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import argparse
 import time
 
 from qlstm_qiskit import CircuitSpec
-from qlstm_qiskit.datasets import DATASETS, TRAIN_FRACTION, generate
-from qlstm_qiskit.training import ModelConfig, Run, TrainConfig
+from qlstm_qiskit.forecasting.datasets import DATASETS, TRAIN_FRACTION, generate
+from qlstm_qiskit.forecasting.training import ModelConfig, Run, TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:

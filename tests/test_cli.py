@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from qlstm_qiskit import list_backends
-from qlstm_qiskit.cli import main, parse_backend_spec
+from qlstm_qiskit.cli import main
+from qlstm_qiskit.cli.specs import parse_backend_spec
 
 REPO = Path(__file__).resolve().parents[1]
 # A small, fast run: 36 windows of a 40-point sine, 2 qubits, hidden 2.

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from qlstm_qiskit import datasets
-from qlstm_qiskit.datasets import DATASETS, generate, load_csv_column, make_windows
+from qlstm_qiskit.forecasting import datasets
+from qlstm_qiskit.forecasting.datasets import DATASETS, generate, load_csv_column, make_windows
 
 LENGTHS = {"damped_shm": 240, "bessel_j2": 256, "delayed_control": 2201,
            "population_inversion": 2500, "narma5": 300, "narma5_smooth": 300, "narma10": 300, "sine": 240}

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DistributedSampler, TensorDataset
 
-from qlstm_qiskit.datasets import generate, make_windows
+from qlstm_qiskit.forecasting.datasets import generate, make_windows
 
 from test_example import load
 

@@ -51,3 +51,11 @@ def test_installed_package_lists_the_builtin_profiles(installed, tmp_path):
     assert named | {"ibm_<device>", "fake_manila", "fake_brisbane"} <= set(names)
     assert {n for n in names if not n.startswith("fake_")} == named | {"ibm_<device>"}
     assert {"statevector", "aer_statevector", "aer_shots", "aer_noisy"} <= set(names)
+
+
+def test_installed_package_runs_the_command(installed, tmp_path):
+    code = ("import sys, qlstm_qiskit.cli, qlstm_qiskit.forecasting.training as t; "
+            "print(t.__file__); sys.exit(qlstm_qiskit.cli.main(['circuit', '--n-qubits', '2']))")
+    stdout = run_outside(installed, tmp_path, code)
+    assert Path(stdout.split()[0]).is_relative_to(installed)
+    assert (tmp_path / "circuit_input.txt").is_file() and (tmp_path / "circuit_input.png").is_file()

@@ -19,10 +19,10 @@ from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, get_backend
 from qlstm_qiskit.cli import main
-from qlstm_qiskit.inference import predict_dataset, preview_dataset
 from qlstm_qiskit.backends.cost import SECONDS_PER_JOB, SECONDS_PER_SHOT
 from qlstm_qiskit.backends.jobs import LedgerEstimator
 from qlstm_qiskit.backends.ledger import Ledger
+from qlstm_qiskit.forecasting.inference import predict_dataset, preview_dataset, preview_work
 
 pytest.importorskip("qiskit_ibm_runtime")
 
@@ -230,14 +230,14 @@ def test_real_devices_ask_before_submitting(monkeypatch, capsys):
     import argparse
     import io
 
-    from qlstm_qiskit.device_runs import NotConfirmed, confirm_or_preview, measure
+    from qlstm_qiskit.cli.device_flags import NotConfirmed, confirm_or_preview
 
     model = model_on(get_backend("fake_manila", shots=100))
     model.backend.local = False  # stands in for an ibm_<device>, which needs credentials
     args = argparse.Namespace(dry_run=False, yes=False)
 
     def cost():
-        return measure(model, lambda: predict_dataset(model, dataset()))
+        return preview_work(model, lambda: predict_dataset(model, dataset()))
 
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
     with pytest.raises(NotConfirmed, match="not confirmed: nothing was submitted"):

@@ -160,7 +160,7 @@ def make_estimator(device, opts: dict[str, Any], local: bool):
 
 
 def device_backend(profile, name: str):
-    """The :class:`~qlstm_qiskit.ledger.DeviceBackend` of ``name`` (``fake_*`` or ``ibm_*``)
+    """The :class:`DeviceBackend` of ``name`` (``fake_*`` or ``ibm_*``)
     configured by the device ``profile`` (its options already validated)."""
     family = profile.family
     device = _device(family, name)

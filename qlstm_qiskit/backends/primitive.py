@@ -2,7 +2,7 @@
 
 A :class:`PrimitiveBackend` holds an estimator, an optional pass manager and a gradient method.
 ``compile`` transpiles the gate circuit once (cached per circuit), lays the observables out with the
-transpiled layout and wraps a :class:`~qlstm_qiskit.network.BatchedGateNetwork` in a
+transpiled layout and wraps a :class:`~qlstm_qiskit.backends.network.BatchedGateNetwork` in a
 ``TorchConnector``; each time step is then one estimator call, its gradient rows included.
 
 The ``aer`` profiles (:mod:`.aer`), a user's ``BackendV2`` or estimator (:mod:`.user_objects`)

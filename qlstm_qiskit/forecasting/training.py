@@ -31,12 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import check_choice, check_int
-from .backends import get_backend
-from .circuits import CircuitSpec
+from ..backends import get_backend
+from ..checks import check_choice, check_int
+from ..circuits import CircuitSpec
+from ..files import atomic_write
+from ..qlstm import QLSTM
 from .datasets import WindowedData, make_windows
-from .files import atomic_write
-from .qlstm import QLSTM
+from .inference import predict_dataset
 
 MODEL_KINDS = ("qlstm", "lstm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -144,15 +145,15 @@ class Forecaster(nn.Module):
         output, _ = self.lstm(x)
         return self.head(output[:, -1])
 
-    @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Predictions for ``x (N, window, 1)`` in evaluation mode, ``batch_size`` rows at a
-        time."""
-        self.eval()
-        return torch.cat([self(chunk) for chunk in x.to(self.dtype).split(batch_size)])
+        """Predictions ``(N, 1)`` for ``x (N, window, 1)`` (cast to the model's dtype) by
+        :func:`~qlstm_qiskit.forecasting.inference.predict_dataset`: evaluation mode, no
+        gradients, ``batch_size`` rows at a time."""
+        return predict_dataset(self, x.to(self.dtype), batch_size=batch_size)
 
     def mse(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
-        """Mean squared error of the predictions for ``x`` against ``y``."""
+        """Mean squared error of the predictions for ``x (N, window, 1)`` against
+        ``y (N, 1)``."""
         predictions = self.predict(x, batch_size).to(torch.float64)  # whatever a backend returns
         return nn.functional.mse_loss(predictions, y.to(torch.float64)).item()
 
@@ -210,12 +211,13 @@ class Run:
         or Python's generators."""
         torch.manual_seed(train.seed)
         run = cls(data_config, series, models, train)
-        run.history = {name: {"initial_test_mse": run._test_mse(name), "train_mse": [],
+        run.history = {name: {"initial_test_mse": run.test_mse(name), "train_mse": [],
                               "test_mse": []} for name in models}
         return run
 
     # ---- training -------------------------------------------------------------------------
-    def _test_mse(self, name: str) -> float:
+    def test_mse(self, name: str) -> float:
+        """The test MSE of model ``name`` (in the scaled units)."""
         return self.models[name].mse(self.data.x_test, self.data.y_test)
 
     def train_epoch(self, name: str, progress=None) -> float:
@@ -266,7 +268,7 @@ class Run:
         summary = {}
         for name in self.models:
             train_mse = self.train_epoch(name, progress)
-            test_mse = self._test_mse(name)
+            test_mse = self.test_mse(name)
             self.history[name]["train_mse"].append(train_mse)
             self.history[name]["test_mse"].append(test_mse)
             summary[name] = (train_mse, test_mse)

@@ -1,6 +1,7 @@
 """The command line's device flags (``--execution``, ``--shots``, ``--run-name``, ``--ledger``,
 ``--dry-run``, ``--yes``) and what they do around a run: defaults for the run's name and ledger,
-the cost preview, the confirmation for real devices, and closing batches and sessions."""
+the cost preview, the confirmation for real devices, the job summary, and closing batches and
+sessions."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .backends.cost import CostPreview
-from .backends.devices import device_backends, preview
-from .backends.profiles import EXECUTION_MODES, FAMILIES
+from ..backends.devices import device_backends
+from ..backends.profiles import EXECUTION_MODES, FAMILIES
 
 _FLAGS = {"shots": "--shots", "execution": "--execution", "run_name": "--run-name",
           "ledger": "--ledger"}
@@ -60,8 +60,7 @@ def device_options(args: argparse.Namespace, name: str | None, options: dict[str
             raise ValueError(f"{', '.join(flags)} apply only to device backends (fake_<device>, "
                              f"ibm_<device>), got backend {name!r}")
         return options
-    merged = {"run_name": run_name, "ledger": str(ledger), **options, **given}
-    return merged
+    return {"run_name": run_name, "ledger": str(ledger), **options, **given}
 
 
 def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
@@ -83,13 +82,6 @@ def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
         raise NotConfirmed("not confirmed: nothing was submitted (pass --yes to skip the "
                            "question)")
     return True
-
-
-def measure(model, work) -> CostPreview:
-    """The cost preview of ``work()`` on the device backends of ``model``."""
-    with preview(model) as cost:
-        work()
-    return cost
 
 
 def job_summary(model) -> str:

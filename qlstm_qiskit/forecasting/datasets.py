@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checks import check_choice, check_int
+from ..checks import check_choice, check_int
 
 TRAIN_FRACTION = 0.67
 WINDOW = 4

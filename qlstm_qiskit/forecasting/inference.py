@@ -4,15 +4,18 @@ On a device backend (``fake_<device>``, ``ibm_<device>``) every time step of eve
 estimator call, whatever the batch size; running the whole dataset as ONE batch therefore submits
 ``T × num_layers`` jobs for ``T`` time steps, never one per sample or per gate. A step is split
 over several jobs only where its ``rows × shots`` exceed the backend's ``max_executions`` (the
-per-job limit, :data:`qlstm_qiskit.ledger.MAX_EXECUTIONS_PER_JOB`).
+per-job limit, :data:`qlstm_qiskit.backends.profiles.MAX_EXECUTIONS_PER_JOB`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
-from .backends.cost import CostPreview
-from .backends.devices import preview
+from ..backends.cost import CostPreview
+from ..backends.devices import preview
 
 
 def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
@@ -20,7 +23,8 @@ def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
     """``model(inputs)`` in evaluation mode without gradients, all of ``inputs`` as one batch
     (``batch_size=None``) or in chunks of ``batch_size`` along dimension 0 (more jobs on a
     device). A model returning a tuple (e.g. a :class:`~qlstm_qiskit.QLSTM`) gives its first
-    element; chunks require a batch-first model."""
+    element; chunks require a batch-first model. ``(N, ...) -> (N, ...)``: the model's output
+    for all ``N`` rows, in order."""
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or batch_size < 1):
         raise ValueError(f"predict_dataset: batch_size must be None or an int >= 1, got "
@@ -35,10 +39,15 @@ def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
     return torch.cat(outputs) if len(outputs) > 1 else outputs[0]
 
 
+def preview_work(model: torch.nn.Module, work: Callable[[], Any]) -> CostPreview:
+    """What ``work()`` would submit on the device backends of ``model`` (a dry run: nothing is
+    submitted, the estimators answer zeros): jobs, circuits, shots and estimated QPU seconds."""
+    with preview(model) as cost:
+        work()
+    return cost
+
+
 def preview_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
                     batch_size: int | None = None) -> CostPreview:
-    """What :func:`predict_dataset` would submit (a dry run: nothing is submitted): jobs,
-    circuits, shots and estimated QPU seconds."""
-    with preview(model) as cost:
-        predict_dataset(model, inputs, batch_size=batch_size)
-    return cost
+    """What :func:`predict_dataset` would submit (see :func:`preview_work`)."""
+    return preview_work(model, lambda: predict_dataset(model, inputs, batch_size=batch_size))

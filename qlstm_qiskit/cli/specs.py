@@ -1,0 +1,72 @@
+"""Backend specs on the command line: ``NAME`` or ``NAME:key=value,...`` parsed, checked and
+formatted, and the backend a checkpoint was trained on."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..backends import get_backend
+from ..forecasting.training import CHECKPOINT, check_storable_options, read_checkpoint
+from .device_flags import device_options
+from .errors import CommandError
+
+
+def parse_value(text: str) -> Any:
+    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool, ``"none"`` -> None,
+    anything else -> the string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_backend_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``"name:key=value,key=value"`` -> ``(name, options)``."""
+    name, _, rest = spec.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise CommandError(f"backend {spec!r}: options must be key=value, got {item!r}")
+        options[key.strip()] = parse_value(value.strip())
+    if not name.strip():
+        raise CommandError(f"backend {spec!r}: the name is missing")
+    return name.strip(), check_storable_options("backend", options)
+
+
+def checked_backend(spec: str | tuple[str, dict[str, Any]],
+                    args: argparse.Namespace | None = None, *, run_name: str = "",
+                    ledger: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
+    :mod:`qlstm_qiskit.cli.device_flags`) and build the backend once, so that a bad name or
+    option fails early."""
+    name, options = parse_backend_spec(spec) if isinstance(spec, str) else spec
+    if args is not None:
+        options = device_options(args, name, options, run_name=run_name, ledger=ledger)
+    get_backend(name, **options)
+    return name, options
+
+
+def format_backend(name: str, options: dict[str, Any]) -> str:
+    """``(name, options)`` -> ``"name"`` or ``"name:key=value,..."``, the form
+    :func:`parse_backend_spec` reads."""
+    return name + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
+
+
+def saved_backend(checkpoint: Path) -> tuple[str, dict[str, Any]]:
+    """The backend ``(name, options)`` the quantum model of ``checkpoint`` (a file or a run
+    directory) was trained on; ``("classical", {})`` for a checkpoint without one."""
+    path = checkpoint / CHECKPOINT if checkpoint.is_dir() else checkpoint
+    for config in read_checkpoint(path)["models"].values():
+        if config.get("kind") == "qlstm":
+            return config["backend"], dict(config.get("backend_options", {}))
+    return "classical", {}
