@@ -89,12 +89,14 @@ class CircuitSpec:
 
     @property
     def n_inputs(self) -> int:
-        """Length of the circuit's input ``ParameterVector``: n_qlayers * n_qubits * inputs_per_qubit."""
+        """Length of the circuit's input ``ParameterVector``:
+        ``n_qlayers * n_qubits * inputs_per_qubit``."""
         return self.n_qlayers * self.n_qubits * self.inputs_per_qubit
 
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
-        """Shape of one gate's trainable weights: (n_qlayers, depth, n_qubits, rotations per qubit)."""
+        """Shape of one gate's trainable weights:
+        ``(n_qlayers, depth, n_qubits, rotations per qubit)``."""
         return (self.n_qlayers, self.depth, self.n_qubits, len(ROTATIONS[self.rotation]))
 
     @property
@@ -177,7 +179,8 @@ class GateCircuit:
 
         Returns:
             ``(..., n_inputs)`` angles in the order of :attr:`inputs`: for ``angle``, ``f_q``; for
-            ``arctan``, ``arctan f_q`` then ``arctan f_q**2``; repeated for every re-uploading block.
+            ``arctan``, ``arctan f_q`` then ``arctan f_q**2``; repeated for every re-uploading
+            block.
         """
         self._check_features("encode", features)
         if self.spec.encoding == "angle":

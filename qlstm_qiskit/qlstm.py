@@ -1,4 +1,5 @@
-"""``QLSTM``: a multi-layer, optionally bidirectional quantum LSTM with ``torch.nn.LSTM``'s contract."""
+"""``QLSTM``: a multi-layer, optionally bidirectional quantum LSTM with ``torch.nn.LSTM``'s
+contract."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import torch.nn.functional as F
 from qiskit import QuantumCircuit
 from torch import nn
 
-from .checks import check_bool, check_fraction, check_int, check_seed
 from .backends import QuantumBackend, resolve_backend
 from .cell import QLSTMCell, check_dtype, check_tensor, describe, shots_option
+from .checks import check_bool, check_fraction, check_int, check_seed
 from .circuits import CircuitSpec
 
 
@@ -128,7 +129,7 @@ class QLSTM(nn.Module):
         shape = (layers, batch, self.hidden_size) if batched else (layers, self.hidden_size)
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-        for name, state in zip(("h_0", "c_0"), hx):
+        for name, state in zip(("h_0", "c_0"), hx, strict=True):
             check_tensor(owner, name, state, dtype, (len(shape),))
             if tuple(state.shape) != shape:
                 raise ValueError(f"{owner}: {name} must have shape {shape}, got "

@@ -6,8 +6,8 @@ circuit is transpiled once per device and optimization level to an ISA circuit w
 ``generate_preset_pass_manager`` (:class:`CachedPassManager`), its observables laid out with the
 transpiled layout, and evaluated by the runtime's ``EstimatorV2`` with ``mode=`` the device
 (``execution="job"``), a ``Batch`` or a ``Session``. Every estimator call goes through a
-:class:`~qlstm_qiskit.backends.jobs.LedgerEstimator`, which tags, counts, splits over the per-job limit,
-previews (dry run) and, with a ledger, records and resumes the jobs.
+:class:`~qlstm_qiskit.backends.jobs.LedgerEstimator`, which tags, counts, splits over the per-job
+limit, previews (dry run) and, with a ledger, records and resumes the jobs.
 
 Why ``EstimatorV2`` and not the executor-based ``qiskit_ibm_runtime.executor_estimator.Estimator``
 of qiskit-ibm-runtime 0.51: in local testing mode the executor simulates every qubit of the device
@@ -26,7 +26,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from .cost import CostPreview
@@ -78,7 +78,7 @@ def cached_pass_manager(device, optimization_level: int) -> CachedPassManager:
     return _PASS_MANAGERS[key]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _device(family: str, name: str):
     """One device object per name and process, so that its transpilations are cached."""
     return fake_device(name) if family == "fake" else ibm_device(name)

@@ -13,8 +13,13 @@ import math
 from typing import Any
 
 import numpy as np
-from qiskit.primitives import (BackendEstimatorV2, BaseEstimatorV2, PrimitiveJob,
-                               PrimitiveResult, PubResult)
+from qiskit.primitives import (
+    BackendEstimatorV2,
+    BaseEstimatorV2,
+    PrimitiveJob,
+    PrimitiveResult,
+    PubResult,
+)
 from qiskit.primitives.containers import DataBin
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.providers import BackendV2
@@ -76,7 +81,7 @@ class SamplingEstimator(BaseEstimatorV2):
         sampled = self.sampler.run([(self._with_measurements(pub.circuit), pub.parameter_values)
                                     for pub in pubs], shots=self.shots).result()
         results = []
-        for pub, counts in zip(pubs, sampled):
+        for pub, counts in zip(pubs, sampled, strict=True):
             evs = counts.data.meas.expectation_values(pub.observables)
             stds = np.full(evs.shape, 1 / math.sqrt(self.shots))
             results.append(PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape),

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from qiskit_aer.noise import (NoiseModel, ReadoutError, depolarizing_error,
-                              thermal_relaxation_error)
+from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error, thermal_relaxation_error
 
 #: basis gates that are 1-qubit / 2-qubit gates Aer can attach errors to; virtual rz is noiseless.
 ONE_QUBIT = ("sx", "x", "h", "rx", "ry", "u", "u1", "u2", "u3", "p", "s", "sdg", "t", "tdg", "y",

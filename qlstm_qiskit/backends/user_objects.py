@@ -13,7 +13,6 @@ from .estimators import sampling_estimator
 from .primitive import PrimitiveBackend
 from .profiles import Profile, check_applicable
 
-
 #: options accepted with a user's object, with their defaults.
 BACKEND_OPTIONS = {"gradient": "param_shift", "shots": 1024, "seed": None,
                    "optimization_level": 1, "spsa_samples": 4, "spsa_epsilon": 0.1}

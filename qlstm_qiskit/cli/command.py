@@ -9,6 +9,7 @@ import sys
 import torch
 
 import qlstm_qiskit
+
 from .errors import PROG, CommandError
 from .evaluate import add_evaluate
 from .info import add_backends, add_circuit

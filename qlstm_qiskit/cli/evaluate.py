@@ -63,7 +63,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             def test_mse(model=model):
                 return model.mse(run.data.x_test, run.data.y_test, batch_size)
 
-            if not confirm_or_preview(args, [model], lambda: preview_work(model, test_mse)):
+            def cost(model=model, test_mse=test_mse):
+                return preview_work(model, test_mse)
+
+            if not confirm_or_preview(args, [model], cost):
                 continue
             start = time.perf_counter()
             with closing_devices([model]):

@@ -11,8 +11,14 @@ import torch
 from ..forecasting.datasets import DATASETS, generate, load_csv_column, sliding_windows
 from ..forecasting.inference import predict_dataset, preview_work
 from ..forecasting.training import Run
-from .device_flags import (add_device_flags, closing_devices, confirm_or_preview, device_options,
-                           is_device, job_summary)
+from .device_flags import (
+    add_device_flags,
+    closing_devices,
+    confirm_or_preview,
+    device_options,
+    is_device,
+    job_summary,
+)
 from .errors import CommandError
 from .flags import add_inference_flags
 from .specs import checked_backend, saved_backend

@@ -14,12 +14,23 @@ import numpy as np
 import torch
 
 from ..circuits import CircuitSpec
-from ..forecasting.datasets import (DATASETS, FIT_ON, TRAIN_FRACTION, WINDOW, generate,
-                                    load_csv_column)
+from ..forecasting.datasets import (
+    DATASETS,
+    FIT_ON,
+    TRAIN_FRACTION,
+    WINDOW,
+    generate,
+    load_csv_column,
+)
 from ..forecasting.inference import preview_work
 from ..forecasting.training import CHECKPOINT, ModelConfig, Run, TrainConfig
-from .device_flags import (add_device_flags, closing_devices, confirm_or_preview, is_device,
-                           job_summary)
+from .device_flags import (
+    add_device_flags,
+    closing_devices,
+    confirm_or_preview,
+    is_device,
+    job_summary,
+)
 from .errors import PROG, CommandError
 from .flags import CIRCUIT_FIELDS, add_circuit_flags, add_threads
 from .specs import checked_backend

@@ -361,8 +361,8 @@ class Run:
         writer.writerow(["epoch", "model", "train_mse", "test_mse"])
         for name, history in self.history.items():
             writer.writerow([0, name, "", repr(history["initial_test_mse"])])
-            for epoch, (train, test) in enumerate(zip(history["train_mse"], history["test_mse"]),
-                                                  start=1):
+            pairs = zip(history["train_mse"], history["test_mse"], strict=True)
+            for epoch, (train, test) in enumerate(pairs, start=1):
                 writer.writerow([epoch, name, repr(train), repr(test)])
         return out.getvalue()
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .gates import (Monomial, apply_1q, apply_fixed, complex_dtype, kron_states,
-                    rotation_matrix)
+from .gates import Monomial, apply_1q, apply_fixed, complex_dtype, kron_states, rotation_matrix
 from .program import Instruction, Program
 
 #: amplitudes (G * chunk * 2**n) processed at once: bounds the memory of one chunk

@@ -37,7 +37,8 @@ class CompiledCircuit:
         circuit: the Qiskit circuit (gates only; parameters must be plain ``Parameter`` objects in
             the single-parameter gates ``rx, ry, rz, p``).
         inputs: the circuit's input parameters, in the order of the ``inputs`` tensor's last axis.
-        weights: the circuit's weight parameters, in the order of the ``weights`` tensor's last axis.
+        weights: the circuit's weight parameters, in the order of the ``weights`` tensor's last
+            axis.
         observables: diagonal (I/Z) observables; the result has one value per observable.
         method: ``"dense"``, ``"gates"``, ``"adjoint"`` or ``"auto"`` (dense up to
             ``DENSE_MAX_QUBITS`` qubits, gates up to ``GATES_MAX_QUBITS``, adjoint above).

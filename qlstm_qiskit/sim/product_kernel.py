@@ -160,7 +160,7 @@ class ProductKernel:
         """Gradients of the basis vectors ``(basis_circuits, n, 2**m, 2)`` (qubit order) and of
         the unitary (``None`` without one), each summed over all :meth:`backward` pieces in one
         matrix product."""
-        weights, grad_qubits, psis, grad_states = zip(*pieces)
+        weights, grad_qubits, psis, grad_states = zip(*pieces, strict=True)
         # u = E^T w: dE[i, j] = sum_b w[i, b] g_u[j, b]
         grad_basis = np.concatenate(weights, -1) @ np.concatenate(grad_qubits, -1).transpose(
             0, 1, 3, 2)

@@ -29,8 +29,18 @@ from .gates import Monomial, complex_dtype
 from .layers import LocalLayer, ProductStage
 from .product_kernel import ProductKernel
 from .program import Instruction, Program, diagonal_signs
-from .steps import (ElementwiseStart, ExpandedStart, FixedGate, LocalGates, Permutation,
-                    ProductStart, Unitary, ZeroStart, cast, generate)
+from .steps import (
+    ElementwiseStart,
+    ExpandedStart,
+    FixedGate,
+    LocalGates,
+    Permutation,
+    ProductStart,
+    Unitary,
+    ZeroStart,
+    cast,
+    generate,
+)
 
 #: ``dense`` evaluates an input product layer as one real matrix product while it has at most this
 #: many rows (``2**(input rotations)``); above, rotation by rotation.
