@@ -26,6 +26,7 @@ def quick(bench):
     return bench.main(argv)
 
 
+@pytest.mark.bench
 def test_quick_run_rows(bench, quick):
     rows = quick["rows"]
     by_name = {row["name"]: row for row in rows}
@@ -52,6 +53,7 @@ def test_quick_run_rows(bench, quick):
     assert by_name["aer_shots"]["mean"] != exact
 
 
+@pytest.mark.bench
 def test_fake_device_rows(quick):
     pytest.importorskip("qiskit_ibm_runtime")
     devices = [row for row in quick["rows"] if row["group"] == "device"]
@@ -62,6 +64,7 @@ def test_fake_device_rows(quick):
     assert all(math.isfinite(mse) and mse > 0 for mse in device["mse"])
 
 
+@pytest.mark.bench
 def test_render(bench, quick, tmp_path):
     figures = tmp_path / "figures"
     markdown = bench.render(quick, figures)

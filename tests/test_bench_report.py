@@ -36,6 +36,7 @@ def test_epochs_to_reach():
     assert bench.epochs_to_reach([0.5, 0.2], 0.01) is None
 
 
+@pytest.mark.bench
 def test_accuracy_section_quick(tmp_path):
     bench = load("benchmarks/bench_accuracy.py")
     results = bench.main(bench.QUICK_ARGS)
@@ -71,6 +72,7 @@ def test_quick_report_never_overwrites_the_measured_one():
         report.main(["--quick"])
 
 
+@pytest.mark.bench
 def test_report_renders_every_section_from_a_quick_run(tmp_path):
     """The documented command, at tiny sizes: every section runs in its own process, saves its
     results and appears in BENCHMARKS.md with its figures."""

@@ -4,9 +4,12 @@ import json
 import math
 import re
 
+import pytest
+
 from test_example import assert_png, load
 
 
+@pytest.mark.bench
 def test_bench_scaling_quick_run_and_render(tmp_path, capsys):
     bench = load("benchmarks/bench_scaling.py")
     argv = ["--n-qubits", "4", "13", "--depth", "1", "2", "--hidden", "3", "5", "--batch", "1",

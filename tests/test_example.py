@@ -41,6 +41,7 @@ def test_forecast_example_runs(dataset, capsys):
     assert "done:" in capsys.readouterr().out
 
 
+@pytest.mark.bench
 def test_bench_step_smoke(capsys):
     bench_step = load("benchmarks/bench_step.py")
     result = bench_step.main(["--steps", "2", "--warmup", "1"])
@@ -49,6 +50,7 @@ def test_bench_step_smoke(capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (QLSTM step / nn.LSTM step)")
 
 
+@pytest.mark.bench
 def test_bench_primitives_smoke(capsys):
     bench = load("benchmarks/bench_primitives.py")
     result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--n-qubits", "2",
@@ -60,6 +62,7 @@ def test_bench_primitives_smoke(capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (stock step / batched step)")
 
 
+@pytest.mark.bench
 def test_bench_scale_smoke(capsys):
     bench_scale = load("benchmarks/bench_scale.py")
     result = bench_scale.main(["--train-qubits", "5", "13", "--throughput-qubits", "13",
@@ -92,6 +95,7 @@ def test_a_20_qubit_training_step_on_statevector(capsys):
     assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
 
 
+@pytest.mark.bench
 def test_bench_peers_smoke(capsys):
     bench = load("benchmarks/bench_peers.py")
     peers = ["qlstm", "lstm", "aer", "stock"]
@@ -106,6 +110,7 @@ def test_bench_peers_smoke(capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio: peer step / qlstm step")
 
 
+@pytest.mark.bench
 def test_bench_peers_skips_pennylane_peers_when_missing(monkeypatch, capsys):
     bench = load("benchmarks/bench_peers.py")
     monkeypatch.setattr(bench, "pennylane_available", lambda: False)
