@@ -1,5 +1,6 @@
 """Smoke test of benchmarks/bench_noise.py (loaded by path, like tests/test_example.py) and direct
-tests of its scaled noise profiles."""
+tests of its scaled noise profiles. The smoke tests (marked bench) read its quick run in the
+session's quick report."""
 
 import importlib.util
 import math
@@ -19,13 +20,19 @@ def bench():
 
 
 @pytest.fixture(scope="module")
-def quick(bench):
-    """The results of the quick run (without the fake device where qiskit-ibm-runtime is
-    missing: ``--devices`` with no names)."""
-    argv = list(bench.QUICK_ARGS) + ([] if HAVE_RUNTIME else ["--devices"])
-    return bench.main(argv)
+def quick(bench, request):
+    """The results of the quick run: the noise section of the session's quick report (the
+    `quick_report` fixture of conftest.py), or, where qiskit-ibm-runtime is missing, a run of its
+    own without the fake device (``--devices`` with no names)."""
+    if not HAVE_RUNTIME:
+        return bench.main(list(bench.QUICK_ARGS) + ["--devices"])
+    quick_report = request.getfixturevalue("quick_report")
+    assert quick_report.record("noise")["command"] == " ".join(
+        ["python", "benchmarks/bench_noise.py", *bench.QUICK_ARGS])
+    return quick_report.results("noise")
 
 
+@pytest.mark.bench
 def test_quick_run_rows(bench, quick):
     rows = quick["rows"]
     by_name = {row["name"]: row for row in rows}
@@ -52,6 +59,7 @@ def test_quick_run_rows(bench, quick):
     assert by_name["aer_shots"]["mean"] != exact
 
 
+@pytest.mark.bench
 def test_fake_device_rows(quick):
     pytest.importorskip("qiskit_ibm_runtime")
     devices = [row for row in quick["rows"] if row["group"] == "device"]
@@ -62,6 +70,7 @@ def test_fake_device_rows(quick):
     assert all(math.isfinite(mse) and mse > 0 for mse in device["mse"])
 
 
+@pytest.mark.bench
 def test_render(bench, quick, tmp_path):
     figures = tmp_path / "figures"
     markdown = bench.render(quick, figures)

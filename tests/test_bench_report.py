@@ -1,7 +1,9 @@
-"""The benchmark report (benchmarks/report.py) and its accuracy section, at tiny sizes."""
+"""The benchmark report (benchmarks/report.py) and its accuracy section, at tiny sizes: the smoke
+tests read the session's one quick report (the `quick_report` fixture of conftest.py)."""
 
 import json
 import math
+import shutil
 
 import pytest
 
@@ -36,9 +38,12 @@ def test_epochs_to_reach():
     assert bench.epochs_to_reach([0.5, 0.2], 0.01) is None
 
 
-def test_accuracy_section_quick(tmp_path):
+@pytest.mark.bench
+def test_accuracy_section_quick(quick_report, tmp_path):
+    """The accuracy section's QUICK_ARGS run, from the session's quick report."""
     bench = load("benchmarks/bench_accuracy.py")
-    results = bench.main(bench.QUICK_ARGS)
+    assert quick_report.record("accuracy")["command"].endswith(" ".join(bench.QUICK_ARGS))
+    results = quick_report.results("accuracy")
     settings = results["settings"]
     assert list(results["datasets"]) == ["damped_shm"]
     result = results["datasets"]["damped_shm"]
@@ -71,16 +76,17 @@ def test_quick_report_never_overwrites_the_measured_one():
         report.main(["--quick"])
 
 
-def test_report_renders_every_section_from_a_quick_run(tmp_path):
+@pytest.mark.bench
+def test_report_renders_every_section_from_a_quick_run(quick_report, tmp_path):
     """The documented command, at tiny sizes: every section runs in its own process, saves its
     results and appears in BENCHMARKS.md with its figures."""
-    report = load("benchmarks/report.py")
-    path = report.main(["--quick", "--docs", str(tmp_path)])
-    text = path.read_text()
+    report, docs = quick_report.report, quick_report.docs
+    assert quick_report.path == docs / "BENCHMARKS.md"
+    text = quick_report.text
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert [h.split()[1] for h in headings] == ["Speed", "Scaling", "Accuracy", "Noise"]
     for name in report.SECTIONS:
-        record = json.loads((tmp_path / "results" / f"{name}.json").read_text())
+        record = json.loads((docs / "results" / f"{name}.json").read_text())
         assert record["section"] == name and record["wall_seconds"] >= 0
         assert record["command"].startswith(f"python benchmarks/{report.SECTIONS[name]}")
         assert record["machine"]["versions"]["qiskit"]
@@ -89,8 +95,11 @@ def test_report_renders_every_section_from_a_quick_run(tmp_path):
                if "](figures/" in line]
     assert len(figures) >= 4
     for figure in figures:
-        assert_png(tmp_path / figure)
+        assert_png(docs / figure)
     assert "Not yet run" not in text
-    # `--sections` with no names re-renders from the saved results alone: the same document
-    (tmp_path / "BENCHMARKS.md").unlink()
-    assert report.main(["--sections", "--docs", str(tmp_path)]).read_text() == text
+    # `--sections` with no names re-renders from the saved results alone: the same document (in
+    # a copy of the session's report folder, which other tests read)
+    copy = tmp_path / "docs"
+    shutil.copytree(docs, copy)
+    (copy / "BENCHMARKS.md").unlink()
+    assert report.main(["--sections", "--docs", str(copy)]).read_text() == text

@@ -1,20 +1,26 @@
-"""Smoke test of benchmarks/bench_scaling.py (a script, loaded by path) at tiny sizes."""
+"""Smoke test of benchmarks/bench_scaling.py (a script, loaded by path) at tiny sizes: its quick
+run in the session's quick report (the `quick_report` fixture of conftest.py)."""
 
 import json
 import math
 import re
 
+import pytest
+
 from test_example import assert_png, load
 
 
-def test_bench_scaling_quick_run_and_render(tmp_path, capsys):
+@pytest.mark.bench
+def test_bench_scaling_quick_run_and_render(quick_report, tmp_path):
     bench = load("benchmarks/bench_scaling.py")
     argv = ["--n-qubits", "4", "13", "--depth", "1", "2", "--hidden", "3", "5", "--batch", "1",
             "2", "--seq", "1", "2", "--base-hidden", "3", "--base-batch", "2", "--base-seq", "2",
             "--qubits-batch", "2", "--warmup", "1", "--max-steps", "1"]
     assert bench.QUICK_ARGS == argv  # the driver's smoke run is the one tested here
-    results = bench.main(bench.QUICK_ARGS)
-    json.dumps(results)  # JSON-serialisable
+    assert quick_report.record("scaling")["command"] == " ".join(
+        ["python", "benchmarks/bench_scaling.py", *argv])
+    results = quick_report.results("scaling")  # saved as JSON: JSON-serialisable
+    json.dumps(results)
     requested = {"n_qubits": [4, 13], "depth": [1, 2], "hidden": [3, 5], "batch": [1, 2],
                  "seq": [1, 2]}
     for axis, values in requested.items():
@@ -34,7 +40,7 @@ def test_bench_scaling_quick_run_and_render(tmp_path, capsys):
     assert methods == {4: ("dense", "fused"), 13: ("adjoint", "autograd")}
     assert results["settings"]["max_steps"] == 1
 
-    printed = capsys.readouterr().out
+    printed = "\n".join(quick_report.printed("scaling"))  # what main(QUICK_ARGS) printed
     assert re.search(r"^\s+13\s+adjoint\s+autograd", printed, re.MULTILINE)
 
     markdown = bench.render(results, tmp_path / "figures")

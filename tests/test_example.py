@@ -1,4 +1,5 @@
-"""Smoke tests of the scripts under examples/ and benchmarks/ (not packages: loaded by path)."""
+"""Smoke tests of the scripts under examples/ and benchmarks/ (not packages: loaded by path); the
+benchmark ones are marked bench (python -m pytest -m bench)."""
 
 import importlib.util
 import math
@@ -41,6 +42,7 @@ def test_forecast_example_runs(dataset, capsys):
     assert "done:" in capsys.readouterr().out
 
 
+@pytest.mark.bench
 def test_bench_step_smoke(capsys):
     bench_step = load("benchmarks/bench_step.py")
     result = bench_step.main(["--steps", "2", "--warmup", "1"])
@@ -49,6 +51,7 @@ def test_bench_step_smoke(capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (QLSTM step / nn.LSTM step)")
 
 
+@pytest.mark.bench
 def test_bench_primitives_smoke(capsys):
     bench = load("benchmarks/bench_primitives.py")
     result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--n-qubits", "2",
@@ -60,6 +63,7 @@ def test_bench_primitives_smoke(capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("ratio (stock step / batched step)")
 
 
+@pytest.mark.bench
 def test_bench_scale_smoke(capsys):
     bench_scale = load("benchmarks/bench_scale.py")
     result = bench_scale.main(["--train-qubits", "5", "13", "--throughput-qubits", "13",
@@ -92,20 +96,28 @@ def test_a_20_qubit_training_step_on_statevector(capsys):
     assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
 
 
-def test_bench_peers_smoke(capsys):
+@pytest.mark.bench
+def test_bench_peers_smoke(quick_report):
+    """The speed section's quick run (every peer: --peers defaults to all of them), from the
+    session's quick report (the `quick_report` fixture of conftest.py)."""
     bench = load("benchmarks/bench_peers.py")
+    argv = ["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1", "--warmup", "0"]
+    assert bench.QUICK_ARGS == argv and set(bench.parse_args(argv).peers) == set(bench.PEERS)
+    assert quick_report.record("speed")["command"] == " ".join(
+        ["python", "benchmarks/bench_peers.py", *argv])
     peers = ["qlstm", "lstm", "aer", "stock"]
     if bench.pennylane_available():
         peers += ["pl-default", "pl-lightning"]
-    result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1",
-                         "--warmup", "0", "--peers", *peers])
+    result = quick_report.results("speed")
     assert set(result["results"]) == set(peers)
     for peer in peers:
         assert result["results"][peer]["step_ms"] > 0 and result["results"][peer]["ratio"] > 0
     assert result["results"]["qlstm"]["ratio"] == 1
-    assert capsys.readouterr().out.splitlines()[-1].startswith("ratio: peer step / qlstm step")
+    printed = quick_report.printed("speed")  # what main(QUICK_ARGS) printed
+    assert printed[-1].startswith("ratio: peer step / qlstm step")
 
 
+@pytest.mark.bench
 def test_bench_peers_skips_pennylane_peers_when_missing(monkeypatch, capsys):
     bench = load("benchmarks/bench_peers.py")
     monkeypatch.setattr(bench, "pennylane_available", lambda: False)
