@@ -42,7 +42,8 @@ import torch
 
 from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.forecasting.datasets import TRAIN_FRACTION, WINDOW, generate
-from qlstm_qiskit.forecasting.training import Forecaster, ModelConfig, Run, TrainConfig
+from qlstm_qiskit.forecasting.models import Forecaster, ModelConfig
+from qlstm_qiskit.forecasting.training import Run, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import pyplot, save  # noqa: E402

@@ -55,7 +55,8 @@ from qlstm_qiskit.cli.device_flags import closing_devices
 from qlstm_qiskit.cli.specs import format_backend
 from qlstm_qiskit.cli.train import TRAIN_DEFAULTS
 from qlstm_qiskit.forecasting.datasets import generate
-from qlstm_qiskit.forecasting.training import ModelConfig, Run, TrainConfig
+from qlstm_qiskit.forecasting.models import ModelConfig
+from qlstm_qiskit.forecasting.training import Run, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import data_config, matched_lstm  # noqa: E402

@@ -22,7 +22,8 @@ import time
 
 from qlstm_qiskit import CircuitSpec
 from qlstm_qiskit.forecasting.datasets import DATASETS, TRAIN_FRACTION, generate
-from qlstm_qiskit.forecasting.training import ModelConfig, Run, TrainConfig
+from qlstm_qiskit.forecasting.models import ModelConfig
+from qlstm_qiskit.forecasting.training import Run, TrainConfig
 
 
 def parse_args(argv=None) -> argparse.Namespace:

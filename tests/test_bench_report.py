@@ -12,7 +12,7 @@ from test_example import assert_png, load
 
 def test_matched_lstm_is_within_twenty_percent():
     bench = load("benchmarks/bench_accuracy.py")
-    from qlstm_qiskit.forecasting.training import ModelConfig
+    from qlstm_qiskit.forecasting.models import ModelConfig
 
     qlstm = ModelConfig(kind="qlstm", hidden_size=5)
     lstm, q_count, c_count = bench.matched_lstm(qlstm)

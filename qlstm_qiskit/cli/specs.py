@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import get_backend
-from ..forecasting.training import CHECKPOINT, check_storable_options, read_checkpoint
+from ..forecasting.models import check_storable_options
+from ..forecasting.training import CHECKPOINT, read_checkpoint
 from .device_flags import device_options
 from .errors import CommandError
 

@@ -23,7 +23,8 @@ from ..forecasting.datasets import (
     load_csv_column,
 )
 from ..forecasting.inference import preview_work
-from ..forecasting.training import CHECKPOINT, ModelConfig, Run, TrainConfig
+from ..forecasting.models import ModelConfig
+from ..forecasting.training import CHECKPOINT, Run, TrainConfig
 from .device_flags import (
     add_device_flags,
     closing_devices,

@@ -1,4 +1,5 @@
-"""Forecasting runs: a :class:`Forecaster`, its training loop, checkpoints and metrics.
+"""Forecasting runs: the training loop of :class:`~.models.Forecaster` models, checkpoints and
+metrics.
 
 A :class:`Run` trains one or more forecasters (a QLSTM, a classical ``torch.nn.LSTM`` baseline, or
 both side by side) on one windowed series with the protocol of Chen et al. 2020: RMSprop
@@ -23,7 +24,7 @@ import csv
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,131 +32,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backends import get_backend
-from ..checks import check_choice, check_int
-from ..circuits import CircuitSpec
+from ..checks import check_int
 from ..files import atomic_write
-from ..qlstm import QLSTM
 from .datasets import WindowedData, make_windows
-from .inference import predict_dataset
+from .models import Forecaster, ModelConfig
 
-MODEL_KINDS = ("qlstm", "lstm")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "qlstm-qiskit-run"
 CHECKPOINT_VERSION = 1
-_QUANTUM_FIELDS = ("circuit", "backend", "backend_options")
-_CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
-
-    ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
-    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM.
-    """
-
-    kind: str = "qlstm"
-    hidden_size: int = 5
-    num_layers: int = 1
-    circuit: CircuitSpec = field(default_factory=CircuitSpec)
-    backend: str = "statevector"
-    backend_options: dict[str, Any] = field(default_factory=dict)
-    dtype: str = "float64"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_storable_options("ModelConfig", self.backend_options)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields that matter for this kind (the LSTM has no circuit or backend)."""
-        data = asdict(self)
-        if self.kind == "lstm":
-            for name in _QUANTUM_FIELDS:
-                del data[name]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"ModelConfig: unknown fields {unknown}; known: {sorted(known)}")
-        data = dict(data)
-        if "circuit" in data:
-            data["circuit"] = CircuitSpec(**data["circuit"])
-        return cls(**data)
-
-
-def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Return backend ``options`` if none looks like a credential (they go into checkpoints)."""
-    for key in options:
-        if any(word in str(key).lower() for word in _CREDENTIAL_WORDS):
-            raise ValueError(f"{owner}: backend option {key!r} looks like a credential; "
-                             "credentials come from the saved account or the environment and "
-                             "are never stored in checkpoints")
-    return options
-
-
-class Forecaster(nn.Module):
-    """A QLSTM (or ``torch.nn.LSTM``) over ``(B, window, 1)`` and ``nn.Linear(hidden, 1)`` on the
-    last step: ``(B, window, 1) -> (B, 1)``.
-
-    Initialised from ``config.seed`` without touching torch's global generator, so a model's
-    initial weights do not depend on what else a run builds.
-    """
-
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        owner = "Forecaster"
-        check_choice(owner, "kind", config.kind, MODEL_KINDS)
-        check_choice(owner, "dtype", config.dtype, DTYPES)
-        check_int(owner, "hidden_size", config.hidden_size, 1)
-        check_int(owner, "num_layers", config.num_layers, 1)
-        self.config = config
-        dtype = DTYPES[config.dtype]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            if config.kind == "qlstm":
-                self.lstm = QLSTM(1, config.hidden_size, config.num_layers, batch_first=True,
-                                  backend=get_backend(config.backend, **config.backend_options),
-                                  seed=config.seed, dtype=dtype, **asdict(config.circuit))
-            else:
-                self.lstm = nn.LSTM(1, config.hidden_size, config.num_layers, batch_first=True,
-                                    dtype=dtype)
-            self.head = nn.Linear(config.hidden_size, 1, dtype=dtype)
-
-    @property
-    def is_quantum(self) -> bool:
-        return self.config.kind == "qlstm"
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.head.weight.dtype
-
-    def set_backend(self, name: str, **options: Any) -> Forecaster:
-        """Run the same weights on the backend ``name``; returns ``self``."""
-        if not self.is_quantum:
-            raise ValueError("Forecaster.set_backend: the classical LSTM has no backend")
-        self.lstm.set_backend(name, **options)
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output, _ = self.lstm(x)
-        return self.head(output[:, -1])
-
-    def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Predictions ``(N, 1)`` for ``x (N, window, 1)`` (cast to the model's dtype) by
-        :func:`~qlstm_qiskit.forecasting.inference.predict_dataset`: evaluation mode, no
-        gradients, ``batch_size`` rows at a time."""
-        return predict_dataset(self, x.to(self.dtype), batch_size=batch_size)
-
-    def mse(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
-        """Mean squared error of the predictions for ``x (N, window, 1)`` against
-        ``y (N, 1)``."""
-        predictions = self.predict(x, batch_size).to(torch.float64)  # whatever a backend returns
-        return nn.functional.mse_loss(predictions, y.to(torch.float64)).item()
 
 
 @dataclass
