@@ -49,8 +49,8 @@ from typing import Any
 import torch
 
 from qlstm_qiskit.backends import get_backend
-from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.backends.profiles import builtin_dir, find_profiles, load_profile
+from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.cli.device_flags import closing_devices
 from qlstm_qiskit.cli.specs import format_backend
 from qlstm_qiskit.cli.train import TRAIN_DEFAULTS
@@ -74,9 +74,9 @@ NOISE_TEXT = {
     "aer_statevector": "Aer EstimatorV2 statevector, exact values; no noise",
     "aer_shots": "Aer SamplerV2 counts: shot noise only, ⟨Z⟩ from `shots` samples per circuit",
     "aer_noisy": "Aer density matrix on the basis `rz sx x cx`: depolarizing and thermal "
-                 "relaxation after every basis gate, readout errors, 4096 shots",
+    "relaxation after every basis gate, readout errors, 4096 shots",
     "aer_noisy_exact": "Aer EstimatorV2 density matrix with the gate noise only (no readout "
-                       "errors, no shots): exact noisy expectation values",
+    "errors, no shots): exact noisy expectation values",
 }
 
 
@@ -155,18 +155,29 @@ def train(epochs: int, seed: int, n_points: int | None, with_lstm: bool) -> tupl
     series = generate(settings["dataset"], n_points)
     data = data_config(settings["dataset"], series)
     circuit = CircuitSpec(**{key: settings[key] for key in asdict(CircuitSpec())})
-    qlstm = ModelConfig(kind="qlstm", hidden_size=settings["hidden_size"],
-                        num_layers=settings["num_layers"], circuit=circuit,
-                        backend=settings["backend"], dtype=settings["dtype"], seed=seed)
+    qlstm = ModelConfig(
+        kind="qlstm",
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
+        circuit=circuit,
+        backend=settings["backend"],
+        dtype=settings["dtype"],
+        seed=seed,
+    )
     models = {"qlstm": qlstm}
     if with_lstm:
         models["lstm"] = matched_lstm(qlstm)[0]
-    run = Run.create(data, series, models,
-                     TrainConfig(epochs=epochs, batch_size=settings["batch_size"],
-                                 lr=settings["lr"], seed=seed))
-    print(f"training {' and '.join(models)} on {data['dataset']} "
-          f"({data['n_points']} points): {len(run.data.x_train)} training and "
-          f"{len(run.data.x_test)} test windows of {run.data.window}; {epochs} epochs")
+    run = Run.create(
+        data,
+        series,
+        models,
+        TrainConfig(epochs=epochs, batch_size=settings["batch_size"], lr=settings["lr"], seed=seed),
+    )
+    print(
+        f"training {' and '.join(models)} on {data['dataset']} "
+        f"({data['n_points']} points): {len(run.data.x_train)} training and "
+        f"{len(run.data.x_test)} test windows of {run.data.window}; {epochs} epochs"
+    )
     chosen: dict[str, dict] = {}
     weights: dict[str, dict] = {}
     while run.epoch < epochs:
@@ -176,48 +187,78 @@ def train(epochs: int, seed: int, n_points: int | None, with_lstm: bool) -> tupl
                 chosen[name] = {"epoch": run.epoch, "train_mse": train_mse, "test_mse": test_mse}
                 weights[name] = copy.deepcopy(run.models[name].state_dict())
         if run.epoch % 10 == 0 or run.epoch == epochs:
-            print(f"  epoch {run.epoch:3d}: " + " | ".join(
-                f"{name} train {tr:.6f} test {te:.6f}" for name, (tr, te) in summary.items()),
-                flush=True)
+            print(
+                f"  epoch {run.epoch:3d}: "
+                + " | ".join(
+                    f"{name} train {tr:.6f} test {te:.6f}" for name, (tr, te) in summary.items()
+                ),
+                flush=True,
+            )
     for name, state in weights.items():
         run.models[name].load_state_dict(state)
-    print("evaluating the weights of the lowest-training-MSE epochs: " + ", ".join(
-        f"{name} epoch {c['epoch']} (test MSE {c['test_mse']:.3g})" for name, c in chosen.items()))
+    print(
+        "evaluating the weights of the lowest-training-MSE epochs: "
+        + ", ".join(
+            f"{name} epoch {c['epoch']} (test MSE {c['test_mse']:.3g})"
+            for name, c in chosen.items()
+        )
+    )
     return run, chosen
 
 
 # -- evaluation ---------------------------------------------------------------------------------
-HEADER = (f"{'backend':34s} {'computes':9s} {'shots':>6s} {'noise k':>7s}  "
-          f"{'test MSE mean ± std':24s} {'runs':>4s} {'s/eval':>7s}")
+HEADER = (
+    f"{'backend':34s} {'computes':9s} {'shots':>6s} {'noise k':>7s}  "
+    f"{'test MSE mean ± std':24s} {'runs':>4s} {'s/eval':>7s}"
+)
 
 
 def format_row(row: dict[str, Any]) -> str:
     std = "—" if row["std"] is None else f"{row['std']:.2e}"
     shots = "—" if row["shots"] is None else str(row["shots"])
     scale = "—" if row["noise_scale"] is None else f"{row['noise_scale']:g}"
-    return (f"{row['backend']:34s} {row['computes']:9s} {shots:>6s} {scale:>7s}  "
-            f"{row['mean']:.4e} ± {std:11s} {row['runs']:4d} {row['seconds_per_eval']:7.2f}")
+    return (
+        f"{row['backend']:34s} {row['computes']:9s} {shots:>6s} {scale:>7s}  "
+        f"{row['mean']:.4e} ± {std:11s} {row['runs']:4d} {row['seconds_per_eval']:7.2f}"
+    )
 
 
 def summarise(row: dict[str, Any]) -> dict[str, Any]:
     """Add ``mean``, ``std`` (sample std, ``None`` for one run) and ``runs`` over ``row['mse']``,
     and ``seconds_per_eval`` over ``row['seconds']``."""
     values = row["mse"]
-    row.update(mean=statistics.fmean(values), runs=len(values),
-               std=statistics.stdev(values) if len(values) > 1 else None,
-               seconds_per_eval=statistics.fmean(row["seconds"]))
+    row.update(
+        mean=statistics.fmean(values),
+        runs=len(values),
+        std=statistics.stdev(values) if len(values) > 1 else None,
+        seconds_per_eval=statistics.fmean(row["seconds"]),
+    )
     return row
 
 
-def evaluate(run: Run, group: str, name: str, option_sets: list[dict[str, Any]], *,
-             profile_dir: Path | None = None, noise_scale: float | None = None,
-             label: str | None = None) -> dict[str, Any]:
+def evaluate(
+    run: Run,
+    group: str,
+    name: str,
+    option_sets: list[dict[str, Any]],
+    *,
+    profile_dir: Path | None = None,
+    noise_scale: float | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
     """The QLSTM's test MSE on backend ``name`` once per options dict of ``option_sets`` (one
     dict per repetition); returns a printed, summarised row."""
     model = run.models["qlstm"]
-    row = {"group": group, "name": name, "backend": label or name, "noise_scale": noise_scale,
-           "shots": option_sets[0].get("shots", profile_shots(name, profile_dir)),
-           "options": [], "mse": [], "seconds": []}
+    row = {
+        "group": group,
+        "name": name,
+        "backend": label or name,
+        "noise_scale": noise_scale,
+        "shots": option_sets[0].get("shots", profile_shots(name, profile_dir)),
+        "options": [],
+        "mse": [],
+        "seconds": [],
+    }
     for options in option_sets:
         backend = get_backend(name, profile_dir=profile_dir, **options)
         model.set_backend(backend)
@@ -241,36 +282,71 @@ def exact_agreement(run: Run) -> dict[str, float]:
     model.set_backend("aer_statevector")
     aer_predictions, aer_mse = model.predict(x), model.mse(x, y)
     model.set_backend("statevector")
-    return {"max_abs_prediction_difference":
-            (torch_predictions.double() - aer_predictions.double()).abs().max().item(),
-            "abs_mse_difference": abs(torch_mse - aer_mse)}
+    return {
+        "max_abs_prediction_difference": (torch_predictions.double() - aer_predictions.double())
+        .abs()
+        .max()
+        .item(),
+        "abs_mse_difference": abs(torch_mse - aer_mse),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the weights, the shuffling and the Aer repetitions' "
-                        "sampling seeds (default: 0)")
-    parser.add_argument("--n-points", type=int, default=None, metavar="N",
-                        help="resample damped_shm to N points (default: its 240)")
-    parser.add_argument("--shots", type=int, nargs="+", default=[100, 1000, 10000],
-                        help="aer_shots shot counts (default: 100 1000 10000)")
-    parser.add_argument("--noise-scales", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0],
-                        metavar="K", help="noise scale factors of aer_noisy and aer_noisy_exact "
-                        "(default: 0.5 1 2 4)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="repetitions (different seeds) of aer_shots, aer_noisy and the fake "
-                        "devices (default: 3)")
-    parser.add_argument("--devices", nargs="*", default=["fake_manila", "fake_brisbane",
-                                                         "fake_torino"],
-                        help="fake devices (default: fake_manila fake_brisbane fake_torino; "
-                        "none: no device rows)")
-    parser.add_argument("--no-lstm", action="store_true",
-                        help="leave out the classical nn.LSTM baseline")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="torch CPU threads (default: 1, as qlstm-qiskit train; the model is "
-                        "small, more threads mostly add overhead)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the weights, the shuffling and the Aer repetitions' "
+        "sampling seeds (default: 0)",
+    )
+    parser.add_argument(
+        "--n-points",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resample damped_shm to N points (default: its 240)",
+    )
+    parser.add_argument(
+        "--shots",
+        type=int,
+        nargs="+",
+        default=[100, 1000, 10000],
+        help="aer_shots shot counts (default: 100 1000 10000)",
+    )
+    parser.add_argument(
+        "--noise-scales",
+        type=float,
+        nargs="+",
+        default=[0.5, 1.0, 2.0, 4.0],
+        metavar="K",
+        help="noise scale factors of aer_noisy and aer_noisy_exact (default: 0.5 1 2 4)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="repetitions (different seeds) of aer_shots, aer_noisy and the fake "
+        "devices (default: 3)",
+    )
+    parser.add_argument(
+        "--devices",
+        nargs="*",
+        default=["fake_manila", "fake_brisbane", "fake_torino"],
+        help="fake devices (default: fake_manila fake_brisbane fake_torino; none: no device rows)",
+    )
+    parser.add_argument(
+        "--no-lstm", action="store_true", help="leave out the classical nn.LSTM baseline"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch CPU threads (default: 1, as qlstm-qiskit train; the model is "
+        "small, more threads mostly add overhead)",
+    )
     return parser
 
 
@@ -299,9 +375,11 @@ def _run(args: argparse.Namespace) -> dict:
     run, chosen = train(args.epochs, args.seed, args.n_points, not args.no_lstm)
     metrics = run.metrics()
     agreement = exact_agreement(run)
-    print(f"statevector vs aer_statevector: max |prediction difference| "
-          f"{agreement['max_abs_prediction_difference']:.2e}, |MSE difference| "
-          f"{agreement['abs_mse_difference']:.2e}")
+    print(
+        f"statevector vs aer_statevector: max |prediction difference| "
+        f"{agreement['max_abs_prediction_difference']:.2e}, |MSE difference| "
+        f"{agreement['abs_mse_difference']:.2e}"
+    )
 
     def seeds(count: int) -> list[int]:  # distinct sampling seeds per repetition
         return [1000 * args.seed + repetition + 1 for repetition in range(count)]
@@ -310,46 +388,84 @@ def _run(args: argparse.Namespace) -> dict:
     print(HEADER)
     if "lstm" in run.models:
         lstm_mse = run.models["lstm"].mse(run.data.x_test, run.data.y_test)
-        rows.append(summarise({
-            "group": "classical", "name": "nn.LSTM", "computes": "exact", "noise_scale": None,
-            "backend": f"nn.LSTM (hidden {run.models['lstm'].config.hidden_size})",
-            "shots": None, "options": [], "mse": [lstm_mse], "seconds": [0.0]}))
+        rows.append(
+            summarise(
+                {
+                    "group": "classical",
+                    "name": "nn.LSTM",
+                    "computes": "exact",
+                    "noise_scale": None,
+                    "backend": f"nn.LSTM (hidden {run.models['lstm'].config.hidden_size})",
+                    "shots": None,
+                    "options": [],
+                    "mse": [lstm_mse],
+                    "seconds": [0.0],
+                }
+            )
+        )
         rows[-1]["seconds_per_eval"] = None
         print(f"{rows[-1]['backend']:34s} {'exact':9s} {'—':>6s} {'—':>7s}  {lstm_mse:.4e}")
     rows.append(evaluate(run, "exact", "statevector", [{}]))
     rows.append(evaluate(run, "exact", "aer_statevector", [{}]))
     for shots in args.shots:
-        rows.append(evaluate(run, "shots", "aer_shots",
-                             [{"shots": shots, "seed": s} for s in seeds(args.repeats)],
-                             label=f"aer_shots:shots={shots}"))
+        rows.append(
+            evaluate(
+                run,
+                "shots",
+                "aer_shots",
+                [{"shots": shots, "seed": s} for s in seeds(args.repeats)],
+                label=f"aer_shots:shots={shots}",
+            )
+        )
     with tempfile.TemporaryDirectory(prefix="bench-noise-") as scratch:
         profile_dir = Path(scratch) / "profiles"
         for base in NOISY_PROFILES:
             sampled = profile_shots(base) is not None
             for scale in args.noise_scales:
                 name = write_scaled_profile(base, scale, profile_dir)
-                option_sets = ([{"seed": s} for s in seeds(args.repeats)] if sampled else [{}])
-                rows.append(evaluate(run, base, name, option_sets, profile_dir=profile_dir,
-                                     noise_scale=scale, label=f"{base} (noise ×{scale:g})"))
+                option_sets = [{"seed": s} for s in seeds(args.repeats)] if sampled else [{}]
+                rows.append(
+                    evaluate(
+                        run,
+                        base,
+                        name,
+                        option_sets,
+                        profile_dir=profile_dir,
+                        noise_scale=scale,
+                        label=f"{base} (noise ×{scale:g})",
+                    )
+                )
     for device in args.devices:
         rows.append(evaluate(run, "device", device, [{"seed": s} for s in seeds(args.repeats)]))
     wall = time.perf_counter() - started
     print(f"wall time {wall:.1f} s")
     results = {
-        "settings": {**vars(args), "dataset": run.data_config["dataset"],
-                     "series_points": run.data_config["n_points"], "window": run.data.window,
-                     "train_windows": len(run.data.x_train),
-                     "test_windows": len(run.data.x_test),
-                     "model": metrics["models"]["qlstm"]["config"]},
-        "training": {name: {key: model[key] for key in ("parameters", "initial_test_mse",
-                                                         "final_train_mse", "final_test_mse")}
-                     | {"hidden_size": model["config"]["hidden_size"],
-                        "last_test_mses": model["test_mse"][-10:],
-                        "evaluated_epoch": chosen.get(name)}
-                     for name, model in metrics["models"].items()}
+        "settings": {
+            **vars(args),
+            "dataset": run.data_config["dataset"],
+            "series_points": run.data_config["n_points"],
+            "window": run.data.window,
+            "train_windows": len(run.data.x_train),
+            "test_windows": len(run.data.x_test),
+            "model": metrics["models"]["qlstm"]["config"],
+        },
+        "training": {
+            name: {
+                key: model[key]
+                for key in ("parameters", "initial_test_mse", "final_train_mse", "final_test_mse")
+            }
+            | {
+                "hidden_size": model["config"]["hidden_size"],
+                "last_test_mses": model["test_mse"][-10:],
+                "evaluated_epoch": chosen.get(name),
+            }
+            for name, model in metrics["models"].items()
+        }
         | {"seconds": metrics["train_seconds"]},
-        "noise_tables": {base: tomllib.loads((builtin_dir() / f"{base}.toml").read_text())
-                         .get("noise", {}) for base in NOISY_PROFILES},
+        "noise_tables": {
+            base: tomllib.loads((builtin_dir() / f"{base}.toml").read_text()).get("noise", {})
+            for base in NOISY_PROFILES
+        },
         "exact_agreement": agreement,
         "rows": rows,
         "wall_seconds": round(wall, 1),
@@ -362,13 +478,28 @@ def plot_bars(rows: list[dict[str, Any]], path: Path) -> str:
     """Bar chart: test MSE per backend setting, log axis, sample-std error bars."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 4.5))
-    colours = {"classical": "C7", "exact": "C0", "shots": "C1", "aer_noisy": "C3",
-               "aer_noisy_exact": "C4", "device": "C2"}
-    ax.bar(range(len(rows)), [row["mean"] for row in rows],
-           yerr=[row["std"] or 0.0 for row in rows], capsize=3,
-           color=[colours[row["group"]] for row in rows])
-    ax.set_xticks(range(len(rows)), [row["backend"] for row in rows], rotation=60, ha="right",
-                  fontsize="small")
+    colours = {
+        "classical": "C7",
+        "exact": "C0",
+        "shots": "C1",
+        "aer_noisy": "C3",
+        "aer_noisy_exact": "C4",
+        "device": "C2",
+    }
+    ax.bar(
+        range(len(rows)),
+        [row["mean"] for row in rows],
+        yerr=[row["std"] or 0.0 for row in rows],
+        capsize=3,
+        color=[colours[row["group"]] for row in rows],
+    )
+    ax.set_xticks(
+        range(len(rows)),
+        [row["backend"] for row in rows],
+        rotation=60,
+        ha="right",
+        fontsize="small",
+    )
     ax.set_yscale("log")
     ax.set_ylabel("test MSE (scaled series)")
     ax.set_title("same trained weights: test MSE per backend (error bars: std over runs)")
@@ -382,19 +513,33 @@ def plot_trends(rows: list[dict[str, Any]], path: Path) -> str:
     exact = next(row["mean"] for row in rows if row["name"] == "statevector")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     shots = [row for row in rows if row["group"] == "shots"]
-    left.errorbar([row["shots"] for row in shots], [row["mean"] for row in shots],
-                  yerr=[row["std"] or 0.0 for row in shots], marker="o", capsize=3,
-                  color="C1", label="aer_shots")
+    left.errorbar(
+        [row["shots"] for row in shots],
+        [row["mean"] for row in shots],
+        yerr=[row["std"] or 0.0 for row in shots],
+        marker="o",
+        capsize=3,
+        color="C1",
+        label="aer_shots",
+    )
     left.set_xscale("log")
     left.set_xlabel("shots per circuit")
     left.set_title("shot noise")
     scales = sorted({row["noise_scale"] for row in rows if row["noise_scale"] is not None})
-    for group, colour, text in (("aer_noisy", "C3", "4096 shots, gate + readout noise"),
-                                ("aer_noisy_exact", "C4", "exact, gate noise only")):
+    for group, colour, text in (
+        ("aer_noisy", "C3", "4096 shots, gate + readout noise"),
+        ("aer_noisy_exact", "C4", "exact, gate noise only"),
+    ):
         noisy = [row for row in rows if row["group"] == group]
-        right.errorbar([row["noise_scale"] for row in noisy], [row["mean"] for row in noisy],
-                       yerr=[row["std"] or 0.0 for row in noisy], marker="o", capsize=3,
-                       color=colour, label=f"{group} ({text})")
+        right.errorbar(
+            [row["noise_scale"] for row in noisy],
+            [row["mean"] for row in noisy],
+            yerr=[row["std"] or 0.0 for row in noisy],
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=f"{group} ({text})",
+        )
     right.set_xscale("log", base=2)
     right.set_xticks(scales, [f"{k:g}" for k in scales])
     right.set_xlabel("noise scale k (error probabilities × k, T1 and T2 ÷ k)")
@@ -412,24 +557,32 @@ def _spread(model: dict[str, Any]) -> str:
     last = model["last_test_mses"]
     if len(last) < 2:
         return ""
-    return (f" (over its last {len(last)} epochs the test MSE ranged from {min(last):.3g} to "
-            f"{max(last):.3g})")
+    return (
+        f" (over its last {len(last)} epochs the test MSE ranged from {min(last):.3g} to "
+        f"{max(last):.3g})"
+    )
 
 
 def below_noiseless(rows: list[dict[str, Any]]) -> list[str]:
     """A paragraph naming the noisy settings whose mean test MSE is below the noiseless one
     (none: no paragraph): more noise does not always mean a worse forecast of these weights."""
     exact = next(row["mean"] for row in rows if row["name"] == "statevector")
-    lower = [f"`{row['group'] if row['group'] in NOISY_PROFILES else row['name']}`"
-             + (f" at k = {row['noise_scale']:g}" if row["noise_scale"] is not None else "")
-             + f" ({row['mean']:.2e})"
-             for row in rows if row["computes"] == "noisy" and row["mean"] < exact]
+    lower = [
+        f"`{row['group'] if row['group'] in NOISY_PROFILES else row['name']}`"
+        + (f" at k = {row['noise_scale']:g}" if row["noise_scale"] is not None else "")
+        + f" ({row['mean']:.2e})"
+        for row in rows
+        if row["computes"] == "noisy" and row["mean"] < exact
+    ]
     if not lower:
         return []
-    return ["", f"The test MSE is not monotonic in the noise: {', '.join(lower)} came out below "
-            f"the noiseless {exact:.2e}. Noise changes these weights' predictions, and a change "
-            "can bring them closer to the targets; these rows measure that one model, not a "
-            "trend."]
+    return [
+        "",
+        f"The test MSE is not monotonic in the noise: {', '.join(lower)} came out below "
+        f"the noiseless {exact:.2e}. Noise changes these weights' predictions, and a change "
+        "can bring them closer to the targets; these rows measure that one model, not a "
+        "trend.",
+    ]
 
 
 def _evaluated(model: dict[str, Any]) -> str:
@@ -437,10 +590,12 @@ def _evaluated(model: dict[str, Any]) -> str:
     chosen = model.get("evaluated_epoch")
     if not chosen:
         return "Every row below evaluates the untrained weights"
-    return (f"Every row below evaluates the weights of its epoch with the lowest training MSE, "
-            f"epoch {chosen['epoch']} (training MSE {chosen['train_mse']:.3g}, test MSE "
-            f"{chosen['test_mse']:.3g}; chosen on the training windows alone, because the last "
-            "epoch's weights are an arbitrary point of that swing)")
+    return (
+        f"Every row below evaluates the weights of its epoch with the lowest training MSE, "
+        f"epoch {chosen['epoch']} (training MSE {chosen['train_mse']:.3g}, test MSE "
+        f"{chosen['test_mse']:.3g}; chosen on the training windows alone, because the last "
+        "epoch's weights are an arbitrary point of that swing)"
+    )
 
 
 def _noise_line(noise: dict[str, float]) -> str:
@@ -477,10 +632,13 @@ def render(results: dict, figures: Path) -> str:
     ]
     if "lstm" in training:
         lstm = training["lstm"]
-        lines += ["", f"The classical `nn.LSTM` baseline (hidden {lstm['hidden_size']}, "
-                  f"{lstm['parameters']} parameters, the hidden size whose count is closest to the "
-                  f"QLSTM's) trained the same way, at its own lowest-training-MSE epoch, is listed for "
-                  "scale."]
+        lines += [
+            "",
+            f"The classical `nn.LSTM` baseline (hidden {lstm['hidden_size']}, "
+            f"{lstm['parameters']} parameters, the hidden size whose count is closest to the "
+            f"QLSTM's) trained the same way, at its own lowest-training-MSE epoch, is listed for "
+            "scale.",
+        ]
     scales = ", ".join(f"{k:g}" for k in settings["noise_scales"])
     tables = results["noise_tables"]
     lines += [
@@ -510,11 +668,20 @@ def render(results: dict, figures: Path) -> str:
         mse = f"{row['mean']:.3e}" + ("" if row["std"] is None else f" ± {row['std']:.1e}")
         seconds = "—" if row["seconds_per_eval"] is None else f"{row['seconds_per_eval']:.2f}"
         name = row["group"] if row["group"] in NOISY_PROFILES else row["name"]
-        lines.append(" | ".join([
-            f"| `{name}`" if row["group"] != "classical" else f"| {row['backend']}",
-            row["computes"], "—" if row["shots"] is None else str(row["shots"]),
-            "—" if row["noise_scale"] is None else f"{row['noise_scale']:g}", mse,
-            str(row["runs"]), seconds]) + " |")
+        lines.append(
+            " | ".join(
+                [
+                    f"| `{name}`" if row["group"] != "classical" else f"| {row['backend']}",
+                    row["computes"],
+                    "—" if row["shots"] is None else str(row["shots"]),
+                    "—" if row["noise_scale"] is None else f"{row['noise_scale']:g}",
+                    mse,
+                    str(row["runs"]),
+                    seconds,
+                ]
+            )
+            + " |"
+        )
     lines += [
         "",
         f"`statevector` and `aer_statevector` agree: largest prediction difference "
@@ -531,8 +698,20 @@ def render(results: dict, figures: Path) -> str:
 
 
 #: a smoke run of every part in well under 30 s.
-QUICK_ARGS = ["--epochs", "1", "--n-points", "40", "--shots", "100", "--noise-scales", "2",
-              "--repeats", "1", "--devices", "fake_manila"]
+QUICK_ARGS = [
+    "--epochs",
+    "1",
+    "--n-points",
+    "40",
+    "--shots",
+    "100",
+    "--noise-scales",
+    "2",
+    "--repeats",
+    "1",
+    "--devices",
+    "fake_manila",
+]
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -56,8 +56,10 @@ LABELS = {
     "aer": "`QLSTM` on `aer_statevector` (ours, primitive path)",
     "stock": "stock `TorchConnector(EstimatorQNN)` per gate, Aer",
 }
-PL_DEVICES = {"pl-default": ("default.qubit", "backprop"),
-              "pl-lightning": ("lightning.qubit", "adjoint")}
+PL_DEVICES = {
+    "pl-default": ("default.qubit", "backprop"),
+    "pl-lightning": ("lightning.qubit", "adjoint"),
+}
 QUICK_ARGS = ["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1", "--warmup", "0"]
 
 
@@ -97,19 +99,31 @@ class PennyLaneQLSTM(nn.Module):
 
     GATES = ("input", "forget", "cell", "output")
 
-    def __init__(self, input_size: int, hidden_size: int, n_qubits: int = 4, n_qlayers: int = 1,
-                 depth: int = 1, device_name: str = "default.qubit",
-                 diff_method: str = "backprop") -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        n_qubits: int = 4,
+        n_qlayers: int = 1,
+        depth: int = 1,
+        device_name: str = "default.qubit",
+        diff_method: str = "backprop",
+    ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
         self.n_qubits = n_qubits
-        self.clayer_in = nn.ModuleDict({
-            gate: nn.Linear(input_size + hidden_size, n_qubits) for gate in self.GATES})
-        self.vqc = nn.ModuleDict({
-            gate: make_vqc(n_qubits, n_qlayers, depth, device_name, diff_method)
-            for gate in self.GATES})
-        self.clayer_out = nn.ModuleDict({
-            gate: nn.Linear(n_qubits, hidden_size) for gate in self.GATES})
+        self.clayer_in = nn.ModuleDict(
+            {gate: nn.Linear(input_size + hidden_size, n_qubits) for gate in self.GATES}
+        )
+        self.vqc = nn.ModuleDict(
+            {
+                gate: make_vqc(n_qubits, n_qlayers, depth, device_name, diff_method)
+                for gate in self.GATES
+            }
+        )
+        self.clayer_out = nn.ModuleDict(
+            {gate: nn.Linear(n_qubits, hidden_size) for gate in self.GATES}
+        )
 
     @torch.no_grad()
     def copy_from(self, model: QLSTM) -> PennyLaneQLSTM:
@@ -119,7 +133,8 @@ class PennyLaneQLSTM(nn.Module):
         for g, gate in enumerate(self.GATES):
             rows = slice(g * n, (g + 1) * n)
             self.clayer_in[gate].weight.copy_(
-                torch.cat([cell.weight_ih[rows], cell.weight_hh[rows]], 1))
+                torch.cat([cell.weight_ih[rows], cell.weight_hh[rows]], 1)
+            )
             self.clayer_in[gate].bias.copy_(cell.bias_in[rows])
             self.vqc[gate].weights.copy_(cell.weight_q[g])
             self.clayer_out[gate].weight.copy_(cell.weight_out[g])
@@ -133,8 +148,10 @@ class PennyLaneQLSTM(nn.Module):
         outputs = []
         for x_t in x:
             v = torch.cat([x_t, h], 1)
-            i, f, g, o = (self.clayer_out[gate](self.vqc[gate](self.clayer_in[gate](v)))
-                          for gate in self.GATES)
+            i, f, g, o = (
+                self.clayer_out[gate](self.vqc[gate](self.clayer_in[gate](v)))
+                for gate in self.GATES
+            )
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
             outputs.append(h)
@@ -173,8 +190,9 @@ def build(peer: str, args) -> nn.Module:
         return nn.LSTM(1, args.hidden)
     if peer in PL_DEVICES:
         device_name, diff_method = PL_DEVICES[peer]
-        return PennyLaneQLSTM(1, args.hidden, args.n_qubits, device_name=device_name,
-                              diff_method=diff_method).copy_from(ours)
+        return PennyLaneQLSTM(
+            1, args.hidden, args.n_qubits, device_name=device_name, diff_method=diff_method
+        ).copy_from(ours)
     if peer == "aer":
         return QLSTM(1, args.hidden, n_qubits=args.n_qubits, seed=0, backend="aer_statevector")
     raise ValueError(peer)
@@ -185,8 +203,13 @@ def build_stock(args) -> nn.Module:
 
     from qlstm_qiskit import get_backend
 
-    return QLSTM(1, args.hidden, n_qubits=args.n_qubits, seed=0,
-                 backend=StockBackend(get_backend("aer_statevector").estimator))
+    return QLSTM(
+        1,
+        args.hidden,
+        n_qubits=args.n_qubits,
+        seed=0,
+        backend=StockBackend(get_backend("aer_statevector").estimator),
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -197,11 +220,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=17)
     parser.add_argument("--n-qubits", type=int, default=4)
-    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS),
-                        help="peers to measure (qlstm is always measured); PennyLane peers are "
-                             "skipped with a note when PennyLane is not installed")
-    parser.add_argument("--stock-batch", type=int, default=None,
-                        help="batch for the stock peer (default: --batch; REF takes minutes)")
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        choices=PEERS,
+        default=list(PEERS),
+        help="peers to measure (qlstm is always measured); PennyLane peers are "
+        "skipped with a note when PennyLane is not installed",
+    )
+    parser.add_argument(
+        "--stock-batch",
+        type=int,
+        default=None,
+        help="batch for the stock peer (default: --batch; REF takes minutes)",
+    )
     parser.add_argument("--stock-steps", type=int, default=1, help="measured steps, stock (cold)")
     return parser.parse_args(argv)
 
@@ -226,9 +258,15 @@ def main(argv=None) -> dict:
             seconds = train_step()
             if repetition >= args.warmup:
                 times[peer].append(seconds)
-    results = {peer: {"step_ms": 1e3 * statistics.median(values), "batch": args.batch,
-                      "steps": args.steps, "warmup": args.warmup}
-               for peer, values in times.items()}
+    results = {
+        peer: {
+            "step_ms": 1e3 * statistics.median(values),
+            "batch": args.batch,
+            "steps": args.steps,
+            "warmup": args.warmup,
+        }
+        for peer, values in times.items()
+    }
     ours_ms = results["qlstm"]["step_ms"]
     for result in results.values():
         result["ratio"] = result["step_ms"] / ours_ms
@@ -244,16 +282,23 @@ def main(argv=None) -> dict:
             ours_at_batch = ours_ms
         else:  # our step at the stock batch, same alternation-free median
             ours_step = make_step(build("qlstm", args), xs, ts)
-            ours_times = [ours_step() for _ in range(args.warmup + args.steps)][args.warmup:]
+            ours_times = [ours_step() for _ in range(args.warmup + args.steps)][args.warmup :]
             ours_at_batch = 1e3 * statistics.median(ours_times)
         stock_ms = 1e3 * statistics.median(stock_times)
-        results["stock"] = {"step_ms": stock_ms, "batch": stock_batch,
-                            "steps": args.stock_steps, "warmup": 0,
-                            "ratio": stock_ms / ours_at_batch, "qlstm_ms_at_batch": ours_at_batch}
+        results["stock"] = {
+            "step_ms": stock_ms,
+            "batch": stock_batch,
+            "steps": args.stock_steps,
+            "warmup": 0,
+            "ratio": stock_ms / ours_at_batch,
+            "qlstm_ms_at_batch": ours_at_batch,
+        }
 
-    header = (f"workload: input 1, hidden {args.hidden}, {args.n_qubits} qubits, batch "
-              f"{args.batch}, seq {args.seq}, float32, {torch.get_num_threads()} threads; "
-              f"median of {args.steps} after {args.warmup} warm-up, peers alternated")
+    header = (
+        f"workload: input 1, hidden {args.hidden}, {args.n_qubits} qubits, batch "
+        f"{args.batch}, seq {args.seq}, float32, {torch.get_num_threads()} threads; "
+        f"median of {args.steps} after {args.warmup} warm-up, peers alternated"
+    )
     print(header)
     print(f"{'peer':<14}{'batch':>6}{'step ms':>13}{'x ours':>11}")
     for peer in PEERS:
@@ -263,12 +308,13 @@ def main(argv=None) -> dict:
         elif peer in skipped:
             print(f"{peer:<14} skipped: {skipped[peer]}")
     if "stock" in results and results["stock"]["batch"] != args.batch:
-        print(f"stock: {results['stock']['steps']} cold step(s) at batch "
-              f"{results['stock']['batch']}; its ratio is against ours at that batch "
-              f"({results['stock']['qlstm_ms_at_batch']:.3f} ms)")
+        print(
+            f"stock: {results['stock']['steps']} cold step(s) at batch "
+            f"{results['stock']['batch']}; its ratio is against ours at that batch "
+            f"({results['stock']['qlstm_ms_at_batch']:.3f} ms)"
+        )
     print(f"ratio: peer step / qlstm step (qlstm {ours_ms:.3f} ms)")
-    return {"results": results, "skipped": skipped, "qlstm_step_ms": ours_ms,
-            "workload": header}
+    return {"results": results, "skipped": skipped, "qlstm_step_ms": ours_ms, "workload": header}
 
 
 def render(results: dict, figures: Path) -> str:
@@ -290,15 +336,19 @@ def render(results: dict, figures: Path) -> str:
     for peer in PEERS:
         if peer in measured:
             r = measured[peer]
-            lines.append(f"| {LABELS[peer]} | {r['batch']} | {_duration(r['step_ms'])} | "
-                         f"{r['ratio']:,.1f} |")
+            lines.append(
+                f"| {LABELS[peer]} | {r['batch']} | {_duration(r['step_ms'])} | {r['ratio']:,.1f} |"
+            )
         elif peer in results["skipped"]:
             lines.append(f"| {LABELS[peer]} | – | skipped: {results['skipped'][peer]} | – |")
     if "stock" in measured:
         r = measured["stock"]
-        lines += ["", f"The stock peer ran {r['steps']} cold step(s) at batch {r['batch']} "
-                      f"(alone, not alternated); its ratio is against our step at that batch "
-                      f"({_duration(r['qlstm_ms_at_batch'])})."]
+        lines += [
+            "",
+            f"The stock peer ran {r['steps']} cold step(s) at batch {r['batch']} "
+            f"(alone, not alternated); its ratio is against our step at that batch "
+            f"({_duration(r['qlstm_ms_at_batch'])}).",
+        ]
     png = plot_steps(measured, Path(figures) / "speed_peers.png")
     lines += ["", f"![training step per peer]({png})"]
     return "\n".join(lines) + "\n"

@@ -52,8 +52,12 @@ def training_step(n_qubits: int, hidden: int) -> dict:
     torch.nn.functional.mse_loss(output, target).backward()
     optimizer.step()
     seconds = time.perf_counter() - start
-    return {"n_qubits": n_qubits, "method": model.cell_l0.executor.method,
-            "step_s": seconds, "peak_gib": peak_rss_gib()}
+    return {
+        "n_qubits": n_qubits,
+        "method": model.cell_l0.executor.method,
+        "step_s": seconds,
+        "peak_gib": peak_rss_gib(),
+    }
 
 
 def training_step_in_subprocess(n_qubits: int, hidden: int) -> dict:
@@ -78,21 +82,29 @@ def throughput(n_qubits: int, rows: int) -> dict:
         start = time.perf_counter()
         ours = compiled.expectation(inputs, weights)
         torch_s = time.perf_counter() - start
-    values = np.concatenate([inputs[0].double().numpy(),
-                             np.repeat(weights.double().numpy(), rows, axis=0)], axis=1)
+    values = np.concatenate(
+        [inputs[0].double().numpy(), np.repeat(weights.double().numpy(), rows, axis=0)], axis=1
+    )
     position = {p: i for i, p in enumerate(list(gate.inputs) + list(gate.weights))}
     values_by_circuit = values[:, [position[p] for p in gate.circuit.parameters]]
     circuit = gate.circuit
     observables = [[observable] for observable in gate.observables]  # (n_obs, 1)
-    estimator = EstimatorV2(options={"default_precision": 0.0,
-                                     "backend_options": {"method": "statevector"}})
+    estimator = EstimatorV2(
+        options={"default_precision": 0.0, "backend_options": {"method": "statevector"}}
+    )
     estimator.run([(circuit, observables, values_by_circuit[:1])]).result()  # warm-up
     start = time.perf_counter()
     aer = estimator.run([(circuit, observables, values_by_circuit)]).result()[0].data.evs
     aer_s = time.perf_counter() - start
     error = float(np.abs(ours[0].double().numpy() - aer.T).max())
-    return {"n_qubits": n_qubits, "rows": rows, "torch_per_s": rows / torch_s,
-            "aer_per_s": rows / aer_s, "ratio": aer_s / torch_s, "max_difference": error}
+    return {
+        "n_qubits": n_qubits,
+        "rows": rows,
+        "torch_per_s": rows / torch_s,
+        "aer_per_s": rows / aer_s,
+        "ratio": aer_s / torch_s,
+        "max_difference": error,
+    }
 
 
 def main(argv=None) -> dict:
@@ -101,23 +113,29 @@ def main(argv=None) -> dict:
         print(json.dumps(training_step(args.one_step, args.hidden)))
         return {}
     train = []
-    print(f"training step (forward + backward + Adam), QLSTM(1, {args.hidden}), batch 1, "
-          f"sequence 1, float32, {torch.get_num_threads()} threads; fresh process per size")
+    print(
+        f"training step (forward + backward + Adam), QLSTM(1, {args.hidden}), batch 1, "
+        f"sequence 1, float32, {torch.get_num_threads()} threads; fresh process per size"
+    )
     print(f"{'qubits':>7}{'method':>9}{'step s':>10}{'peak GiB':>10}")
     for n in args.train_qubits:
         row = training_step_in_subprocess(n, args.hidden)
         train.append(row)
-        print(f"{n:>7}{row['method']:>9}{row['step_s']:>10.2f}{row['peak_gib']:>10.2f}",
-              flush=True)
+        print(f"{n:>7}{row['method']:>9}{row['step_s']:>10.2f}{row['peak_gib']:>10.2f}", flush=True)
     rates = []
-    print(f"forward throughput, default gate circuit, one circuit, {args.rows} rows, float32 "
-          "(torch) / float64 (Aer statevector, precision 0)")
+    print(
+        f"forward throughput, default gate circuit, one circuit, {args.rows} rows, float32 "
+        "(torch) / float64 (Aer statevector, precision 0)"
+    )
     print(f"{'qubits':>7}{'torch /s':>11}{'Aer /s':>11}{'ratio':>8}{'max |diff|':>12}")
     for n in args.throughput_qubits:
         row = throughput(n, args.rows)
         rates.append(row)
-        print(f"{n:>7}{row['torch_per_s']:>11.2f}{row['aer_per_s']:>11.2f}{row['ratio']:>8.2f}"
-              f"{row['max_difference']:>12.1e}", flush=True)
+        print(
+            f"{n:>7}{row['torch_per_s']:>11.2f}{row['aer_per_s']:>11.2f}{row['ratio']:>8.2f}"
+            f"{row['max_difference']:>12.1e}",
+            flush=True,
+        )
     if rates:
         worst = min(row["ratio"] for row in rates)
         print(f"throughput ratio (torch / Aer), lowest: {worst:.2f} (target >= 0.5)")

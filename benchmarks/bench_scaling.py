@@ -49,36 +49,90 @@ from figures import pyplot, save  # noqa: E402
 from fresh_process import current_rss_gib, peak_rss_gib, run_in_fresh_process  # noqa: E402
 
 #: The swept axes, in table order: name -> heading in the tables and plots.
-AXES = {"n_qubits": "qubits", "depth": "depth", "hidden": "hidden_size", "batch": "batch",
-        "seq": "sequence length"}
+AXES = {
+    "n_qubits": "qubits",
+    "depth": "depth",
+    "hidden": "hidden_size",
+    "batch": "batch",
+    "seq": "sequence length",
+}
 REF = {"n_qubits": 4, "depth": 1, "hidden": 17, "batch": 32, "seq": 8}
-DEFAULT_VALUES = {"n_qubits": [2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
-                  "depth": [1, 2, 5, 10, 20, 30],
-                  "hidden": [17, 50, 100, 250, 500, 1000],
-                  "batch": [1, 4, 16, 32, 64, 128, 256],
-                  "seq": [1, 4, 8, 16, 32, 64, 128]}
-QUICK_ARGS = ["--n-qubits", "4", "13", "--depth", "1", "2", "--hidden", "3", "5",
-              "--batch", "1", "2", "--seq", "1", "2", "--base-hidden", "3", "--base-batch", "2",
-              "--base-seq", "2", "--qubits-batch", "2", "--warmup", "1", "--max-steps", "1"]
+DEFAULT_VALUES = {
+    "n_qubits": [2, 4, 6, 8, 10, 12, 14, 16, 18, 20],
+    "depth": [1, 2, 5, 10, 20, 30],
+    "hidden": [17, 50, 100, 250, 500, 1000],
+    "batch": [1, 4, 16, 32, 64, 128, 256],
+    "seq": [1, 4, 8, 16, 32, 64, 128],
+}
+QUICK_ARGS = [
+    "--n-qubits",
+    "4",
+    "13",
+    "--depth",
+    "1",
+    "2",
+    "--hidden",
+    "3",
+    "5",
+    "--batch",
+    "1",
+    "2",
+    "--seq",
+    "1",
+    "2",
+    "--base-hidden",
+    "3",
+    "--base-batch",
+    "2",
+    "--base-seq",
+    "2",
+    "--qubits-batch",
+    "2",
+    "--warmup",
+    "1",
+    "--max-steps",
+    "1",
+]
 FIGURE = "scaling.png"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for axis in AXES:
-        parser.add_argument(f"--{axis.replace('_', '-')}", type=int, nargs="*",
-                            default=DEFAULT_VALUES[axis], help=f"values of {axis} to sweep")
+        parser.add_argument(
+            f"--{axis.replace('_', '-')}",
+            type=int,
+            nargs="*",
+            default=DEFAULT_VALUES[axis],
+            help=f"values of {axis} to sweep",
+        )
     for axis, value in REF.items():
-        parser.add_argument(f"--base-{axis.replace('_', '-')}", type=int, default=value,
-                            help=f"{axis} while another axis is swept (REF: {value})")
-    parser.add_argument("--qubits-batch", type=int, default=1,
-                        help="batch of the n_qubits sweep (see the module docstring)")
+        parser.add_argument(
+            f"--base-{axis.replace('_', '-')}",
+            type=int,
+            default=value,
+            help=f"{axis} while another axis is swept (REF: {value})",
+        )
+    parser.add_argument(
+        "--qubits-batch",
+        type=int,
+        default=1,
+        help="batch of the n_qubits sweep (see the module docstring)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="warm-up steps (fast steps)")
     parser.add_argument("--max-steps", type=int, default=30, help="most timed steps")
-    parser.add_argument("--budget", type=float, default=3.0,
-                        help="stop timing once this many seconds of timed steps accumulated")
-    parser.add_argument("--slow", type=float, default=3.0,
-                        help="a first warm-up step slower than this (s): 1 timed step only")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=3.0,
+        help="stop timing once this many seconds of timed steps accumulated",
+    )
+    parser.add_argument(
+        "--slow",
+        type=float,
+        default=3.0,
+        help="a first warm-up step slower than this (s): 1 timed step only",
+    )
     parser.add_argument("--one-config", type=int, nargs=5, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -113,14 +167,16 @@ def watch_recurrence(ran: set) -> None:
         setattr(recurrence, name, recorded)
 
 
-def measure_config(n_qubits: int, depth: int, hidden: int, batch: int, seq: int,
-                   args: argparse.Namespace) -> dict:
+def measure_config(
+    n_qubits: int, depth: int, hidden: int, batch: int, seq: int, args: argparse.Namespace
+) -> dict:
     """QLSTM and nn.LSTM training steps of one configuration in this process: seconds per step,
     resident memory (GiB) before the model and at its peak, simulator method and recurrence."""
     from qlstm_qiskit import QLSTM
 
-    timing = dict(warmup=args.warmup, max_steps=args.max_steps, budget_s=args.budget,
-                  slow_s=args.slow)
+    timing = dict(
+        warmup=args.warmup, max_steps=args.max_steps, budget_s=args.budget, slow_s=args.slow
+    )
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(seq, batch, 1, generator=generator)  # (T, B, 1)
     target = torch.randn(seq, batch, hidden, generator=generator)  # (T, B, hidden)
@@ -132,13 +188,24 @@ def measure_config(n_qubits: int, depth: int, hidden: int, batch: int, seq: int,
     peak_gib = peak_rss_gib()
     torch.manual_seed(0)
     lstm = time_steps(make_step(nn.LSTM(1, hidden), x, target), **timing)
-    return {"n_qubits": n_qubits, "depth": depth, "hidden": hidden, "batch": batch, "seq": seq,
-            "method": model.cell_l0.executor.method, "recurrence": "+".join(sorted(ran)),
-            "qlstm_step_s": qlstm["step_s"], "qlstm_steps_timed": qlstm["steps_timed"],
-            "lstm_step_s": lstm["step_s"], "lstm_steps_timed": lstm["steps_timed"],
-            "ratio": qlstm["step_s"] / lstm["step_s"], "baseline_gib": baseline_gib,
-            "peak_gib": peak_gib, "above_baseline_gib": peak_gib - baseline_gib,
-            "threads": torch.get_num_threads()}
+    return {
+        "n_qubits": n_qubits,
+        "depth": depth,
+        "hidden": hidden,
+        "batch": batch,
+        "seq": seq,
+        "method": model.cell_l0.executor.method,
+        "recurrence": "+".join(sorted(ran)),
+        "qlstm_step_s": qlstm["step_s"],
+        "qlstm_steps_timed": qlstm["steps_timed"],
+        "lstm_step_s": lstm["step_s"],
+        "lstm_steps_timed": lstm["steps_timed"],
+        "ratio": qlstm["step_s"] / lstm["step_s"],
+        "baseline_gib": baseline_gib,
+        "peak_gib": peak_gib,
+        "above_baseline_gib": peak_gib - baseline_gib,
+        "threads": torch.get_num_threads(),
+    }
 
 
 # -- the sweep ----------------------------------------------------------------------------------
@@ -168,12 +235,23 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(measure_config(*args.one_config, args)))
         return {}
     settings = {name: value for name, value in vars(args).items() if name != "one_config"}
-    child_args = ["--warmup", args.warmup, "--max-steps", args.max_steps, "--budget", args.budget,
-                  "--slow", args.slow]
+    child_args = [
+        "--warmup",
+        args.warmup,
+        "--max-steps",
+        args.max_steps,
+        "--budget",
+        args.budget,
+        "--slow",
+        args.slow,
+    ]
     base = ", ".join(f"{axis} {settings['base_' + axis]}" for axis in REF)
-    print(f"training step (zero_grad + forward + MSE + backward + Adam), QLSTM(1, hidden) on "
-          f"statevector and nn.LSTM(1, hidden), float32, fresh process per configuration; base "
-          f"{base}; n_qubits sweep at batch {args.qubits_batch}", flush=True)
+    print(
+        f"training step (zero_grad + forward + MSE + backward + Adam), QLSTM(1, hidden) on "
+        f"statevector and nn.LSTM(1, hidden), float32, fresh process per configuration; base "
+        f"{base}; n_qubits sweep at batch {args.qubits_batch}",
+        flush=True,
+    )
     measured: dict[tuple, dict] = {}  # configuration -> child result (REF is shared by axes)
     rows = []
     start = time.perf_counter()
@@ -181,22 +259,32 @@ def main(argv: list[str] | None = None) -> dict:
     for axis, value, config in configs(args):
         if axis != current_axis:
             current_axis = axis
-            print(f"\n{AXES[axis]:>15}{'method':>9}{'recur.':>10}{'QLSTM':>11}{'nn.LSTM':>11}"
-                  f"{'ratio':>8}{'peak GiB':>10}{'+GiB':>7}{'steps':>7}", flush=True)
+            print(
+                f"\n{AXES[axis]:>15}{'method':>9}{'recur.':>10}{'QLSTM':>11}{'nn.LSTM':>11}"
+                f"{'ratio':>8}{'peak GiB':>10}{'+GiB':>7}{'steps':>7}",
+                flush=True,
+            )
         key = tuple(config[name] for name in REF)
         if key not in measured:
             measured[key] = run_in_fresh_process(__file__, ["--one-config", *key, *child_args])
         row = dict(measured[key], axis=axis, value=value)
         rows.append(row)
-        print(f"{value:>15}{row['method']:>9}{row['recurrence']:>10}"
-              f"{format_seconds(row['qlstm_step_s']):>11}{format_seconds(row['lstm_step_s']):>11}"
-              f"{row['ratio']:>8.1f}{row['peak_gib']:>10.3f}{row['above_baseline_gib']:>7.3f}"
-              f"{row['qlstm_steps_timed']:>7}", flush=True)
+        print(
+            f"{value:>15}{row['method']:>9}{row['recurrence']:>10}"
+            f"{format_seconds(row['qlstm_step_s']):>11}{format_seconds(row['lstm_step_s']):>11}"
+            f"{row['ratio']:>8.1f}{row['peak_gib']:>10.3f}{row['above_baseline_gib']:>7.3f}"
+            f"{row['qlstm_steps_timed']:>7}",
+            flush=True,
+        )
     wall_s = time.perf_counter() - start
     print(f"\n{len(measured)} configurations in {wall_s:.0f} s", flush=True)
-    return {"settings": settings, "torch": torch.__version__,
-            "threads": rows[0]["threads"] if rows else torch.get_num_threads(),
-            "wall_s": wall_s, "rows": rows}
+    return {
+        "settings": settings,
+        "torch": torch.__version__,
+        "threads": rows[0]["threads"] if rows else torch.get_num_threads(),
+        "wall_s": wall_s,
+        "rows": rows,
+    }
 
 
 # -- the docs section ---------------------------------------------------------------------------
@@ -210,9 +298,11 @@ def render(results: dict, figures: Path) -> str:
     figures.mkdir(parents=True, exist_ok=True)
     plot(results, axes, figures / FIGURE)
     is_ref = base == REF
-    base_text = (f"`QLSTM(1, {base['hidden']}, n_qubits={base['n_qubits']}, n_qlayers=1, "
-                 f"depth={base['depth']})` on the default `statevector` backend, batch "
-                 f"{base['batch']}, sequence length {base['seq']}")
+    base_text = (
+        f"`QLSTM(1, {base['hidden']}, n_qubits={base['n_qubits']}, n_qlayers=1, "
+        f"depth={base['depth']})` on the default `statevector` backend, batch "
+        f"{base['batch']}, sequence length {base['seq']}"
+    )
     lines = [
         "## Scaling",
         "",
@@ -221,37 +311,43 @@ def render(results: dict, figures: Path) -> str:
         "float32, input `(T, B, 1)`. One axis is varied at a time from the base. One training "
         "step = zero_grad + forward + MSE loss of the output against a fixed random target + "
         "backward + Adam step; `torch.nn.LSTM(1, hidden)` runs the same step on the same batch, "
-        "sequence and target, and \"× nn.LSTM\" is the ratio of the two step times.",
+        'sequence and target, and "× nn.LSTM" is the ratio of the two step times.',
         "",
         "Each configuration runs in a fresh process. Step time: median of the timed steps after "
         f"warm-up ({settings['warmup']} warm-up steps, then up to {settings['max_steps']} timed "
         f"steps or until {settings['budget']:g} s of timed steps; a single warm-up and one timed "
         f"step when the first step takes more than {settings['slow']:g} s). Peak RSS is the "
         "process's peak resident memory (`ru_maxrss`) after the QLSTM steps, before `nn.LSTM` is "
-        "built; \"above baseline\" subtracts the resident memory just before the model was built "
-        "(Python, torch and Qiskit imported). \"method\" is the simulator method the backend "
+        'built; "above baseline" subtracts the resident memory just before the model was built '
+        '(Python, torch and Qiskit imported). "method" is the simulator method the backend '
         "chose and the recurrence that ran (`fused`: the NumPy sequence with a hand-written "
         "backward pass; `autograd`: the per-step loop).",
         "",
     ]
     if "n_qubits" in axes and settings["qubits_batch"] != base["batch"]:
-        lines += [f"The n_qubits sweep runs at batch {settings['qubits_batch']}, not "
-                  f"{base['batch']}: above 12 qubits the backend uses the adjoint method, "
-                  f"and a 20-qubit step at batch {base['batch']} would take far longer than this "
-                  "benchmark's time budget (see the docstring of `benchmarks/bench_scaling.py`).",
-                  ""]
+        lines += [
+            f"The n_qubits sweep runs at batch {settings['qubits_batch']}, not "
+            f"{base['batch']}: above 12 qubits the backend uses the adjoint method, "
+            f"and a 20-qubit step at batch {base['batch']} would take far longer than this "
+            "benchmark's time budget (see the docstring of `benchmarks/bench_scaling.py`).",
+            "",
+        ]
     lines += [f"![Step time and peak memory against each axis](figures/{FIGURE})", ""]
     for axis in axes:
-        lines += [f"### {AXES[axis]}", "",
-                  f"| {AXES[axis]} | method | step time | × nn.LSTM | peak RSS GiB | "
-                  "above baseline GiB | steps timed |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### {AXES[axis]}",
+            "",
+            f"| {AXES[axis]} | method | step time | × nn.LSTM | peak RSS GiB | "
+            "above baseline GiB | steps timed |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in (r for r in results["rows"] if r["axis"] == axis):
             lines.append(
                 f"| {row['value']} | {row['method']}, {row['recurrence']} | "
                 f"{format_seconds(row['qlstm_step_s'])} | {row['ratio']:.1f} | "
                 f"{row['peak_gib']:.3f} | {row['above_baseline_gib']:.3f} | "
-                f"{row['qlstm_steps_timed']} |")
+                f"{row['qlstm_steps_timed']} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -269,14 +365,21 @@ def plot(results: dict, axes: list[str], path: Path) -> None:
         top.plot(values, [row["lstm_step_s"] for row in rows], "s--", label="nn.LSTM")
         top.set_yscale("log")
         batches = {row["batch"] for row in rows}
-        top.set_title(AXES[axis] + (f" (batch {batches.pop()})"
-                                    if axis == "n_qubits" and len(batches) == 1 else ""))
+        top.set_title(
+            AXES[axis]
+            + (f" (batch {batches.pop()})" if axis == "n_qubits" and len(batches) == 1 else "")
+        )
         bottom.plot(values, [row["peak_gib"] for row in rows], "o-", label="peak RSS")
-        bottom.plot(values, [row["above_baseline_gib"] for row in rows], "s--",
-                    label="above baseline")
+        bottom.plot(
+            values, [row["above_baseline_gib"] for row in rows], "s--", label="above baseline"
+        )
         bottom.set_xlabel(AXES[axis])
-        if axis != "n_qubits" and len(values) > 1 and min(values) > 0 \
-                and max(values) / min(values) >= 20:
+        if (
+            axis != "n_qubits"
+            and len(values) > 1
+            and min(values) > 0
+            and max(values) / min(values) >= 20
+        ):
             top.set_xscale("log")
             bottom.set_xscale("log")
         if column == 0:

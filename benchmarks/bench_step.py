@@ -30,8 +30,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=17)
     parser.add_argument("--n-qubits", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads for both models (default: torch's choice)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads for both models (default: torch's choice)",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,21 +81,29 @@ def main(argv=None) -> dict:
                 times[name]["step"].append(step_s)
                 times[name]["forward"].append(forward_s)
 
-    results = {name: {kind: 1e3 * statistics.median(values) for kind, values in kinds.items()}
-               for name, kinds in times.items()}
+    results = {
+        name: {kind: 1e3 * statistics.median(values) for kind, values in kinds.items()}
+        for name, kinds in times.items()
+    }
     ratio = results["QLSTM"]["step"] / results["nn.LSTM"]["step"]
-    print(f"workload: input 1, hidden {args.hidden}, {args.n_qubits} qubits, batch {args.batch}, "
-          f"seq {args.seq}, float32, {torch.get_num_threads()} threads; "
-          f"median of {args.steps} after {args.warmup} warmup")
+    print(
+        f"workload: input 1, hidden {args.hidden}, {args.n_qubits} qubits, batch {args.batch}, "
+        f"seq {args.seq}, float32, {torch.get_num_threads()} threads; "
+        f"median of {args.steps} after {args.warmup} warmup"
+    )
     print(f"{'model':<10}{'step ms':>10}{'forward ms':>12}")
     for name, result in results.items():
         print(f"{name:<10}{result['step']:>10.3f}{result['forward']:>12.3f}")
     print(f"ratio (QLSTM step / nn.LSTM step): {ratio:.2f} (target <= 5)")
-    return {"qlstm_step_ms": results["QLSTM"]["step"],
-            "qlstm_forward_ms": results["QLSTM"]["forward"],
-            "lstm_step_ms": results["nn.LSTM"]["step"],
-            "lstm_forward_ms": results["nn.LSTM"]["forward"],
-            "ratio": ratio, "steps": args.steps, "warmup": args.warmup}
+    return {
+        "qlstm_step_ms": results["QLSTM"]["step"],
+        "qlstm_forward_ms": results["QLSTM"]["forward"],
+        "lstm_step_ms": results["nn.LSTM"]["step"],
+        "lstm_forward_ms": results["nn.LSTM"]["forward"],
+        "ratio": ratio,
+        "steps": args.steps,
+        "warmup": args.warmup,
+    }
 
 
 if __name__ == "__main__":

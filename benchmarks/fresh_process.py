@@ -20,11 +20,16 @@ from pathlib import Path
 def run_in_fresh_process(script: str | Path, args: list[str]) -> dict:
     """Run ``python script *args`` with this process's import path; return the JSON object the
     child printed last. Raises ``CalledProcessError`` (with the child's stderr) if it fails."""
-    result = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True,
-                            text=True, env=child_environment())
+    result = subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=child_environment(),
+    )
     if result.returncode != 0:
-        raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout,
-                                            result.stderr)
+        raise subprocess.CalledProcessError(
+            result.returncode, result.args, result.stdout, result.stderr
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -41,23 +41,48 @@ sys.path.insert(0, str(HERE))
 from fresh_process import child_environment  # noqa: E402
 
 DOCS = HERE.parent / "docs"
-SECTIONS = {"speed": "bench_peers.py", "scaling": "bench_scaling.py",
-            "accuracy": "bench_accuracy.py", "noise": "bench_noise.py"}
-PACKAGES = ("torch", "numpy", "qiskit", "qiskit-aer", "qiskit-machine-learning",
-            "qiskit-ibm-runtime", "pennylane", "pennylane-lightning")
+SECTIONS = {
+    "speed": "bench_peers.py",
+    "scaling": "bench_scaling.py",
+    "accuracy": "bench_accuracy.py",
+    "noise": "bench_noise.py",
+}
+PACKAGES = (
+    "torch",
+    "numpy",
+    "qiskit",
+    "qiskit-aer",
+    "qiskit-machine-learning",
+    "qiskit-ibm-runtime",
+    "pennylane",
+    "pennylane-lightning",
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="*", choices=list(SECTIONS), default=list(SECTIONS),
-                        help="sections to run (default: all; none: only re-render the document "
-                        "from the saved results)")
-    parser.add_argument("--docs", type=Path, default=DOCS,
-                        help="folder of BENCHMARKS.md, results/ and figures/ (default: docs/)")
-    parser.add_argument("--quick", action="store_true",
-                        help="run each section with its tiny QUICK_ARGS (a smoke test)")
-    parser.add_argument("--in-this-process", metavar="SECTION", choices=list(SECTIONS),
-                        help=argparse.SUPPRESS)  # the child process of one section
+    parser.add_argument(
+        "--sections",
+        nargs="*",
+        choices=list(SECTIONS),
+        default=list(SECTIONS),
+        help="sections to run (default: all; none: only re-render the document "
+        "from the saved results)",
+    )
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=DOCS,
+        help="folder of BENCHMARKS.md, results/ and figures/ (default: docs/)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="run each section with its tiny QUICK_ARGS (a smoke test)",
+    )
+    parser.add_argument(
+        "--in-this-process", metavar="SECTION", choices=list(SECTIONS), help=argparse.SUPPRESS
+    )  # the child process of one section
     return parser.parse_args(argv)
 
 
@@ -80,9 +105,14 @@ def machine() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"platform": platform.platform(), "processor": _cpu_model(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "versions": versions}
+    return {
+        "platform": platform.platform(),
+        "processor": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
 
 
 def _cpu_model() -> str:
@@ -106,8 +136,9 @@ def machine_busy_seconds() -> float:
 
 def own_cpu_seconds() -> float:
     """CPU seconds of this process and its finished child processes."""
-    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
-                                                         resource.RUSAGE_CHILDREN))
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -131,10 +162,15 @@ def run_section_here(name: str, quick: bool, docs: Path) -> Path:
     results = module.main(argv)
     wall = time.perf_counter() - start
     others = (machine_busy_seconds() - busy_before) - (own_cpu_seconds() - own_before)
-    record = {"section": name, "command": command, "started": started,
-              "wall_seconds": round(wall, 1),
-              "other_processes_cores": round(max(others, 0.0) / wall, 2), "machine": machine(),
-              "results": results}
+    record = {
+        "section": name,
+        "command": command,
+        "started": started,
+        "wall_seconds": round(wall, 1),
+        "other_processes_cores": round(max(others, 0.0) / wall, 2),
+        "machine": machine(),
+        "results": results,
+    }
     path = docs / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
@@ -144,15 +180,22 @@ def run_section_here(name: str, quick: bool, docs: Path) -> Path:
 
 def render_document(docs: Path) -> Path:
     """Write ``docs/BENCHMARKS.md`` from every saved section results file."""
-    records = {name: json.loads(path.read_text()) for name in SECTIONS
-               if (path := docs / "results" / f"{name}.json").is_file()}
-    lines = ["# Benchmarks", "",
-             "Produced by `python benchmarks/report.py` (see its docstring; `--sections` runs "
-             "some sections again and re-renders the rest from their saved results). Raw "
-             "measurements: [results/](results/). Timings are only comparable within one section "
-             "run; every section below names its command, date, wall time and machine, and how "
-             "many cores other processes kept busy meanwhile (timings taken beside other work "
-             "on this 2-core machine are not comparable).", ""]
+    records = {
+        name: json.loads(path.read_text())
+        for name in SECTIONS
+        if (path := docs / "results" / f"{name}.json").is_file()
+    }
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `python benchmarks/report.py` (see its docstring; `--sections` runs "
+        "some sections again and re-renders the rest from their saved results). Raw "
+        "measurements: [results/](results/). Timings are only comparable within one section "
+        "run; every section below names its command, date, wall time and machine, and how "
+        "many cores other processes kept busy meanwhile (timings taken beside other work "
+        "on this 2-core machine are not comparable).",
+        "",
+    ]
     missing = [name for name in SECTIONS if name not in records]
     if missing:
         lines += [f"Not yet run: {', '.join(missing)}.", ""]
@@ -168,17 +211,21 @@ def render_document(docs: Path) -> Path:
 def _provenance(record: dict) -> str:
     m = record["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
-    return (f"*`{record['command']}`, started {record['started']}, {record['wall_seconds']:.0f} s "
-            f"wall, other processes busy {record['other_processes_cores']:.2f} cores on "
-            f"average meanwhile; {m['processor']}, {m['cpu_count']} cores, default torch threads "
-            f"{m['torch_threads']}; Python {m['python']}; {versions}.*")
+    return (
+        f"*`{record['command']}`, started {record['started']}, {record['wall_seconds']:.0f} s "
+        f"wall, other processes busy {record['other_processes_cores']:.2f} cores on "
+        f"average meanwhile; {m['processor']}, {m['cpu_count']} cores, default torch threads "
+        f"{m['torch_threads']}; Python {m['python']}; {versions}.*"
+    )
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
     if args.quick and args.docs == DOCS:
-        raise SystemExit("report.py: --quick needs --docs DIR (a folder other than docs/): its "
-                         "tiny results would replace the measured report")
+        raise SystemExit(
+            "report.py: --quick needs --docs DIR (a folder other than docs/): its "
+            "tiny results would replace the measured report"
+        )
     if args.in_this_process:
         return run_section_here(args.in_this_process, args.quick, args.docs)
     for name in args.sections:

@@ -33,14 +33,16 @@ class Forecaster(nn.Module):
 
     def __init__(self, hidden_size: int, n_qubits: int, seed: int) -> None:
         super().__init__()
-        self.qlstm = QLSTM(1, hidden_size, batch_first=True, n_qubits=n_qubits, seed=seed,
-                           dtype=torch.float64)
+        self.qlstm = QLSTM(
+            1, hidden_size, batch_first=True, n_qubits=n_qubits, seed=seed, dtype=torch.float64
+        )
         generator = torch.Generator().manual_seed(seed)
         self.head = nn.Linear(hidden_size, 1, dtype=torch.float64)
         with torch.no_grad():
             for param in self.head.parameters():
-                param.copy_(0.1 * torch.randn(param.shape, generator=generator,
-                                              dtype=torch.float64))
+                param.copy_(
+                    0.1 * torch.randn(param.shape, generator=generator, dtype=torch.float64)
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         output, _ = self.qlstm(x)
@@ -51,33 +53,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="sine", help="a built-in dataset (default: sine)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="stop after this many optimizer steps (default: all epochs)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many optimizer steps (default: all epochs)",
+    )
     parser.add_argument("--batch-per-process", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=5)
     parser.add_argument("--n-qubits", type=int, default=4)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write each process's final state_dict to OUT/rank<r>.pt")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write each process's final state_dict to OUT/rank<r>.pt",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if "RANK" not in os.environ:
-        raise SystemExit("ddp_train.py: start it with torchrun, e.g. "
-                         "`torchrun --nproc_per_node 2 examples/ddp_train.py`")
+        raise SystemExit(
+            "ddp_train.py: start it with torchrun, e.g. "
+            "`torchrun --nproc_per_node 2 examples/ddp_train.py`"
+        )
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(1)
     try:
         data = make_windows(generate(args.dataset))
         train = TensorDataset(data.x_train, data.y_train)
-        sampler = DistributedSampler(train, num_replicas=world, rank=rank, shuffle=True,
-                                     seed=args.seed, drop_last=True)
-        loader = DataLoader(train, batch_size=args.batch_per_process, sampler=sampler,
-                            drop_last=True)
+        sampler = DistributedSampler(
+            train, num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True
+        )
+        loader = DataLoader(
+            train, batch_size=args.batch_per_process, sampler=sampler, drop_last=True
+        )
         model = DistributedDataParallel(Forecaster(args.hidden, args.n_qubits, args.seed))
         optimizer = torch.optim.RMSprop(model.parameters(), lr=args.lr)
         loss_fn = nn.MSELoss()
@@ -95,8 +109,10 @@ def main(argv=None) -> dict:
             mean_loss = loss.detach().clone()
             dist.all_reduce(mean_loss)
             if rank == 0:
-                print(f"epoch {epoch + 1}: loss {mean_loss.item() / world:.5f} "
-                      f"({world} processes, {steps} steps)")
+                print(
+                    f"epoch {epoch + 1}: loss {mean_loss.item() / world:.5f} "
+                    f"({world} processes, {steps} steps)"
+                )
             if args.max_steps is not None and steps >= args.max_steps:
                 break
         if args.out is not None:

@@ -42,29 +42,50 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    model = ModelConfig(hidden_size=args.hidden_size, circuit=CircuitSpec(n_qubits=args.n_qubits),
-                        dtype=args.dtype, seed=args.seed)
-    run = Run.create({"dataset": args.dataset, "window": args.window,
-                      "train_fraction": TRAIN_FRACTION, "fit_on": "series"},
-                     generate(args.dataset), {"qlstm": model},
-                     TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 seed=args.seed))
+    model = ModelConfig(
+        hidden_size=args.hidden_size,
+        circuit=CircuitSpec(n_qubits=args.n_qubits),
+        dtype=args.dtype,
+        seed=args.seed,
+    )
+    run = Run.create(
+        {
+            "dataset": args.dataset,
+            "window": args.window,
+            "train_fraction": TRAIN_FRACTION,
+            "fit_on": "series",
+        },
+        generate(args.dataset),
+        {"qlstm": model},
+        TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
+    )
     history = run.history["qlstm"]
     initial_test_mse = history["initial_test_mse"]
-    print(f"{args.dataset}: {len(run.data.x_train)} training and {len(run.data.x_test)} test "
-          f"windows; initial test MSE {initial_test_mse:.5f}")
+    print(
+        f"{args.dataset}: {len(run.data.x_train)} training and {len(run.data.x_test)} test "
+        f"windows; initial test MSE {initial_test_mse:.5f}"
+    )
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         train_mse, test_mse = run.step_epoch()["qlstm"]
-        print(f"epoch {epoch:3d}  train MSE {train_mse:.5f}  test MSE {test_mse:.5f}  "
-              f"({time.perf_counter() - start:.1f} s)")
+        print(
+            f"epoch {epoch:3d}  train MSE {train_mse:.5f}  test MSE {test_mse:.5f}  "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
     final_test_mse = history["test_mse"][-1] if history["test_mse"] else initial_test_mse
-    print(f"done: test MSE {initial_test_mse:.5f} -> {final_test_mse:.5f} "
-          f"({initial_test_mse / final_test_mse:.1f}x lower) in {args.epochs} epochs, "
-          f"{time.perf_counter() - start:.1f} s")
-    return {"dataset": args.dataset, "epochs": args.epochs,
-            "initial_test_mse": initial_test_mse, "final_test_mse": final_test_mse,
-            "train_losses": history["train_mse"], "test_losses": history["test_mse"]}
+    print(
+        f"done: test MSE {initial_test_mse:.5f} -> {final_test_mse:.5f} "
+        f"({initial_test_mse / final_test_mse:.1f}x lower) in {args.epochs} epochs, "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    return {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "initial_test_mse": initial_test_mse,
+        "final_test_mse": final_test_mse,
+        "train_losses": history["train_mse"],
+        "test_losses": history["test_mse"],
+    }
 
 
 if __name__ == "__main__":

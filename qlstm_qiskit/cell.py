@@ -31,12 +31,14 @@ def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tu
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{owner}: {name} must be a torch.Tensor, got {type(value).__name__}")
     if value.dtype != dtype:
-        raise TypeError(f"{owner}: {name} must have dtype {dtype} (the model's dtype), got "
-                        f"{value.dtype}")
+        raise TypeError(
+            f"{owner}: {name} must have dtype {dtype} (the model's dtype), got {value.dtype}"
+        )
     if value.dim() not in dims:
         expected = " or ".join(map(str, dims))
-        raise ValueError(f"{owner}: {name} must have {expected} dimensions, got shape "
-                         f"{tuple(value.shape)}")
+        raise ValueError(
+            f"{owner}: {name} must have {expected} dimensions, got shape {tuple(value.shape)}"
+        )
     if not torch.isfinite(value).all():
         raise ValueError(f"{owner}: {name} contains NaN or infinite values")
 
@@ -88,21 +90,40 @@ class QLSTMCell(nn.Module):
         ``(G, hidden_size, n_qubits)``, bias_out ``(G, hidden_size)``.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *,
-                 n_qubits: int = 4, n_qlayers: int = 1, depth: int = 1, encoding: str = "arctan",
-                 rotation: str = "rot", entangling: str = "ring", measure: str = "Z",
-                 backend: str | QuantumBackend = "statevector", shots: int | None = None,
-                 seed: int | None = None,
-                 device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        n_qubits: int = 4,
+        n_qlayers: int = 1,
+        depth: int = 1,
+        encoding: str = "arctan",
+        rotation: str = "rot",
+        entangling: str = "ring",
+        measure: str = "Z",
+        backend: str | QuantumBackend = "statevector",
+        shots: int | None = None,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         _owner = type(self).__name__
         self.input_size = check_int(_owner, "input_size", input_size, 1)
         self.hidden_size = check_int(_owner, "hidden_size", hidden_size, 1)
         self.bias = check_bool(_owner, "bias", bias)
-        self.spec = CircuitSpec.checked(_owner, n_qubits=n_qubits, n_qlayers=n_qlayers,
-                                        depth=depth, encoding=encoding, rotation=rotation,
-                                        entangling=entangling, measure=measure)
+        self.spec = CircuitSpec.checked(
+            _owner,
+            n_qubits=n_qubits,
+            n_qlayers=n_qlayers,
+            depth=depth,
+            encoding=encoding,
+            rotation=rotation,
+            entangling=entangling,
+            measure=measure,
+        )
         self.seed = check_seed(_owner, seed)
         self.backend = resolve_backend(_owner, backend, shots_option(_owner, shots))
         factory = {"device": device, "dtype": check_dtype(_owner, dtype)}
@@ -112,8 +133,9 @@ class QLSTMCell(nn.Module):
         self.bias_in = nn.Parameter(torch.empty(n_features, **factory)) if bias else None
         self.weight_q = nn.Parameter(torch.empty(len(GATES), *self.spec.weight_shape, **factory))
         self.weight_out = nn.Parameter(torch.empty(len(GATES), hidden_size, n_qubits, **factory))
-        self.bias_out = nn.Parameter(torch.empty(len(GATES), hidden_size, **factory)) \
-            if bias else None
+        self.bias_out = (
+            nn.Parameter(torch.empty(len(GATES), hidden_size, **factory)) if bias else None
+        )
         self.gate_circuit = gate_circuit(self.spec)  # the layout the four gates share
         #: the gate circuit compiled for :attr:`backend` (``bind(weights)`` per sequence)
         self.executor = self.backend.compile(self.gate_circuit)
@@ -127,14 +149,20 @@ class QLSTMCell(nn.Module):
         bound_in = 1 / math.sqrt(self.input_size + self.hidden_size)
         bound_out = 1 / math.sqrt(self.spec.n_qubits)
         with torch.no_grad():
-            for param, bound in ((self.weight_ih, bound_in), (self.weight_hh, bound_in),
-                                 (self.bias_in, bound_in), (self.weight_out, bound_out),
-                                 (self.bias_out, bound_out)):
+            for param, bound in (
+                (self.weight_ih, bound_in),
+                (self.weight_hh, bound_in),
+                (self.bias_in, bound_in),
+                (self.weight_out, bound_out),
+                (self.bias_out, bound_out),
+            ):
                 if param is not None:
                     values = torch.rand(param.shape, generator=generator, dtype=param.dtype)
                     param.copy_((2 * values - 1) * bound)
-            self.weight_q.copy_(0.01 * torch.randn(self.weight_q.shape, generator=generator,
-                                                   dtype=self.weight_q.dtype))
+            self.weight_q.copy_(
+                0.01
+                * torch.randn(self.weight_q.shape, generator=generator, dtype=self.weight_q.dtype)
+            )
 
     # -- circuits and backend -------------------------------------------------------------------
     def circuits(self) -> dict[str, QuantumCircuit]:
@@ -146,8 +174,9 @@ class QLSTMCell(nn.Module):
         """Draw one gate circuit (``QuantumCircuit.draw`` arguments; default ``output="text"``)."""
         circuits = self.circuits()
         if gate not in circuits:
-            raise ValueError(f"{type(self).__name__}.draw: gate must be one of "
-                             f"{', '.join(GATES)}, got {gate!r}")
+            raise ValueError(
+                f"{type(self).__name__}.draw: gate must be one of {', '.join(GATES)}, got {gate!r}"
+            )
         kwargs.setdefault("output", "text")
         return circuits[gate].draw(**kwargs)
 
@@ -172,24 +201,27 @@ class QLSTMCell(nn.Module):
 
     def step(self, bound, x_projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h, c (B, hidden)``."""
-        return autograd_step(bound, self.gate_circuit, self.recurrence_weights(), x_projected,
-                             h, c)
+        return autograd_step(bound, self.gate_circuit, self.recurrence_weights(), x_projected, h, c)
 
-    def run(self, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-            reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def run(
+        self, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor, reverse: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The cell over a sequence: ``projected (T, B, 4 * n_qubits)`` from
         :meth:`project_input`, states ``h, c (B, hidden)`` -> ``output (T, B, hidden), h, c``
         (``reverse``: from the last step to the first; ``output[t]`` still belongs to step ``t``).
         """
-        return run_sequence(self.bind(), self.gate_circuit, self.recurrence_weights(), projected,
-                            h, c, reverse)
+        return run_sequence(
+            self.bind(), self.gate_circuit, self.recurrence_weights(), projected, h, c, reverse
+        )
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         owner = f"{type(self).__name__}.forward"
         check_tensor(owner, "input", input, self.weight_q.dtype, (1, 2))
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{owner}: input must have last dimension input_size="
-                             f"{self.input_size}, got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"{owner}: input must have last dimension input_size="
+                f"{self.input_size}, got shape {tuple(input.shape)}"
+            )
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
         state_shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
@@ -197,33 +229,44 @@ class QLSTMCell(nn.Module):
             h = c = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
         else:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got "
-                                f"{type(hx).__name__}")
+                raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
             for name, state in zip(("h_0", "c_0"), hx, strict=True):
                 check_tensor(owner, name, state, x.dtype, (len(state_shape),))
                 if tuple(state.shape) != state_shape:
-                    raise ValueError(f"{owner}: {name} must have shape {state_shape}, got "
-                                     f"{tuple(state.shape)}")
+                    raise ValueError(
+                        f"{owner}: {name} must have shape {state_shape}, got {tuple(state.shape)}"
+                    )
             h, c = (state if batched else state.unsqueeze(0) for state in hx)
         _output, h, c = self.run(self.project_input(x).unsqueeze(0), h, c)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
     def extra_repr(self) -> str:
-        return describe(self, {"input_size": self.input_size, "hidden_size": self.hidden_size},
-                        {"bias": (self.bias, True)})
+        return describe(
+            self,
+            {"input_size": self.input_size, "hidden_size": self.hidden_size},
+            {"bias": (self.bias, True)},
+        )
 
 
 _SPEC_DEFAULTS = CircuitSpec()
 
 
-def describe(module: nn.Module, positional: dict[str, Any],
-             keywords: dict[str, tuple[Any, Any]]) -> str:
+def describe(
+    module: nn.Module, positional: dict[str, Any], keywords: dict[str, tuple[Any, Any]]
+) -> str:
     """``extra_repr`` text: positional values, then non-default keywords, circuit and backend."""
     parts = [str(v) for v in positional.values()]
     parts += [f"{k}={v!r}" for k, (v, default) in keywords.items() if v != default]
     spec = module.spec
-    for field in ("n_qubits", "n_qlayers", "depth", "encoding", "rotation", "entangling",
-                  "measure"):
+    for field in (
+        "n_qubits",
+        "n_qlayers",
+        "depth",
+        "encoding",
+        "rotation",
+        "entangling",
+        "measure",
+    ):
         if getattr(spec, field) != getattr(_SPEC_DEFAULTS, field):
             parts.append(f"{field}={getattr(spec, field)!r}")
     parts.append(f"backend={module.backend!r}")

@@ -37,8 +37,9 @@ def check_fraction(owner: str, name: str, value: Any) -> float:
     return float(value)
 
 
-def check_choice(owner: str, name: str, value: Any, choices: Iterable[str], *,
-                 context: str = "") -> str:
+def check_choice(
+    owner: str, name: str, value: Any, choices: Iterable[str], *, context: str = ""
+) -> str:
     """Return ``value`` if it is one of ``choices``; the error lists them (then ``context``, e.g.
     ``" for an 'aer' backend"``)."""
     choices = tuple(choices)
@@ -50,13 +51,19 @@ def check_choice(owner: str, name: str, value: Any, choices: Iterable[str], *,
     return value
 
 
-def check_real(owner: str, name: str, value: Any, low: float, high: float | None = None, *,
-               open_low: bool = False) -> float:
+def check_real(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float | None = None,
+    *,
+    open_low: bool = False,
+) -> float:
     """Return ``value`` if it is a finite real number in ``[low, high]`` (``(low, high]`` with
     ``open_low``; ``high=None``: no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} "
-                        f"{value!r}")
+        raise TypeError(f"{owner}: {name} must be a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{owner}: {name} must be a finite number, got {value}")
     if value < low or (open_low and value == low) or (high is not None and value > high):
@@ -73,12 +80,15 @@ def import_optional(owner: str, module: str, install: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"{owner}: needs the package {module!r}, which is not installed; "
-                          f"install it with: {install}") from exc
+        raise ImportError(
+            f"{owner}: needs the package {module!r}, which is not installed; "
+            f"install it with: {install}"
+        ) from exc
 
 
-def check_optional_int(owner: str, name: str, value: Any, low: int,
-                       high: int | None = None) -> int | None:
+def check_optional_int(
+    owner: str, name: str, value: Any, low: int, high: int | None = None
+) -> int | None:
     """Return ``value`` if it is ``None`` or an int in ``[low, high]``."""
     return None if value is None else check_int(owner, name, value, low, high)
 

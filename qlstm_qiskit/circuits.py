@@ -31,14 +31,14 @@ from .checks import check_choice, check_int
 
 #: encoding name -> (gates applied to each qubit, one input angle per rotation).
 ENCODINGS: dict[str, tuple[str, ...]] = {
-    "angle": ("ry",),                   # RY(f)
-    "arctan": ("h", "ry", "rz"),        # H, RY(arctan f), RZ(arctan f^2)  (Chen et al. 2020)
+    "angle": ("ry",),  # RY(f)
+    "arctan": ("h", "ry", "rz"),  # H, RY(arctan f), RZ(arctan f^2)  (Chen et al. 2020)
 }
 #: trainable rotation name -> rotation gates applied to every qubit in a variational layer.
 ROTATIONS: dict[str, tuple[str, ...]] = {
-    "rot": ("rz", "ry", "rz"),          # general 3-angle rotation (Chen et al. 2020)
+    "rot": ("rz", "ry", "rz"),  # general 3-angle rotation (Chen et al. 2020)
     "rx": ("rx",),
-    "ry": ("ry",),                      # (Chen et al. 2024)
+    "ry": ("ry",),  # (Chen et al. 2024)
     "rz": ("rz",),
 }
 ENTANGLERS = ("ring", "linear", "none")

@@ -57,13 +57,30 @@ class QLSTM(nn.Module):
     (layer 0: ``input_size`` inputs; later layers ``D * hidden_size``).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
-                 inversward: bool = False, n_qubits: int = 4, n_qlayers: int = 1, depth: int = 1,
-                 encoding: str = "arctan", rotation: str = "rot", entangling: str = "ring",
-                 measure: str = "Z", backend: str | QuantumBackend = "statevector",
-                 shots: int | None = None, seed: int | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        inversward: bool = False,
+        n_qubits: int = 4,
+        n_qlayers: int = 1,
+        depth: int = 1,
+        encoding: str = "arctan",
+        rotation: str = "rot",
+        entangling: str = "ring",
+        measure: str = "Z",
+        backend: str | QuantumBackend = "statevector",
+        shots: int | None = None,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         owner = type(self).__name__
         self.input_size = check_int(owner, "input_size", input_size, 1)
@@ -74,25 +91,52 @@ class QLSTM(nn.Module):
         self.dropout = check_fraction(owner, "dropout", dropout)
         self.bidirectional = check_bool(owner, "bidirectional", bidirectional)
         self.inversward = check_bool(owner, "inversward", inversward)
-        self.spec = CircuitSpec.checked(owner, n_qubits=n_qubits, n_qlayers=n_qlayers, depth=depth,
-                                        encoding=encoding, rotation=rotation,
-                                        entangling=entangling, measure=measure)
+        self.spec = CircuitSpec.checked(
+            owner,
+            n_qubits=n_qubits,
+            n_qlayers=n_qlayers,
+            depth=depth,
+            encoding=encoding,
+            rotation=rotation,
+            entangling=entangling,
+            measure=measure,
+        )
         self.seed = check_seed(owner, seed)
         self.backend = resolve_backend(owner, backend, shots_option(owner, shots))
         dtype = check_dtype(owner, dtype)
         if dropout > 0 and num_layers == 1:
-            warnings.warn("QLSTM: dropout > 0 adds dropout after every layer but the last, so it "
-                          f"has no effect with num_layers=1 (got dropout={dropout})", stacklevel=2)
+            warnings.warn(
+                "QLSTM: dropout > 0 adds dropout after every layer but the last, so it "
+                f"has no effect with num_layers=1 (got dropout={dropout})",
+                stacklevel=2,
+            )
         self.num_directions = 2 if bidirectional else 1
-        circuit = {field: getattr(self.spec, field) for field in (
-            "n_qubits", "n_qlayers", "depth", "encoding", "rotation", "entangling", "measure")}
+        circuit = {
+            field: getattr(self.spec, field)
+            for field in (
+                "n_qubits",
+                "n_qlayers",
+                "depth",
+                "encoding",
+                "rotation",
+                "entangling",
+                "measure",
+            )
+        }
         self._cell_names: list[str] = []
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for direction in range(self.num_directions):
                 name = f"cell_l{layer}" + ("_reverse" if direction else "")
-                cell = QLSTMCell(layer_input, hidden_size, bias, backend=self.backend,
-                                 device=device, dtype=dtype, **circuit)
+                cell = QLSTMCell(
+                    layer_input,
+                    hidden_size,
+                    bias,
+                    backend=self.backend,
+                    device=device,
+                    dtype=dtype,
+                    **circuit,
+                )
                 self.add_module(name, cell)
                 self._cell_names.append(name)
         self.reset_parameters()
@@ -132,23 +176,33 @@ class QLSTM(nn.Module):
         for name, state in zip(("h_0", "c_0"), hx, strict=True):
             check_tensor(owner, name, state, dtype, (len(shape),))
             if tuple(state.shape) != shape:
-                raise ValueError(f"{owner}: {name} must have shape {shape}, got "
-                                 f"{tuple(state.shape)}")
+                raise ValueError(
+                    f"{owner}: {name} must have shape {shape}, got {tuple(state.shape)}"
+                )
         return tuple(state if batched else state.unsqueeze(1) for state in hx)
 
     def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
         owner = "QLSTM.forward"
         check_tensor(owner, "input", input, self.cells()[0].weight_q.dtype, (2, 3))
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{owner}: input must have last dimension input_size="
-                             f"{self.input_size}, got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"{owner}: input must have last dimension input_size="
+                f"{self.input_size}, got shape {tuple(input.shape)}"
+            )
         batched = input.dim() == 3
-        x = input.unsqueeze(1) if not batched else input.transpose(0, 1) if self.batch_first \
+        x = (
+            input.unsqueeze(1)
+            if not batched
+            else input.transpose(0, 1)
+            if self.batch_first
             else input
+        )
         steps, batch = x.shape[0], x.shape[1]
         if steps == 0 or batch == 0:
-            raise ValueError(f"{owner}: input must have at least one time step and one sequence, "
-                             f"got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"{owner}: input must have at least one time step and one sequence, "
+                f"got shape {tuple(input.shape)}"
+            )
         if hx is None:
             zeros = x.new_zeros(self.num_layers * self.num_directions, batch, self.hidden_size)
             h0, c0 = zeros, zeros
@@ -182,9 +236,14 @@ class QLSTM(nn.Module):
         return cell.run(cell.project_input(x), h, c, reverse)  # projections of all steps at once
 
     def extra_repr(self) -> str:
-        keywords = {"num_layers": (self.num_layers, 1), "bias": (self.bias, True),
-                    "batch_first": (self.batch_first, False), "dropout": (self.dropout, 0.0),
-                    "bidirectional": (self.bidirectional, False),
-                    "inversward": (self.inversward, False)}
-        return describe(self, {"input_size": self.input_size, "hidden_size": self.hidden_size},
-                        keywords)
+        keywords = {
+            "num_layers": (self.num_layers, 1),
+            "bias": (self.bias, True),
+            "batch_first": (self.batch_first, False),
+            "dropout": (self.dropout, 0.0),
+            "bidirectional": (self.bidirectional, False),
+            "inversward": (self.inversward, False),
+        }
+        return describe(
+            self, {"input_size": self.input_size, "hidden_size": self.hidden_size}, keywords
+        )

@@ -73,8 +73,14 @@ def lstm_update(pre, c, xp=torch):
     return act[3] * tanh_c, c, (act, candidate, tanh_c)
 
 
-def autograd_step(bound, circuit: GateCircuit, weights: CellWeights, x_projected: torch.Tensor,
-                  h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def autograd_step(
+    bound,
+    circuit: GateCircuit,
+    weights: CellWeights,
+    x_projected: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One time step in torch: ``x_projected (B, G n)``, ``h, c (B, H)`` -> ``h, c``;
     ``bound.expectation`` maps circuit inputs ``(G, B, n_inputs)`` to ``(G, B, n)``."""
     features = gate_features(x_projected, h, weights.weight_hh.t())
@@ -86,9 +92,15 @@ def autograd_step(bound, circuit: GateCircuit, weights: CellWeights, x_projected
 
 
 # -- over a sequence ----------------------------------------------------------------------------
-def run_sequence(bound, circuit: GateCircuit, weights: CellWeights, projected: torch.Tensor,
-                 h: torch.Tensor, c: torch.Tensor,
-                 reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def run_sequence(
+    bound,
+    circuit: GateCircuit,
+    weights: CellWeights,
+    projected: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    reverse: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run one cell over a sequence.
 
     Args:
@@ -112,9 +124,15 @@ def run_sequence(bound, circuit: GateCircuit, weights: CellWeights, projected: t
     return fused_sequence(kernel, basis, unitary, circuit, weights, projected, h, c, reverse)
 
 
-def autograd_sequence(bound, circuit: GateCircuit, weights: CellWeights,
-                      projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-                      reverse: bool = False):
+def autograd_sequence(
+    bound,
+    circuit: GateCircuit,
+    weights: CellWeights,
+    projected: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    reverse: bool = False,
+):
     """:func:`run_sequence` as a loop over :func:`autograd_step`, differentiated by autograd."""
     steps = projected.shape[0]
     outputs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
@@ -124,9 +142,17 @@ def autograd_sequence(bound, circuit: GateCircuit, weights: CellWeights,
     return torch.stack(outputs), h, c
 
 
-def fused_sequence(kernel: ProductKernel, basis: torch.Tensor, unitary: torch.Tensor | None,
-                   circuit: GateCircuit, weights: CellWeights, projected: torch.Tensor,
-                   h: torch.Tensor, c: torch.Tensor, reverse: bool = False):
+def fused_sequence(
+    kernel: ProductKernel,
+    basis: torch.Tensor,
+    unitary: torch.Tensor | None,
+    circuit: GateCircuit,
+    weights: CellWeights,
+    projected: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    reverse: bool = False,
+):
     """:func:`run_sequence` in one autograd node, computed in NumPy with a hand-written backward
     pass (CPU tensors only).
 
@@ -134,8 +160,17 @@ def fused_sequence(kernel: ProductKernel, basis: torch.Tensor, unitary: torch.Te
     weights through ``basis`` and ``unitary``.
     """
     plan = _Plan(kernel, circuit, reverse, torch.is_grad_enabled())
-    return _FusedSequence.apply(plan, projected, h, c, weights.weight_hh, weights.weight_out,
-                                weights.bias_out, basis, unitary)
+    return _FusedSequence.apply(
+        plan,
+        projected,
+        h,
+        c,
+        weights.weight_hh,
+        weights.weight_out,
+        weights.bias_out,
+        basis,
+        unitary,
+    )
 
 
 def _order(steps: int, reverse: bool) -> range:
@@ -145,14 +180,16 @@ def _order(steps: int, reverse: bool) -> range:
 class _Plan:
     """What :class:`_FusedSequence` needs besides tensors."""
 
-    def __init__(self, kernel: ProductKernel, gate_circuit: GateCircuit, reverse: bool,
-                 grad_enabled: bool) -> None:
+    def __init__(
+        self, kernel: ProductKernel, gate_circuit: GateCircuit, reverse: bool, grad_enabled: bool
+    ) -> None:
         self.kernel, self.gate_circuit = kernel, gate_circuit
         self.reverse, self.grad_enabled = reverse, grad_enabled
         # (n_qubits, V): sums the gradients of the selected inputs into their features
         features = gate_circuit.input_features[kernel.index]
-        self.gather = np.zeros((gate_circuit.spec.n_qubits, len(features)),
-                               dtype=kernel.signs.dtype)
+        self.gather = np.zeros(
+            (gate_circuit.spec.n_qubits, len(features)), dtype=kernel.signs.dtype
+        )
         self.gather[features, np.arange(len(features))] = 1
 
 
@@ -219,9 +256,14 @@ class _FusedSequence(torch.autograd.Function):
             dh = dh + grad_output[t]
             dc = dc + dh * act[3] * (1 - tanh_c * tanh_c)
             sigmoid_slope = act * (1 - act)
-            grad_pre = np.stack((dc * candidate * sigmoid_slope[0], dc * c * sigmoid_slope[1],
-                                 dc * act[0] * (1 - candidate * candidate),
-                                 dh * tanh_c * sigmoid_slope[3]))  # (G, B, H)
+            grad_pre = np.stack(
+                (
+                    dc * candidate * sigmoid_slope[0],
+                    dc * c * sigmoid_slope[1],
+                    dc * act[0] * (1 - candidate * candidate),
+                    dh * tanh_c * sigmoid_slope[3],
+                )
+            )  # (G, B, H)
             dc = dc * act[1]
             grad_angles, piece = kernel.backward(operands, kernel_saved, grad_pre @ weight_out)
             grad_z = plan.gather @ (grad_angles * slopes[k])  # (G, n, B)
@@ -238,9 +280,17 @@ class _FusedSequence(torch.autograd.Function):
         grad_weight_out = grad_pre_all.transpose(0, 2, 1) @ np.concatenate(values_seen, 1)
         grad_bias_out = grad_pre_all.sum(1) if ctx.needs_input_grad[6] else None
         grad_basis, grad_unitary = kernel.operand_grads(operands, pieces, ctx.basis_circuits)
-        return (None, _tensor(grad_projected), _tensor(dh), _tensor(dc),
-                _tensor(grad_weight_hh), _tensor(grad_weight_out), _tensor(grad_bias_out),
-                _tensor(grad_basis), _tensor(grad_unitary))
+        return (
+            None,
+            _tensor(grad_projected),
+            _tensor(dh),
+            _tensor(dc),
+            _tensor(grad_weight_hh),
+            _tensor(grad_weight_out),
+            _tensor(grad_bias_out),
+            _tensor(grad_basis),
+            _tensor(grad_unitary),
+        )
 
 
 def _tensor(array: np.ndarray | None) -> torch.Tensor | None:

@@ -53,11 +53,17 @@ class QuickReport:
         """The lines the section's ``main(QUICK_ARGS)`` printed: those between report.py's
         ``=== section: command`` and ``=== section: N s, saved PATH`` lines."""
         lines = self.stdout.splitlines()
-        start = next(i for i, line in enumerate(lines)
-                     if line == f"=== {section}: {self.record(section)['command']}")
-        end = next(i for i, line in enumerate(lines)
-                   if i > start and line.startswith(f"=== {section}: ") and " s, saved " in line)
-        return lines[start + 1:end]
+        start = next(
+            i
+            for i, line in enumerate(lines)
+            if line == f"=== {section}: {self.record(section)['command']}"
+        )
+        end = next(
+            i
+            for i, line in enumerate(lines)
+            if i > start and line.startswith(f"=== {section}: ") and " s, saved " in line
+        )
+        return lines[start + 1 : end]
 
 
 @pytest.fixture(scope="session")
@@ -72,5 +78,6 @@ def quick_report(tmp_path_factory) -> QuickReport:
             path = report.main(["--quick", "--docs", str(docs)])
     finally:
         print(log.read_text(), end="")  # in the test's captured output, shown if it fails
-    return QuickReport(report=report, docs=docs, path=path, text=path.read_text(),
-                       stdout=log.read_text())
+    return QuickReport(
+        report=report, docs=docs, path=path, text=path.read_text(), stdout=log.read_text()
+    )

@@ -64,13 +64,19 @@ def imports(name: str, path: Path, known: dict[str, Path]):
 
 def graph() -> dict[str, set[str]]:
     known = modules()
-    return {name: {target for target, _ in imports(name, path, known) if target != name}
-            for name, path in known.items()}
+    return {
+        name: {target for target, _ in imports(name, path, known) if target != name}
+        for name, path in known.items()
+    }
 
 
 def test_every_import_runs_down_the_layers():
-    upward = [f"{name} -> {target}" for name, targets in graph().items() for target in targets
-              if layer_of(target) > layer_of(name)]
+    upward = [
+        f"{name} -> {target}"
+        for name, targets in graph().items()
+        for target in targets
+        if layer_of(target) > layer_of(name)
+    ]
     assert upward == []
 
 
@@ -83,7 +89,7 @@ def test_no_import_circle():
         state[name] = "open"
         for target in sorted(edges.get(name, ())):
             if state.get(target) == "open":
-                circles.append(" -> ".join(trail[trail.index(target):] + [target]))
+                circles.append(" -> ".join(trail[trail.index(target) :] + [target]))
             elif target not in state:
                 visit(target, trail + [target])
         state[name] = "done"
@@ -96,9 +102,13 @@ def test_no_import_circle():
 
 def test_no_private_name_is_imported_across_modules():
     known = modules()
-    private = [f"{name}: {target}.{imported}" for name, path in known.items()
-               for target, names in imports(name, path, known) for imported in names
-               if imported.startswith("_") and not imported.endswith("__")]
+    private = [
+        f"{name}: {target}.{imported}"
+        for name, path in known.items()
+        for target, names in imports(name, path, known)
+        for imported in names
+        if imported.startswith("_") and not imported.endswith("__")
+    ]
     assert private == []
 
 

@@ -11,14 +11,20 @@ from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, CircuitSpec, QLSTMCell, get_backend, list_backends
 from qlstm_qiskit.backends import resolve_backend
-from qlstm_qiskit.backends.statevector import StatevectorBackend
-from qlstm_qiskit.circuits import gate_circuit
 from qlstm_qiskit.backends.estimators import CountingEstimator
 from qlstm_qiskit.backends.primitive import PrimitiveBackend
+from qlstm_qiskit.backends.statevector import StatevectorBackend
+from qlstm_qiskit.circuits import gate_circuit
 
 SMALL = {"n_qubits": 2, "seed": 1, "dtype": torch.float64}
-BUILTIN = ("statevector", "aer_statevector", "aer_shots", "aer_noisy", "aer_noisy_exact",
-           "aer_readout")
+BUILTIN = (
+    "statevector",
+    "aer_statevector",
+    "aer_shots",
+    "aer_noisy",
+    "aer_noisy_exact",
+    "aer_readout",
+)
 
 
 def counting_estimator():
@@ -26,7 +32,10 @@ def counting_estimator():
     return CountingEstimator(AerEstimator(options={"default_precision": 0.0}))
 
 
-def expectations(backend, spec=CircuitSpec(n_qubits=2), batch=3, seed=0):
+TWO_QUBITS = CircuitSpec(n_qubits=2)
+
+
+def expectations(backend, spec=TWO_QUBITS, batch=3, seed=0):
     """The executor's values for fixed random inputs and weights, as a float64 array."""
     generator = torch.Generator().manual_seed(seed)
     circuit = gate_circuit(spec)
@@ -79,77 +88,171 @@ def test_get_backend_builds_every_builtin_profile():
     assert get_backend("aer_shots", gradient="spsa", seed=3).options()["gradient"] == "spsa"
 
 
-@pytest.mark.parametrize("name, overrides, error, message", [
-    ("aer_magic", {}, ValueError,
-     r"get_backend: unknown backend 'aer_magic'; valid names: aer_noisy, .*statevector"),
-    ("aer_shots", {"shotz": 3}, ValueError,
-     r"unknown option\(s\) 'shotz' for backend 'aer_shots'; valid options: gradient, method, "
-     r"device, shots, seed, basis_gates, optimization_level, spsa_samples, spsa_epsilon"),
-    ("aer_shots", {"gradient": "adjoint"}, ValueError,
-     r"get_backend: gradient must be one of 'param_shift', 'spsa' for a 'aer' backend, "
-     r"got 'adjoint'"),
-    ("statevector", {"gradient": "param_shift"}, ValueError,
-     r"gradient must be one of 'autograd' for a 'statevector' backend, got 'param_shift'"),
-    ("aer_shots", {"shots": 0}, ValueError, r"get_backend: shots must be in the range >= 1, got 0"),
-    ("aer_shots", {"shots": 1.5}, TypeError, r"get_backend: shots must be an int, got float"),
-    ("aer_shots", {"seed": -1}, ValueError, r"get_backend: seed must be in the range >= 0"),
-    ("aer_shots", {"method": "mps"}, ValueError, r"method must be one of 'statevector', "
-                                                   r"'density_matrix', 'automatic', got 'mps'"),
-    ("aer_readout", {"shots": None}, ValueError, r"readout errors need shots"),
-    ("aer_statevector", {"gradient": "spsa", "spsa_epsilon": float("nan")}, ValueError,
-     r"get_backend: spsa_epsilon must be a finite number, got nan"),
-    ("aer_statevector", {"gradient": "spsa", "spsa_epsilon": 0}, ValueError,
-     r"spsa_epsilon must be in the range \(0.0, 3.14"),
-    ("aer_statevector", {"spsa_samples": 8}, ValueError,
-     r"get_backend: spsa_samples apply only with gradient='spsa', got gradient='param_shift'"),
-    ("aer_statevector", {"seed": 1}, ValueError,
-     r"get_backend: seed applies only to sampled backends \(shots\) or gradient='spsa'"),
-    ("aer_statevector", {"basis_gates": "cx"}, TypeError, r"basis_gates must be a non-empty "
-                                                           r"list"),
-    ("aer_noisy_exact", {"basis_gates": ["rz", "sx", "bogus", "cx"]}, ValueError,
-     r"basis_gates must be among .*got bogus"),
-])
+@pytest.mark.parametrize(
+    "name, overrides, error, message",
+    [
+        (
+            "aer_magic",
+            {},
+            ValueError,
+            r"get_backend: unknown backend 'aer_magic'; valid names: aer_noisy, .*statevector",
+        ),
+        (
+            "aer_shots",
+            {"shotz": 3},
+            ValueError,
+            r"unknown option\(s\) 'shotz' for backend 'aer_shots'; valid options: gradient, "
+            r"method, "
+            r"device, shots, seed, basis_gates, optimization_level, spsa_samples, spsa_epsilon",
+        ),
+        (
+            "aer_shots",
+            {"gradient": "adjoint"},
+            ValueError,
+            r"get_backend: gradient must be one of 'param_shift', 'spsa' for a 'aer' backend, "
+            r"got 'adjoint'",
+        ),
+        (
+            "statevector",
+            {"gradient": "param_shift"},
+            ValueError,
+            r"gradient must be one of 'autograd' for a 'statevector' backend, got 'param_shift'",
+        ),
+        (
+            "aer_shots",
+            {"shots": 0},
+            ValueError,
+            r"get_backend: shots must be in the range >= 1, got 0",
+        ),
+        ("aer_shots", {"shots": 1.5}, TypeError, r"get_backend: shots must be an int, got float"),
+        ("aer_shots", {"seed": -1}, ValueError, r"get_backend: seed must be in the range >= 0"),
+        (
+            "aer_shots",
+            {"method": "mps"},
+            ValueError,
+            r"method must be one of 'statevector', "
+            r"'density_matrix', 'automatic', got 'mps'",
+        ),
+        ("aer_readout", {"shots": None}, ValueError, r"readout errors need shots"),
+        (
+            "aer_statevector",
+            {"gradient": "spsa", "spsa_epsilon": float("nan")},
+            ValueError,
+            r"get_backend: spsa_epsilon must be a finite number, got nan",
+        ),
+        (
+            "aer_statevector",
+            {"gradient": "spsa", "spsa_epsilon": 0},
+            ValueError,
+            r"spsa_epsilon must be in the range \(0.0, 3.14",
+        ),
+        (
+            "aer_statevector",
+            {"spsa_samples": 8},
+            ValueError,
+            r"get_backend: spsa_samples apply only with gradient='spsa', got "
+            r"gradient='param_shift'",
+        ),
+        (
+            "aer_statevector",
+            {"seed": 1},
+            ValueError,
+            r"get_backend: seed applies only to sampled backends \(shots\) or gradient='spsa'",
+        ),
+        (
+            "aer_statevector",
+            {"basis_gates": "cx"},
+            TypeError,
+            r"basis_gates must be a non-empty "
+            r"list",
+        ),
+        (
+            "aer_noisy_exact",
+            {"basis_gates": ["rz", "sx", "bogus", "cx"]},
+            ValueError,
+            r"basis_gates must be among .*got bogus",
+        ),
+    ],
+)
 def test_get_backend_errors(name, overrides, error, message):
     with pytest.raises(error, match=message):
         get_backend(name, **overrides)
 
 
-@pytest.mark.parametrize("text, message", [
-    ('description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\ncolour = 1',
-     r"unknown key\(s\) 'colour'; allowed: description, kind, computes, gradient, options, noise"),
-    ('description = "x"\nkind = "gpu"\ncomputes = "exact"\ngradient = "param_shift"',
-     r"kind must be one of 'statevector', 'aer', 'device', got 'gpu'"),
-    ('description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'
-     '[options]\nfoo = 1', r"unknown option\(s\) 'foo'; allowed: method, device, shots"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\ndepol = 0.1',
-     r"unknown noise key\(s\) 'depol'; allowed: depolarizing_1q"),
-    ('description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'
-     '[options]\nshots = 10', r"computes must be 'sampled' for these options and noise"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[noise]\ndepolarizing_1q = 0.1', r"gate noise .* needs basis_gates"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 10.0\nt2_ns = 30.0\n'
-     'time_1q_ns = 5.0', r"noise.t2_ns must be at most 2 \* t1_ns"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\ntime_1q_ns = 50.0',
-     r"thermal relaxation needs noise.t1_ns and t2_ns together with at least one gate time"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 1e5\nt2_ns = 1e5',
-     r"thermal relaxation needs .* got t1_ns=100000.0, gate times none"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nmethod = "statevector"\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\n'
-     'depolarizing_1q = 0.01', r"exact values with gate noise need method 'density_matrix'"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nshots = 10\n[noise]\nreadout_p01 = nan',
-     r"noise.readout_p01 must be a finite number, got nan"),
-    ('description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
-     '[options]\nshots = 10\n[noise]\nreadout_p01 = 1.5', r"noise.readout_p01 must be in the range "
-                                                          r"\[0.0, 1.0\], got 1.5"),
-    ('description = "x"\nkind = "statevector"\ncomputes = "exact"\ngradient = "autograd"\n'
-     '[noise]\nreadout_p01 = 0.1', r"a 'statevector' profile takes no \[noise\] table"),
-    ('description = "x"\nkind = ', r"cannot read it as TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = '
+            '"param_shift"\ncolour = 1',
+            r"unknown key\(s\) 'colour'; allowed: description, kind, computes, gradient, "
+            r"options, noise",
+        ),
+        (
+            'description = "x"\nkind = "gpu"\ncomputes = "exact"\ngradient = "param_shift"',
+            r"kind must be one of 'statevector', 'aer', 'device', got 'gpu'",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'
+            "[options]\nfoo = 1",
+            r"unknown option\(s\) 'foo'; allowed: method, device, shots",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\ndepol = 0.1',
+            r"unknown noise key\(s\) 'depol'; allowed: depolarizing_1q",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'
+            "[options]\nshots = 10",
+            r"computes must be 'sampled' for these options and noise",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            "[noise]\ndepolarizing_1q = 0.1",
+            r"gate noise .* needs basis_gates",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 10.0\nt2_ns = 30.0\n'
+            "time_1q_ns = 5.0",
+            r"noise.t2_ns must be at most 2 \* t1_ns",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\ntime_1q_ns = 50.0',
+            r"thermal relaxation needs noise.t1_ns and t2_ns together with at least one gate time",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            '[options]\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\nt1_ns = 1e5\nt2_ns = 1e5',
+            r"thermal relaxation needs .* got t1_ns=100000.0, gate times none",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            '[options]\nmethod = "statevector"\nbasis_gates = ["rz", "sx", "cx"]\n[noise]\n'
+            "depolarizing_1q = 0.01",
+            r"exact values with gate noise need method 'density_matrix'",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            "[options]\nshots = 10\n[noise]\nreadout_p01 = nan",
+            r"noise.readout_p01 must be a finite number, got nan",
+        ),
+        (
+            'description = "x"\nkind = "aer"\ncomputes = "noisy"\ngradient = "param_shift"\n'
+            "[options]\nshots = 10\n[noise]\nreadout_p01 = 1.5",
+            r"noise.readout_p01 must be in the range "
+            r"\[0.0, 1.0\], got 1.5",
+        ),
+        (
+            'description = "x"\nkind = "statevector"\ncomputes = "exact"\ngradient = "autograd"\n'
+            "[noise]\nreadout_p01 = 0.1",
+            r"a 'statevector' profile takes no \[noise\] table",
+        ),
+        ('description = "x"\nkind = ', r"cannot read it as TOML"),
+    ],
+)
 def test_profile_file_errors(tmp_path, text, message):
     write_profile(tmp_path, "bad", text)
     with pytest.raises(ValueError, match=r"backend profile '.*bad.toml': " + message):
@@ -160,9 +263,12 @@ def test_missing_package_error_gives_the_pip_command(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "qiskit_aer", None)  # as if it were not installed
-    with pytest.raises(ImportError, match=r"backend 'aer_statevector': needs the package "
-                                          r"'qiskit_aer', .*install it with: pip install "
-                                          r"qiskit-aer"):
+    with pytest.raises(
+        ImportError,
+        match=r"backend 'aer_statevector': needs the package "
+        r"'qiskit_aer', .*install it with: pip install "
+        r"qiskit-aer",
+    ):
         get_backend("aer_statevector")
 
 
@@ -225,7 +331,8 @@ def test_backward_without_a_cached_forward_makes_one_call():
     estimator = counting_estimator()
     backend = get_backend("aer_statevector")
     executor = PrimitiveBackend(estimator, name="counting", computes="exact").compile(
-        gate_circuit(CircuitSpec(n_qubits=2)))
+        gate_circuit(CircuitSpec(n_qubits=2))
+    )
     network = executor.network
     rows = np.random.default_rng(0).uniform(-1, 1, (3, network.num_inputs))
     network.needs_gradients = False
@@ -246,8 +353,11 @@ def test_backward_without_a_cached_forward_makes_one_call():
 
 # -- what each backend computes ---------------------------------------------------------------
 def test_aer_statevector_equals_statevector():
-    np.testing.assert_allclose(expectations(get_backend("aer_statevector")),
-                               expectations(get_backend("statevector")), atol=1e-9)
+    np.testing.assert_allclose(
+        expectations(get_backend("aer_statevector")),
+        expectations(get_backend("statevector")),
+        atol=1e-9,
+    )
 
 
 def test_aer_shots_samples_the_requested_shots_within_shot_noise():
@@ -269,8 +379,11 @@ def test_sampling_estimator_rejects_a_precision():
     estimator = get_backend("aer_shots").estimator
     network = get_backend("aer_statevector").compile(gate_circuit(CircuitSpec(n_qubits=2))).network
     pub = (network.circuit, network.observables, np.zeros((1, 2, network.n_params)))
-    with pytest.raises(ValueError, match=r"SamplingEstimator: precision must be None \(the shot "
-                                         r"count, 1024, is fixed\), got 0.1"):
+    with pytest.raises(
+        ValueError,
+        match=r"SamplingEstimator: precision must be None \(the shot "
+        r"count, 1024, is fixed\), got 0.1",
+    ):
         estimator.run([pub], precision=0.1)
     evs = estimator.run([pub]).result()[0].data.evs
     assert evs.shape == (2, 1, 2) and np.all(np.abs(evs) <= 1)
@@ -314,8 +427,9 @@ def test_param_shift_on_a_transpiled_noisy_circuit_matches_finite_differences():
     for k in (0, 3, network.num_inputs - 1):
         step = np.zeros_like(rows)
         step[:, k] = eps
-        numeric = (network.forward(rows + step, None)
-                   - network.forward(rows - step, None)) / (2 * eps)
+        numeric = (network.forward(rows + step, None) - network.forward(rows - step, None)) / (
+            2 * eps
+        )
         np.testing.assert_allclose(grad[:, :, k], numeric, atol=1e-6)
 
 
@@ -324,11 +438,13 @@ def test_spsa_is_seeded_and_points_along_the_gradient():
     x = torch.randn(2, 3, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     model = QLSTM(1, 3, **SMALL)
     exact = run_step(model, x)[1]
-    model.set_backend("aer_statevector", gradient="spsa", seed=7, spsa_samples=64,
-                      spsa_epsilon=1e-3)
+    model.set_backend(
+        "aer_statevector", gradient="spsa", seed=7, spsa_samples=64, spsa_epsilon=1e-3
+    )
     first = run_step(model, x)[1]
-    model.set_backend("aer_statevector", gradient="spsa", seed=7, spsa_samples=64,
-                      spsa_epsilon=1e-3)
+    model.set_backend(
+        "aer_statevector", gradient="spsa", seed=7, spsa_samples=64, spsa_epsilon=1e-3
+    )
     second = run_step(model, x)[1]
     for name in exact:
         torch.testing.assert_close(first[name], second[name], atol=0, rtol=0)
@@ -357,8 +473,9 @@ def test_backend_object_with_a_coupling_map_lays_out_the_observables():
     from qiskit.transpiler import CouplingMap
 
     spec, shots = CircuitSpec(n_qubits=3), 4000
-    device = GenericBackendV2(num_qubits=5, seed=3, noise_info=False,
-                              coupling_map=CouplingMap.from_line(5))
+    device = GenericBackendV2(
+        num_qubits=5, seed=3, noise_info=False, coupling_map=CouplingMap.from_line(5)
+    )
     backend = resolve_backend("test", device, {"shots": shots, "seed": 2})
     isa = backend.compile(gate_circuit(spec)).network.circuit
     assert isa.num_qubits == 5 and isa.layout is not None  # ISA: device width, routed
@@ -366,18 +483,35 @@ def test_backend_object_with_a_coupling_map_lays_out_the_observables():
     assert np.abs(expectations(backend, spec=spec) - exact).max() < 5 / math.sqrt(shots)
 
 
-@pytest.mark.parametrize("backend, options, error, message", [
-    (AerEstimator(), {"shots": 10}, ValueError,
-     r"QLSTM.set_backend: option\(s\) 'shots' do not apply to a BaseEstimatorV2; valid options: "
-     r"gradient, seed, spsa_samples, spsa_epsilon"),
-    (AerSimulator(), {"method": "statevector"}, ValueError,
-     r"option\(s\) 'method' do not apply to a BackendV2; valid options: gradient, shots"),
-    (AerSimulator(), {"gradient": "finite"}, ValueError, r"gradient must be one of"),
-    (AerEstimator(), {"seed": 3}, ValueError, r"seed applies only to sampled backends"),
-    (object(), {}, TypeError, r"QLSTM.set_backend: backend must be a backend name \(one of "
-                              r"aer_noisy, .*\), a QuantumBackend, a Qiskit BackendV2 or a "
-                              r"BaseEstimatorV2, got object"),
-])
+@pytest.mark.parametrize(
+    "backend, options, error, message",
+    [
+        (
+            AerEstimator(),
+            {"shots": 10},
+            ValueError,
+            r"QLSTM.set_backend: option\(s\) 'shots' do not apply to a BaseEstimatorV2; valid "
+            r"options: "
+            r"gradient, seed, spsa_samples, spsa_epsilon",
+        ),
+        (
+            AerSimulator(),
+            {"method": "statevector"},
+            ValueError,
+            r"option\(s\) 'method' do not apply to a BackendV2; valid options: gradient, shots",
+        ),
+        (AerSimulator(), {"gradient": "finite"}, ValueError, r"gradient must be one of"),
+        (AerEstimator(), {"seed": 3}, ValueError, r"seed applies only to sampled backends"),
+        (
+            object(),
+            {},
+            TypeError,
+            r"QLSTM.set_backend: backend must be a backend name \(one of "
+            r"aer_noisy, .*\), a QuantumBackend, a Qiskit BackendV2 or a "
+            r"BaseEstimatorV2, got object",
+        ),
+    ],
+)
 def test_backend_object_errors(backend, options, error, message):
     with pytest.raises(error, match=message):
         QLSTM(1, 3, **SMALL).set_backend(backend, **options)

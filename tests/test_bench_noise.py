@@ -9,6 +9,7 @@ import pytest
 
 from qlstm_qiskit import get_backend
 from qlstm_qiskit.backends.profiles import find_profiles, load_profile
+
 from test_example import assert_png, load
 
 HAVE_RUNTIME = importlib.util.find_spec("qiskit_ibm_runtime") is not None
@@ -28,7 +29,8 @@ def quick(bench, request):
         return bench.main(list(bench.QUICK_ARGS) + ["--devices"])
     quick_report = request.getfixturevalue("quick_report")
     assert quick_report.record("noise")["command"] == " ".join(
-        ["python", "benchmarks/bench_noise.py", *bench.QUICK_ARGS])
+        ["python", "benchmarks/bench_noise.py", *bench.QUICK_ARGS]
+    )
     return quick_report.results("noise")
 
 
@@ -42,8 +44,7 @@ def test_quick_run_rows(bench, quick):
         noisy = [row for row in rows if row["group"] == base]
         assert [row["noise_scale"] for row in noisy] == scales
         assert all(row["computes"] == "noisy" for row in noisy)
-    assert [row["shots"] for row in rows if row["group"] == "shots"] == \
-        quick["settings"]["shots"]
+    assert [row["shots"] for row in rows if row["group"] == "shots"] == quick["settings"]["shots"]
     # the same weights on two exact simulators
     exact = by_name["statevector"]["mean"]
     assert abs(by_name["aer_statevector"]["mean"] - exact) < 1e-6
@@ -76,8 +77,11 @@ def test_render(bench, quick, tmp_path):
     markdown = bench.render(quick, figures)
     assert markdown.splitlines()[0] == "## Noise"
     assert "None" not in markdown and "1 epoch(s)" in markdown  # the quick run's own setting
-    referenced = [line.split("](", 1)[1].rstrip(")") for line in markdown.splitlines()
-                  if line.startswith("![")]
+    referenced = [
+        line.split("](", 1)[1].rstrip(")")
+        for line in markdown.splitlines()
+        if line.startswith("![")
+    ]
     assert referenced
     for reference in referenced:
         assert reference.startswith("figures/")
@@ -87,8 +91,14 @@ def test_render(bench, quick, tmp_path):
 
 
 def test_scaled_noise(bench):
-    noise = {"depolarizing_1q": 0.001, "depolarizing_2q": 0.4, "t1_ns": 100_000.0,
-             "t2_ns": 80_000.0, "time_1q_ns": 50.0, "readout_p01": 0.02}
+    noise = {
+        "depolarizing_1q": 0.001,
+        "depolarizing_2q": 0.4,
+        "t1_ns": 100_000.0,
+        "t2_ns": 80_000.0,
+        "time_1q_ns": 50.0,
+        "readout_p01": 0.02,
+    }
     double = bench.scaled_noise(noise, 2.0)
     assert double["depolarizing_1q"] == pytest.approx(0.002)
     assert double["depolarizing_2q"] == pytest.approx(0.8)

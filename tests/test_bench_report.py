@@ -18,8 +18,10 @@ def test_matched_lstm_is_within_twenty_percent():
     lstm, q_count, c_count = bench.matched_lstm(qlstm)
     assert lstm.kind == "lstm" and abs(c_count - q_count) <= 0.2 * q_count
     assert q_count == bench.parameter_count(qlstm) and c_count == bench.parameter_count(lstm)
-    neighbours = [bench.parameter_count(ModelConfig(kind="lstm", hidden_size=h))
-                  for h in (lstm.hidden_size - 1, lstm.hidden_size + 1)]
+    neighbours = [
+        bench.parameter_count(ModelConfig(kind="lstm", hidden_size=h))
+        for h in (lstm.hidden_size - 1, lstm.hidden_size + 1)
+    ]
     assert all(abs(n - q_count) >= abs(c_count - q_count) for n in neighbours)  # the closest
     big = ModelConfig(kind="qlstm", hidden_size=1000)  # found however large it has to be
     lstm, q_count, c_count = bench.matched_lstm(big)
@@ -91,8 +93,9 @@ def test_report_renders_every_section_from_a_quick_run(quick_report, tmp_path):
         assert record["command"].startswith(f"python benchmarks/{report.SECTIONS[name]}")
         assert record["machine"]["versions"]["qiskit"]
         assert f"*`{record['command']}`" in text
-    figures = [line.split("](")[1].rstrip(")") for line in text.splitlines()
-               if "](figures/" in line]
+    figures = [
+        line.split("](")[1].rstrip(")") for line in text.splitlines() if "](figures/" in line
+    ]
     assert len(figures) >= 4
     for figure in figures:
         assert_png(docs / figure)

@@ -13,16 +13,48 @@ from test_example import assert_png, load
 @pytest.mark.bench
 def test_bench_scaling_quick_run_and_render(quick_report, tmp_path):
     bench = load("benchmarks/bench_scaling.py")
-    argv = ["--n-qubits", "4", "13", "--depth", "1", "2", "--hidden", "3", "5", "--batch", "1",
-            "2", "--seq", "1", "2", "--base-hidden", "3", "--base-batch", "2", "--base-seq", "2",
-            "--qubits-batch", "2", "--warmup", "1", "--max-steps", "1"]
+    argv = [
+        "--n-qubits",
+        "4",
+        "13",
+        "--depth",
+        "1",
+        "2",
+        "--hidden",
+        "3",
+        "5",
+        "--batch",
+        "1",
+        "2",
+        "--seq",
+        "1",
+        "2",
+        "--base-hidden",
+        "3",
+        "--base-batch",
+        "2",
+        "--base-seq",
+        "2",
+        "--qubits-batch",
+        "2",
+        "--warmup",
+        "1",
+        "--max-steps",
+        "1",
+    ]
     assert bench.QUICK_ARGS == argv  # the driver's smoke run is the one tested here
     assert quick_report.record("scaling")["command"] == " ".join(
-        ["python", "benchmarks/bench_scaling.py", *argv])
+        ["python", "benchmarks/bench_scaling.py", *argv]
+    )
     results = quick_report.results("scaling")  # saved as JSON: JSON-serialisable
     json.dumps(results)
-    requested = {"n_qubits": [4, 13], "depth": [1, 2], "hidden": [3, 5], "batch": [1, 2],
-                 "seq": [1, 2]}
+    requested = {
+        "n_qubits": [4, 13],
+        "depth": [1, 2],
+        "hidden": [3, 5],
+        "batch": [1, 2],
+        "seq": [1, 2],
+    }
     for axis, values in requested.items():
         assert [row["value"] for row in results["rows"] if row["axis"] == axis] == values
     for row in results["rows"]:
@@ -35,8 +67,11 @@ def test_bench_scaling_quick_run_and_render(quick_report, tmp_path):
         assert row["peak_gib"] >= row["baseline_gib"]
         assert row["above_baseline_gib"] == row["peak_gib"] - row["baseline_gib"]
         assert row["qlstm_steps_timed"] == row["lstm_steps_timed"] == 1
-    methods = {row["value"]: (row["method"], row["recurrence"])
-               for row in results["rows"] if row["axis"] == "n_qubits"}
+    methods = {
+        row["value"]: (row["method"], row["recurrence"])
+        for row in results["rows"]
+        if row["axis"] == "n_qubits"
+    }
     assert methods == {4: ("dense", "fused"), 13: ("adjoint", "autograd")}
     assert results["settings"]["max_steps"] == 1
 

@@ -9,14 +9,25 @@ import pytest
 import torch
 from qiskit.quantum_info import Statevector
 
-from qlstm_qiskit.circuits import (ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS, CircuitSpec,
-                                   GateCircuit, entangler_pairs)
+from qlstm_qiskit.circuits import (
+    ENCODINGS,
+    ENTANGLERS,
+    MEASUREMENTS,
+    ROTATIONS,
+    CircuitSpec,
+    GateCircuit,
+    entangler_pairs,
+)
 from qlstm_qiskit.sim import CompiledCircuit
 
 
 def statevector_expectations(gate: GateCircuit, inputs: np.ndarray, weights: np.ndarray):
     bound = gate.circuit.assign_parameters(
-        {**dict(zip(gate.inputs, inputs.tolist())), **dict(zip(gate.weights, weights.tolist()))})
+        {
+            **dict(zip(gate.inputs, inputs.tolist(), strict=True)),
+            **dict(zip(gate.weights, weights.tolist(), strict=True)),
+        }
+    )
     state = Statevector(bound)
     return np.array([state.expectation_value(o).real for o in gate.observables])
 
@@ -29,20 +40,30 @@ def _cases():
     cases = []
     for k, (encoding, rotation, entangling, measure) in enumerate(combos):
         n_qubits = 1 + k % 8
-        cases.append((n_qubits, rng.randint(1, 3), rng.randint(1, 3), encoding, rotation,
-                      entangling, measure))
+        cases.append(
+            (
+                n_qubits,
+                rng.randint(1, 3),
+                rng.randint(1, 3),
+                encoding,
+                rotation,
+                entangling,
+                measure,
+            )
+        )
     return cases
 
 
 @pytest.mark.parametrize("method", ["dense", "gates", "adjoint"])
-@pytest.mark.parametrize("n_qubits,n_qlayers,depth,encoding,rotation,entangling,measure",
-                         _cases())
-def test_torch_execution_equals_statevector(method, n_qubits, n_qlayers, depth, encoding,
-                                            rotation, entangling, measure):
+@pytest.mark.parametrize("n_qubits,n_qlayers,depth,encoding,rotation,entangling,measure", _cases())
+def test_torch_execution_equals_statevector(
+    method, n_qubits, n_qlayers, depth, encoding, rotation, entangling, measure
+):
     spec = CircuitSpec(n_qubits, n_qlayers, depth, encoding, rotation, entangling, measure)
     gate = GateCircuit(spec)
-    compiled = CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables,
-                               method=method)
+    compiled = CompiledCircuit(
+        gate.circuit, gate.inputs, gate.weights, gate.observables, method=method
+    )
     generator = torch.Generator().manual_seed(n_qubits * 100 + n_qlayers * 10 + depth)
     features = 2 * torch.randn(2, 2, n_qubits, generator=generator, dtype=torch.float64)
     weights = torch.rand(2, spec.n_weights, generator=generator, dtype=torch.float64) * 6.3 - 3.1
@@ -84,24 +105,33 @@ def test_measure_basis_change_matches_pauli_observable():
     for measure, pauli in (("X", "X"), ("Y", "Y")):
         gate = GateCircuit(CircuitSpec(3, measure=measure))
         plain = GateCircuit(CircuitSpec(3, measure="Z"))
-        values = dict(zip(plain.inputs, np.linspace(-1, 1, plain.spec.n_inputs)))
-        values.update(zip(plain.weights, np.linspace(0.3, 2.0, plain.spec.n_weights)))
+        values = dict(zip(plain.inputs, np.linspace(-1, 1, plain.spec.n_inputs), strict=True))
+        values.update(zip(plain.weights, np.linspace(0.3, 2.0, plain.spec.n_weights), strict=True))
         state = Statevector(plain.circuit.assign_parameters(values))
         compiled = CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables)
         out = compiled.expectation(
             torch.tensor([[list(values[p] for p in plain.inputs)]], dtype=torch.float64),
-            torch.tensor([list(values[p] for p in plain.weights)], dtype=torch.float64))
+            torch.tensor([list(values[p] for p in plain.weights)], dtype=torch.float64),
+        )
         from qiskit.quantum_info import SparsePauliOp
+
         for q in range(3):
             observable = SparsePauliOp.from_sparse_list([(pauli, [q], 1.0)], num_qubits=3)
-            assert out[0, 0, q].item() == pytest.approx(state.expectation_value(observable).real,
-                                                        abs=1e-10)
+            assert out[0, 0, q].item() == pytest.approx(
+                state.expectation_value(observable).real, abs=1e-10
+            )
 
 
-@pytest.mark.parametrize("n,entangling,expected", [
-    (1, "ring", []), (2, "ring", [(0, 1), (1, 0)]), (4, "ring", [(0, 1), (1, 2), (2, 3), (3, 0)]),
-    (4, "linear", [(0, 1), (1, 2), (2, 3)]), (4, "none", []),
-])
+@pytest.mark.parametrize(
+    "n,entangling,expected",
+    [
+        (1, "ring", []),
+        (2, "ring", [(0, 1), (1, 0)]),
+        (4, "ring", [(0, 1), (1, 2), (2, 3), (3, 0)]),
+        (4, "linear", [(0, 1), (1, 2), (2, 3)]),
+        (4, "none", []),
+    ],
+)
 def test_entangler_pairs(n, entangling, expected):
     assert entangler_pairs(n, entangling) == expected
 

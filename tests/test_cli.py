@@ -19,8 +19,17 @@ from qlstm_qiskit.cli.specs import parse_backend_spec
 
 REPO = Path(__file__).resolve().parents[1]
 # A small, fast run: 36 windows of a 40-point sine, 2 qubits, hidden 2.
-TINY = ["--dataset", "sine", "--n-points", "40", "--hidden-size", "2", "--n-qubits", "2",
-        "--no-progress"]
+TINY = [
+    "--dataset",
+    "sine",
+    "--n-points",
+    "40",
+    "--hidden-size",
+    "2",
+    "--n-qubits",
+    "2",
+    "--no-progress",
+]
 
 
 def run_cli(capsys, *argv):
@@ -51,8 +60,9 @@ def subprocess_env():
 def trained(tmp_path_factory):
     """A 1-epoch run with both models (shared by the evaluate and predict tests)."""
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    assert main(["train", *TINY, "--epochs", "1", "--model", "both",
-                 "--run-dir", str(run_dir)]) == 0
+    assert (
+        main(["train", *TINY, "--epochs", "1", "--model", "both", "--run-dir", str(run_dir)]) == 0
+    )
     return run_dir
 
 
@@ -61,12 +71,28 @@ def test_help_of_every_subcommand(capsys):
     assert status == 0
     for command in ("train", "evaluate", "predict", "backends", "circuit"):
         assert command in out
-    expected = {"train": ["--dataset", "--csv", "--column", "--model", "--hidden-size",
-                          "--n-qubits", "--backend", "--epochs", "--batch-size", "--lr",
-                          "--run-dir", "--resume", "bessel_j2", "population_inversion"],
-                "evaluate": ["--backends", "--out"], "predict": ["--backend", "--input",
-                                                                 "--dataset", "--out"],
-                "backends": [], "circuit": ["--gate", "--n-qubits", "--out"]}
+    expected = {
+        "train": [
+            "--dataset",
+            "--csv",
+            "--column",
+            "--model",
+            "--hidden-size",
+            "--n-qubits",
+            "--backend",
+            "--epochs",
+            "--batch-size",
+            "--lr",
+            "--run-dir",
+            "--resume",
+            "bessel_j2",
+            "population_inversion",
+        ],
+        "evaluate": ["--backends", "--out"],
+        "predict": ["--backend", "--input", "--dataset", "--out"],
+        "backends": [],
+        "circuit": ["--gate", "--n-qubits", "--out"],
+    }
     for command, flags in expected.items():
         status, out, _ = run_cli(capsys, command, "--help")
         assert status == 0
@@ -98,8 +124,7 @@ def test_resume_continues_to_the_same_result(tmp_path, capsys):
     once, twice = tmp_path / "once", tmp_path / "twice"
     assert run_cli(capsys, "train", *TINY, "--epochs", "2", "--run-dir", once)[0] == 0
     assert run_cli(capsys, "train", *TINY, "--epochs", "1", "--run-dir", twice)[0] == 0
-    status, out, _ = run_cli(capsys, "train", "--resume", twice, "--epochs", "2",
-                             "--no-progress")
+    status, out, _ = run_cli(capsys, "train", "--resume", twice, "--epochs", "2", "--no-progress")
     assert status == 0 and f"resuming {twice} after epoch 1" in out
     assert metrics(twice)["models"] == metrics(once)["models"]
 
@@ -107,13 +132,32 @@ def test_resume_continues_to_the_same_result(tmp_path, capsys):
 def test_kill_9_mid_run_then_resume(tmp_path):
     """A ``kill -9`` loses at most the epoch it interrupts; the resumed run ends exactly where
     an uninterrupted one does (float64, one thread in both, same seed)."""
-    argv = ["train", "--dataset", "sine", "--n-points", "100", "--batch-size", "2",
-            "--hidden-size", "2", "--n-qubits", "2", "--epochs", "24", "--seed", "3",
-            "--no-progress"]
+    argv = [
+        "train",
+        "--dataset",
+        "sine",
+        "--n-points",
+        "100",
+        "--batch-size",
+        "2",
+        "--hidden-size",
+        "2",
+        "--n-qubits",
+        "2",
+        "--epochs",
+        "24",
+        "--seed",
+        "3",
+        "--no-progress",
+    ]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "qlstm_qiskit", *argv, "--run-dir",
-                                str(killed)], cwd=tmp_path, env=subprocess_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qlstm_qiskit", *argv, "--run-dir", str(killed)],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         seen, deadline = 0, time.monotonic() + 120
         while seen < 3 and process.poll() is None and time.monotonic() < deadline:
@@ -122,8 +166,9 @@ def test_kill_9_mid_run_then_resume(tmp_path):
                 seen = metrics(killed)["epochs_completed"]
             except (OSError, ValueError, KeyError):
                 pass
-        assert process.poll() is None, f"the run ended before it could be killed: " \
-                                        f"{process.stderr.read().decode()[-2000:]}"
+        assert process.poll() is None, (
+            f"the run ended before it could be killed: {process.stderr.read().decode()[-2000:]}"
+        )
         os.kill(process.pid, signal.SIGKILL)
     finally:
         if process.poll() is None:
@@ -132,9 +177,14 @@ def test_kill_9_mid_run_then_resume(tmp_path):
         process.stderr.close()
     checkpoint_epoch = torch.load(killed / "checkpoint.pt", weights_only=True)["epoch"]
     assert 3 <= seen <= checkpoint_epoch < 24
-    resumed = subprocess.run([sys.executable, "-m", "qlstm_qiskit", "train", "--resume",
-                              str(killed), "--no-progress"], cwd=tmp_path, env=subprocess_env(),
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "qlstm_qiskit", "train", "--resume", str(killed), "--no-progress"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"after epoch {checkpoint_epoch}" in resumed.stdout
     uninterrupted = tmp_path / "uninterrupted"
@@ -148,13 +198,24 @@ def test_kill_9_mid_run_then_resume(tmp_path):
 
 def test_evaluate_on_two_backends(trained, tmp_path, capsys):
     out_dir = tmp_path / "eval"
-    status, out, _ = run_cli(capsys, "evaluate", trained, "--backends", "statevector",
-                             "statevector:method=gates", "--out", out_dir)
+    status, out, _ = run_cli(
+        capsys,
+        "evaluate",
+        trained,
+        "--backends",
+        "statevector",
+        "statevector:method=gates",
+        "--out",
+        out_dir,
+    )
     assert status == 0
     with (out_dir / "evaluate.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["model"], row["backend"]) for row in rows] == [
-        ("qlstm", "statevector"), ("qlstm", "statevector:method=gates"), ("lstm", "classical")]
+        ("qlstm", "statevector"),
+        ("qlstm", "statevector:method=gates"),
+        ("lstm", "classical"),
+    ]
     exact, gates = float(rows[0]["test_mse"]), float(rows[1]["test_mse"])
     assert gates == pytest.approx(exact, rel=1e-9)
     assert exact == pytest.approx(metrics(trained)["models"]["qlstm"]["final_test_mse"], rel=1e-12)
@@ -166,8 +227,9 @@ def test_evaluate_on_two_backends(trained, tmp_path, capsys):
 
 def test_predict_writes_csv(trained, tmp_path, capsys):
     out = tmp_path / "pred" / "predictions.csv"
-    status, stdout, _ = run_cli(capsys, "predict", trained, "--backend", "statevector",
-                                "--out", out)
+    status, stdout, _ = run_cli(
+        capsys, "predict", trained, "--backend", "statevector", "--out", out
+    )
     assert status == 0 and str(out) in stdout
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -175,8 +237,9 @@ def test_predict_writes_csv(trained, tmp_path, capsys):
     assert rows[0]["index"] == "4"
     series = tmp_path / "series.csv"
     series.write_text("t,y\n" + "".join(f"{i},{0.1 * i}\n" for i in range(10)))
-    status, _, _ = run_cli(capsys, "predict", trained, "--input", series, "--column", "y",
-                           "--out", out)
+    status, _, _ = run_cli(
+        capsys, "predict", trained, "--input", series, "--column", "y", "--out", out
+    )
     assert status == 0
     with out.open() as handle:
         assert len(list(csv.DictReader(handle))) == 6
@@ -186,9 +249,23 @@ def test_train_on_a_csv_column(tmp_path, capsys):
     series = tmp_path / "series.csv"
     series.write_text("step,level\n" + "".join(f"{i},{(i % 7) / 7}\n" for i in range(30)))
     run_dir = tmp_path / "run"
-    status, out, _ = run_cli(capsys, "train", "--csv", series, "--column", "level", "--epochs",
-                             "1", "--model", "lstm", "--hidden-size", "3", "--run-dir", run_dir,
-                             "--no-progress")
+    status, out, _ = run_cli(
+        capsys,
+        "train",
+        "--csv",
+        series,
+        "--column",
+        "level",
+        "--epochs",
+        "1",
+        "--model",
+        "lstm",
+        "--hidden-size",
+        "3",
+        "--run-dir",
+        run_dir,
+        "--no-progress",
+    )
     assert status == 0 and "series.level" in out
     assert metrics(run_dir)["data"]["csv"] == str(series)
     status, _, err = run_cli(capsys, "evaluate", run_dir, "--backends", "aer_statevector")
@@ -199,10 +276,12 @@ def test_backends_and_circuit(tmp_path, capsys):
     status, out, _ = run_cli(capsys, "backends")
     assert status == 0
     for name, description in list_backends().items():
-        assert any(line.startswith(name + " ") and line.endswith(description)
-                   for line in out.splitlines()), name
-    status, out, _ = run_cli(capsys, "circuit", "--gate", "forget", "--n-qubits", "3",
-                             "--out", tmp_path)
+        assert any(
+            line.startswith(name + " ") and line.endswith(description) for line in out.splitlines()
+        ), name
+    status, out, _ = run_cli(
+        capsys, "circuit", "--gate", "forget", "--n-qubits", "3", "--out", tmp_path
+    )
     assert status == 0
     text = (tmp_path / "circuit_forget.txt").read_text()
     assert "q_2" in text and "Ry(x[4])" in text and text.strip() in out
@@ -210,28 +289,40 @@ def test_backends_and_circuit(tmp_path, capsys):
 
 
 def test_python_dash_m_runs_the_cli(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "qlstm_qiskit", "backends"], cwd=tmp_path,
-                            env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "qlstm_qiskit", "backends"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "statevector" in result.stdout
 
 
-@pytest.mark.parametrize("argv, status, match", [
-    (["train", "--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
-    (["train", "--dataset", "airline"], 2, "invalid choice: 'airline'"),
-    (["train", "--epochs", "two"], 2, "invalid int value: 'two'"),
-    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
-    (["train", *TINY, "--n-qubits", "30"], 1, "n_qubits must be in the range 1..25, got 30"),
-    (["train", *TINY, "--backend", "nowhere"], 1, "unknown backend 'nowhere'; valid names: "),
-    (["train", *TINY, "--backend", "statevector:method"], 1, "options must be key=value"),
-    (["train", *TINY, "--backend", "statevector:method=fast"], 1, "method must be one of"),
-    (["train", "--csv", "data.csv"], 1, "--csv needs --column"),
-    (["train", "--column", "y"], 1, "--column goes with --csv"),
-    (["train", "--resume", "nowhere"], 1, "no checkpoint at nowhere"),
-    (["evaluate", "missing.pt"], 1, "no checkpoint at missing.pt"),
-    (["predict", "missing.pt", "--column", "y"], 1, "--column goes with --input"),
-    (["train", *TINY, "--model", "lstm", "--n-qubits", "3"], 1,
-     "--model lstm trains the classical LSTM only; --n-qubits would be ignored"),
-])
+@pytest.mark.parametrize(
+    "argv, status, match",
+    [
+        (["train", "--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
+        (["train", "--dataset", "airline"], 2, "invalid choice: 'airline'"),
+        (["train", "--epochs", "two"], 2, "invalid int value: 'two'"),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["train", *TINY, "--n-qubits", "30"], 1, "n_qubits must be in the range 1..25, got 30"),
+        (["train", *TINY, "--backend", "nowhere"], 1, "unknown backend 'nowhere'; valid names: "),
+        (["train", *TINY, "--backend", "statevector:method"], 1, "options must be key=value"),
+        (["train", *TINY, "--backend", "statevector:method=fast"], 1, "method must be one of"),
+        (["train", "--csv", "data.csv"], 1, "--csv needs --column"),
+        (["train", "--column", "y"], 1, "--column goes with --csv"),
+        (["train", "--resume", "nowhere"], 1, "no checkpoint at nowhere"),
+        (["evaluate", "missing.pt"], 1, "no checkpoint at missing.pt"),
+        (["predict", "missing.pt", "--column", "y"], 1, "--column goes with --input"),
+        (
+            ["train", *TINY, "--model", "lstm", "--n-qubits", "3"],
+            1,
+            "--model lstm trains the classical LSTM only; --n-qubits would be ignored",
+        ),
+    ],
+)
 def test_errors(argv, status, match, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(capsys, *argv)
@@ -245,11 +336,14 @@ def test_errors(argv, status, match, tmp_path, capsys, monkeypatch):
 def test_malformed_csv_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("t,y\n0,1.0\n1,oops\n2,3.0\n")
-    code, _, err = run_cli(capsys, "train", "--csv", bad, "--column", "y", "--run-dir",
-                           tmp_path / "run")
+    code, _, err = run_cli(
+        capsys, "train", "--csv", bad, "--column", "y", "--run-dir", tmp_path / "run"
+    )
     assert code == 1
-    assert err == (f"qlstm-qiskit: error: load_csv_column: {bad} row 3, column 'y': expected a "
-                   "finite number, got 'oops'\n")
+    assert err == (
+        f"qlstm-qiskit: error: load_csv_column: {bad} row 3, column 'y': expected a "
+        "finite number, got 'oops'\n"
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -271,12 +365,17 @@ def test_corrupt_checkpoint_and_changed_settings_on_resume(trained, tmp_path, ca
     assert code == 1 and "--epochs 0 is below the 1 epochs the run has done" in err
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("statevector", ("statevector", {})),
-    ("aer_shots:shots=100,seed=7", ("aer_shots", {"shots": 100, "seed": 7})),
-    ("x:precision=0.5,flag=true,mode=none,method=gates",
-     ("x", {"precision": 0.5, "flag": True, "mode": None, "method": "gates"})),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("statevector", ("statevector", {})),
+        ("aer_shots:shots=100,seed=7", ("aer_shots", {"shots": 100, "seed": 7})),
+        (
+            "x:precision=0.5,flag=true,mode=none,method=gates",
+            ("x", {"precision": 0.5, "flag": True, "mode": None, "method": "gates"}),
+        ),
+    ],
+)
 def test_parse_backend_spec(spec, expected):
     assert parse_backend_spec(spec) == expected
 
@@ -297,13 +396,15 @@ def test_console_script(tmp_path):
     script = Path(sys.executable).parent / "qlstm-qiskit"
     if not script.exists():
         pytest.skip("the package is not installed in this environment (pip install .)")
-    result = subprocess.run([str(script), "train", "--help"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [str(script), "train", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "--resume" in result.stdout
 
 
 def test_credentials_are_never_stored(tmp_path, capsys):
-    code, _, err = run_cli(capsys, "train", *TINY, "--backend", "statevector:token=abc",
-                           "--run-dir", tmp_path / "run")
+    code, _, err = run_cli(
+        capsys, "train", *TINY, "--backend", "statevector:token=abc", "--run-dir", tmp_path / "run"
+    )
     assert code == 1 and "looks like a credential" in err and "abc" not in err
     assert not (tmp_path / "run").exists()

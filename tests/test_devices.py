@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
-from qlstm_qiskit.circuits import gate_circuit
-from qlstm_qiskit.backends.ibm_runtime import SAVE_ACCOUNT_HINT, fake_device_names
 from qlstm_qiskit.backends.devices import DeviceBackend
+from qlstm_qiskit.backends.ibm_runtime import SAVE_ACCOUNT_HINT, fake_device_names
+from qlstm_qiskit.circuits import gate_circuit
 
 pytest.importorskip("qiskit_ibm_runtime")
 from qiskit_ibm_runtime import Batch, Session  # noqa: E402
@@ -48,27 +48,63 @@ def test_list_backends_names_every_fake_device_and_the_ibm_pattern():
     assert "ibm_device" not in backends
 
 
-@pytest.mark.parametrize("name, options, error, message", [
-    ("fake_xyz", {}, ValueError, r"unknown fake device 'fake_xyz'; valid fake devices: .*"
-                                 r"fake_brisbane, .*fake_manila"),
-    ("fake_manila", {"shotz": 1}, ValueError, r"unknown option\(s\) 'shotz' for backend "
-     r"'fake_manila'; valid options: gradient, shots, seed, optimization_level, "
-     r"resilience_level, twirling, dynamical_decoupling, job_tags, execution, run_name, ledger"),
-    ("fake_manila", {"execution": "stream"}, ValueError,
-     r"execution must be one of 'job', 'batch', 'session', got 'stream'"),
-    ("fake_manila", {"shots": 0}, ValueError, r"shots must be in the range >= 1, got 0"),
-    ("fake_manila", {"resilience_level": 3}, ValueError, r"resilience_level must be in the range "
-                                                         r"0..2, got 3"),
-    ("fake_manila", {"twirling": "yes"}, TypeError, r"twirling must be a bool or a table"),
-    ("fake_manila", {"twirling": {"num_randomizations": -4}}, ValueError,
-     r"invalid runtime estimator options"),
-    ("fake_manila", {"dynamical_decoupling": "XZ"}, ValueError,
-     r"dynamical_decoupling must be one of 'XX', 'XpXm', 'XY4', got 'XZ'"),
-    ("fake_manila", {"job_tags": [1]}, TypeError, r"job_tags must be a string or a list"),
-    ("fake_manila", {"optimization_level": 4}, ValueError, r"optimization_level must be in the "
-                                                          r"range 0..3"),
-    ("ibm_brisbane", {"seed": 1}, ValueError, r"seed applies only to fake devices"),
-])
+@pytest.mark.parametrize(
+    "name, options, error, message",
+    [
+        (
+            "fake_xyz",
+            {},
+            ValueError,
+            r"unknown fake device 'fake_xyz'; valid fake devices: .*"
+            r"fake_brisbane, .*fake_manila",
+        ),
+        (
+            "fake_manila",
+            {"shotz": 1},
+            ValueError,
+            r"unknown option\(s\) 'shotz' for backend "
+            r"'fake_manila'; valid options: gradient, shots, seed, optimization_level, "
+            r"resilience_level, twirling, dynamical_decoupling, job_tags, execution, "
+            r"run_name, ledger",
+        ),
+        (
+            "fake_manila",
+            {"execution": "stream"},
+            ValueError,
+            r"execution must be one of 'job', 'batch', 'session', got 'stream'",
+        ),
+        ("fake_manila", {"shots": 0}, ValueError, r"shots must be in the range >= 1, got 0"),
+        (
+            "fake_manila",
+            {"resilience_level": 3},
+            ValueError,
+            r"resilience_level must be in the range "
+            r"0..2, got 3",
+        ),
+        ("fake_manila", {"twirling": "yes"}, TypeError, r"twirling must be a bool or a table"),
+        (
+            "fake_manila",
+            {"twirling": {"num_randomizations": -4}},
+            ValueError,
+            r"invalid runtime estimator options",
+        ),
+        (
+            "fake_manila",
+            {"dynamical_decoupling": "XZ"},
+            ValueError,
+            r"dynamical_decoupling must be one of 'XX', 'XpXm', 'XY4', got 'XZ'",
+        ),
+        ("fake_manila", {"job_tags": [1]}, TypeError, r"job_tags must be a string or a list"),
+        (
+            "fake_manila",
+            {"optimization_level": 4},
+            ValueError,
+            r"optimization_level must be in the "
+            r"range 0..3",
+        ),
+        ("ibm_brisbane", {"seed": 1}, ValueError, r"seed applies only to fake devices"),
+    ],
+)
 def test_device_option_errors(name, options, error, message):
     with pytest.raises(error, match=message):
         get_backend(name, **options)
@@ -92,6 +128,7 @@ def test_seeded_fake_device_samples_fresh_noise_per_job_reproducibly():
     """Every job gets a simulator seed of its own, derived from the job: two jobs with
     (almost) the same circuit values do not repeat the same shot noise, and the same job
     samples the same shots in a new backend object."""
+
     def sample(backend, shift):
         circuit = backend.compile(gate_circuit(SPEC))
         weights = torch.full((4, SPEC.n_weights), 0.3, dtype=torch.float64)
@@ -141,11 +178,13 @@ def test_transpilation_happens_once_per_circuit_and_device():
     assert model.backend.pass_manager.transpiled >= 1
 
 
-@pytest.mark.parametrize("execution, mode_type", [("job", None), ("batch", Batch),
-                                                  ("session", Session)])
+@pytest.mark.parametrize(
+    "execution, mode_type", [("job", None), ("batch", Batch), ("session", Session)]
+)
 def test_execution_modes_and_job_tags(execution, mode_type):
-    backend = get_backend("fake_manila", shots=200, seed=1, execution=execution,
-                          run_name="my-run", job_tags=["extra"])
+    backend = get_backend(
+        "fake_manila", shots=200, seed=1, execution=execution, run_name="my-run", job_tags=["extra"]
+    )
     values, _ = executor_values(backend, batch=2)
     assert np.isfinite(values).all()
     estimator = backend.estimator
@@ -161,8 +200,14 @@ def test_execution_modes_and_job_tags(execution, mode_type):
 
 
 def test_mitigation_options_pass_through_and_local_mode_warns():
-    backend = get_backend("fake_manila", shots=100, seed=1, resilience_level=1, twirling=True,
-                          dynamical_decoupling="XY4")
+    backend = get_backend(
+        "fake_manila",
+        shots=100,
+        seed=1,
+        resilience_level=1,
+        twirling=True,
+        dynamical_decoupling="XY4",
+    )
     options = backend.estimator.estimator.options
     assert options.resilience_level == 1
     assert options.twirling.enable_gates is True and options.twirling.enable_measure is True
@@ -175,8 +220,14 @@ def test_mitigation_options_pass_through_and_local_mode_warns():
 
 def test_training_on_fake_manila_changes_every_parameter():
     torch.manual_seed(0)
-    model = QLSTM(1, 2, n_qubits=2, seed=0, dtype=torch.float64,
-                  backend=get_backend("fake_manila", shots=500, seed=2))
+    model = QLSTM(
+        1,
+        2,
+        n_qubits=2,
+        seed=0,
+        dtype=torch.float64,
+        backend=get_backend("fake_manila", shots=500, seed=2),
+    )
     head = torch.nn.Linear(2, 1, dtype=torch.float64)
     x, y = torch.randn(2, 3, 1, dtype=torch.float64), torch.randn(3, 1, dtype=torch.float64)
     parameters = [*model.parameters(), *head.parameters()]
@@ -190,7 +241,7 @@ def test_training_on_fake_manila_changes_every_parameter():
         optimizer.step()
         losses.append(loss.item())
     assert all(math.isfinite(v) for v in losses)
-    assert all(not torch.equal(b, p) for b, p in zip(before, parameters))
+    assert all(not torch.equal(b, p) for b, p in zip(before, parameters, strict=True))
     assert model.backend.estimator.submitted == 2 * 2  # one job per time step, gradients included
 
 
@@ -206,8 +257,11 @@ def test_missing_credentials_say_how_to_save_an_account(monkeypatch):
         pytest.skip("this machine has a saved IBM Quantum account")
     for name in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_CHANNEL"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ValueError, match=r"credentials from the saved account did not work .*"
-                                         r"QiskitRuntimeService.save_account\(channel="):
+    with pytest.raises(
+        ValueError,
+        match=r"credentials from the saved account did not work .*"
+        r"QiskitRuntimeService.save_account\(channel=",
+    ):
         get_backend("ibm_brisbane")
 
 
@@ -217,8 +271,9 @@ def test_environment_credentials_reach_the_service_and_the_token_is_never_shown(
     monkeypatch.setenv("QISKIT_IBM_CHANNEL", "ibm_quantum_platform")
     monkeypatch.delenv("QISKIT_IBM_INSTANCE", raising=False)
     # a real QiskitRuntimeService construction, which fails at the network (no IBM access here)
-    with pytest.raises(ValueError, match=r"environment variable QISKIT_IBM_TOKEN did not work") \
-            as info:
+    with pytest.raises(
+        ValueError, match=r"environment variable QISKIT_IBM_TOKEN did not work"
+    ) as info:
         get_backend("ibm_brisbane")
     assert token not in str(info.value) and SAVE_ACCOUNT_HINT in str(info.value)
     cause = info.value.__cause__
@@ -226,20 +281,25 @@ def test_environment_credentials_reach_the_service_and_the_token_is_never_shown(
 
 
 def test_library_works_without_qiskit_ibm_runtime(tmp_path):
-    code = ("import sys; sys.modules['qiskit_ibm_runtime'] = None\n"
-            "import torch, qlstm_qiskit as q\n"
-            "m = q.QLSTM(1, 2, n_qubits=2, backend='aer_statevector')\n"
-            "print(m(torch.zeros(2, 1, 1))[0].shape)\n"
-            "print(q.list_backends()['fake_<device>'])\n"
-            "try:\n    q.get_backend('fake_manila')\n"
-            "except ImportError as exc:\n    print('ImportError:', exc)\n")
+    code = (
+        "import sys; sys.modules['qiskit_ibm_runtime'] = None\n"
+        "import torch, qlstm_qiskit as q\n"
+        "m = q.QLSTM(1, 2, n_qubits=2, backend='aer_statevector')\n"
+        "print(m(torch.zeros(2, 1, 1))[0].shape)\n"
+        "print(q.list_backends()['fake_<device>'])\n"
+        "try:\n    q.get_backend('fake_manila')\n"
+        "except ImportError as exc:\n    print('ImportError:', exc)\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert 'needs qiskit-ibm-runtime: pip install "qlstm-qiskit[ibm]"' in result.stdout
-    assert ("ImportError: fake devices: needs the package 'qiskit_ibm_runtime', which is not "
-            'installed; install it with: pip install "qlstm-qiskit[ibm]"') in result.stdout
+    assert (
+        "ImportError: fake devices: needs the package 'qiskit_ibm_runtime', which is not "
+        'installed; install it with: pip install "qlstm-qiskit[ibm]"'
+    ) in result.stdout
 
 
 # -- real hardware (opt in: python -m pytest -m hardware) ----------------------------------------
@@ -250,8 +310,14 @@ def test_hardware_smoke():
     if not os.environ.get("QISKIT_IBM_TOKEN") and _no_saved_account():
         pytest.skip("no IBM Quantum credentials (QISKIT_IBM_TOKEN or a saved account)")
     name = os.environ.get("QLSTM_QISKIT_IBM_DEVICE", "ibm_brisbane")
-    model = QLSTM(1, 1, n_qubits=2, seed=0, dtype=torch.float64,
-                  backend=get_backend(name, shots=100, run_name="qlstm-qiskit-smoke"))
+    model = QLSTM(
+        1,
+        1,
+        n_qubits=2,
+        seed=0,
+        dtype=torch.float64,
+        backend=get_backend(name, shots=100, run_name="qlstm-qiskit-smoke"),
+    )
     with torch.no_grad():
         output, _ = model(torch.zeros(1, 1, 1, dtype=torch.float64))
     assert torch.isfinite(output).all() and model.backend.estimator.submitted == 1

@@ -15,17 +15,47 @@ from qlstm_qiskit.forecasting.datasets import generate, make_windows
 from test_example import load
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = ["--dataset", "sine", "--max-steps", "1", "--batch-per-process", "3", "--hidden", "3",
-        "--n-qubits", "2", "--lr", "0.05", "--seed", "4"]
+ARGS = [
+    "--dataset",
+    "sine",
+    "--max-steps",
+    "1",
+    "--batch-per-process",
+    "3",
+    "--hidden",
+    "3",
+    "--n-qubits",
+    "2",
+    "--lr",
+    "0.05",
+    "--seed",
+    "4",
+]
 
 
 def test_two_gloo_processes_equal_one_process_on_the_concatenated_batch(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(REPO / "examples" / "ddp_train.py"), *ARGS, "--out", str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(REPO / "examples" / "ddp_train.py"),
+            *ARGS,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
@@ -40,10 +70,11 @@ def test_two_gloo_processes_equal_one_process_on_the_concatenated_batch(tmp_path
     train = TensorDataset(data.x_train, data.y_train)
     indices = []
     for rank in range(2):
-        sampler = DistributedSampler(train, num_replicas=2, rank=rank, shuffle=True,
-                                     seed=args.seed, drop_last=True)
+        sampler = DistributedSampler(
+            train, num_replicas=2, rank=rank, shuffle=True, seed=args.seed, drop_last=True
+        )
         sampler.set_epoch(0)
-        indices += list(sampler)[:args.batch_per_process]
+        indices += list(sampler)[: args.batch_per_process]
     x, y = train[indices]
     model = example.Forecaster(args.hidden, args.n_qubits, args.seed)
     initial = {key: value.clone() for key, value in model.state_dict().items()}

@@ -54,8 +54,22 @@ def test_bench_step_smoke(capsys):
 @pytest.mark.bench
 def test_bench_primitives_smoke(capsys):
     bench = load("benchmarks/bench_primitives.py")
-    result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--n-qubits", "2",
-                         "--steps", "1", "--warmup", "0"])
+    result = bench.main(
+        [
+            "--batch",
+            "2",
+            "--seq",
+            "2",
+            "--hidden",
+            "3",
+            "--n-qubits",
+            "2",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+        ]
+    )
     assert result["batched_calls"] == 2  # one estimator call per time step
     assert result["stock_calls"] > result["batched_calls"]
     assert result["stock_pubs"] > 100 * result["batched_pubs"]
@@ -66,8 +80,9 @@ def test_bench_primitives_smoke(capsys):
 @pytest.mark.bench
 def test_bench_scale_smoke(capsys):
     bench_scale = load("benchmarks/bench_scale.py")
-    result = bench_scale.main(["--train-qubits", "5", "13", "--throughput-qubits", "13",
-                               "--rows", "2", "--hidden", "3"])
+    result = bench_scale.main(
+        ["--train-qubits", "5", "13", "--throughput-qubits", "13", "--rows", "2", "--hidden", "3"]
+    )
     assert [row["method"] for row in result["train"]] == ["dense", "adjoint"]
     assert all(row["step_s"] > 0 and row["peak_gib"] > 0 for row in result["train"])
     (rate,) = result["throughput"]
@@ -93,7 +108,7 @@ def test_a_20_qubit_training_step_on_statevector(capsys):
     output.square().mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
     optimizer.step()
-    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
 
 
 @pytest.mark.bench
@@ -104,7 +119,8 @@ def test_bench_peers_smoke(quick_report):
     argv = ["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1", "--warmup", "0"]
     assert bench.QUICK_ARGS == argv and set(bench.parse_args(argv).peers) == set(bench.PEERS)
     assert quick_report.record("speed")["command"] == " ".join(
-        ["python", "benchmarks/bench_peers.py", *argv])
+        ["python", "benchmarks/bench_peers.py", *argv]
+    )
     peers = ["qlstm", "lstm", "aer", "stock"]
     if bench.pennylane_available():
         peers += ["pl-default", "pl-lightning"]
@@ -121,8 +137,23 @@ def test_bench_peers_smoke(quick_report):
 def test_bench_peers_skips_pennylane_peers_when_missing(monkeypatch, capsys):
     bench = load("benchmarks/bench_peers.py")
     monkeypatch.setattr(bench, "pennylane_available", lambda: False)
-    result = bench.main(["--batch", "2", "--seq", "2", "--hidden", "3", "--steps", "1",
-                         "--warmup", "0", "--peers", "qlstm", "pl-default"])
+    result = bench.main(
+        [
+            "--batch",
+            "2",
+            "--seq",
+            "2",
+            "--hidden",
+            "3",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--peers",
+            "qlstm",
+            "pl-default",
+        ]
+    )
     assert set(result["results"]) == {"qlstm"}
     assert "PennyLane not installed" in result["skipped"]["pl-default"]
     assert "pl-default" in capsys.readouterr().out
@@ -131,8 +162,9 @@ def test_bench_peers_skips_pennylane_peers_when_missing(monkeypatch, capsys):
 @pytest.mark.parametrize("peer", ["pl-default", "pl-lightning"])
 def test_pennylane_peer_runs_the_same_circuit_as_ours(peer):
     """The PennyLane QLSTM with our weights copied in gives our outputs: same circuit."""
-    pytest.importorskip("pennylane", reason="PennyLane peers need the bench extra: "
-                                            "pip install -e '.[bench]'")
+    pytest.importorskip(
+        "pennylane", reason="PennyLane peers need the bench extra: pip install -e '.[bench]'"
+    )
     from qlstm_qiskit import QLSTM
 
     bench = load("benchmarks/bench_peers.py")
@@ -141,8 +173,11 @@ def test_pennylane_peer_runs_the_same_circuit_as_ours(peer):
     ours = QLSTM(1, 3, n_qubits=4, seed=3, dtype=torch.float64)
     with torch.no_grad():
         ours.cell_l0.weight_q.copy_(torch.randn_like(ours.cell_l0.weight_q))  # not near 0
-    theirs = bench.PennyLaneQLSTM(1, 3, 4, device_name=device_name,
-                                  diff_method=diff_method).double().copy_from(ours)
+    theirs = (
+        bench.PennyLaneQLSTM(1, 3, 4, device_name=device_name, diff_method=diff_method)
+        .double()
+        .copy_from(ours)
+    )
     x = torch.randn(3, 2, 1, dtype=torch.float64)
     expected, (h, c) = ours(x)
     output, (h2, c2) = theirs(x)
@@ -155,9 +190,12 @@ def test_the_library_never_imports_pennylane():
     import subprocess
     import sys
 
-    code = ("import sys, torch, qlstm_qiskit; import qlstm_qiskit.cli; "
-            "qlstm_qiskit.QLSTM(1, 2, n_qubits=2)(torch.zeros(2, 1, 1)); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pennylane'))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, check=True)
+    code = (
+        "import sys, torch, qlstm_qiskit; import qlstm_qiskit.cli; "
+        "qlstm_qiskit.QLSTM(1, 2, n_qubits=2)(torch.zeros(2, 1, 1)); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pennylane'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

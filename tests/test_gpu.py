@@ -6,6 +6,7 @@ import torch
 
 from qlstm_qiskit import QLSTM
 
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("n_qubits", [4, 13])
 def test_statevector_on_cuda_equals_cpu(n_qubits):
@@ -17,7 +18,7 @@ def test_statevector_on_cuda_equals_cpu(n_qubits):
         (output.sum() + h_n.square().sum()).backward()
         assert output.device.type == device
         results.append([output.cpu()] + [p.grad.cpu() for p in model.parameters()])
-    for cpu, cuda in zip(*results):
+    for cpu, cuda in zip(*results, strict=True):
         torch.testing.assert_close(cpu, cuda, rtol=0, atol=1e-10)
 
 
@@ -31,8 +32,11 @@ def test_aer_gpu_device_is_an_error_without_the_gpu_build_or_runs_with_it():
     from qlstm_qiskit import get_backend
 
     if not _aer_has_gpu():
-        with pytest.raises(ValueError, match=r"asks for Aer device 'GPU', but this Aer build "
-                                             r"offers CPU.*pip install qiskit-aer-gpu"):
+        with pytest.raises(
+            ValueError,
+            match=r"asks for Aer device 'GPU', but this Aer build "
+            r"offers CPU.*pip install qiskit-aer-gpu",
+        ):
             get_backend("aer_statevector", device="GPU")
         return
     model = QLSTM(1, 2, n_qubits=2, seed=0, dtype=torch.float64)

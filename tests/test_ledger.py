@@ -18,17 +18,28 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, get_backend
-from qlstm_qiskit.cli import main
 from qlstm_qiskit.backends.cost import SECONDS_PER_JOB, SECONDS_PER_SHOT
 from qlstm_qiskit.backends.jobs import LedgerEstimator
 from qlstm_qiskit.backends.ledger import Ledger
+from qlstm_qiskit.cli import main
 from qlstm_qiskit.forecasting.inference import predict_dataset, preview_dataset, preview_work
 
 pytest.importorskip("qiskit_ibm_runtime")
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--dataset", "sine", "--n-points", "12", "--window", "3", "--hidden-size", "2",
-        "--n-qubits", "2", "--no-progress"]
+TINY = [
+    "--dataset",
+    "sine",
+    "--n-points",
+    "12",
+    "--window",
+    "3",
+    "--hidden-size",
+    "2",
+    "--n-qubits",
+    "2",
+    "--no-progress",
+]
 T = 3  # time steps (the window)
 
 
@@ -46,8 +57,9 @@ def checkpoint(tmp_path_factory):
 
 
 def model_on(backend, seed=0):
-    return QLSTM(1, 2, n_qubits=2, seed=seed, dtype=torch.float64, batch_first=True,
-                 backend=backend)
+    return QLSTM(
+        1, 2, n_qubits=2, seed=seed, dtype=torch.float64, batch_first=True, backend=backend
+    )
 
 
 def dataset(n=12):
@@ -79,8 +91,9 @@ def test_dry_run_counts_jobs_circuits_shots_and_submits_nothing(tmp_path):
     cost = preview_dataset(model_on(backend), dataset())
     assert (cost.jobs, cost.circuits, cost.shots) == (T, T * 4 * 12, 100)
     assert cost.executions == T * 4 * 12 * 100
-    assert cost.qpu_seconds == pytest.approx(cost.executions * SECONDS_PER_SHOT
-                                             + T * SECONDS_PER_JOB)
+    assert cost.qpu_seconds == pytest.approx(
+        cost.executions * SECONDS_PER_SHOT + T * SECONDS_PER_JOB
+    )
     report = cost.report()
     assert "jobs:      3" in report and "QPU time:" in report and "nothing submitted" in report
     assert backend.estimator.submitted == 0 and not (tmp_path / "ledger/ledger.jsonl").exists()
@@ -95,8 +108,9 @@ def test_the_ledger_records_before_waiting_and_reads_finished_jobs_back(tmp_path
     assert again.backend.estimator.submitted == 0 and again.backend.estimator.reused == T
     ledger = Ledger(tmp_path / "ledger")
     assert ledger.submitted == T
-    lines = [json.loads(line) for line in (tmp_path / "ledger/ledger.jsonl").read_text()
-             .splitlines()]
+    lines = [
+        json.loads(line) for line in (tmp_path / "ledger/ledger.jsonl").read_text().splitlines()
+    ]
     for key in {line["key"] for line in lines}:
         states = [line for line in lines if line["key"] == key]
         assert [s["status"] for s in states] == ["submitted", "done"]  # id written first
@@ -126,9 +140,14 @@ class RuntimeServiceStandIn:
 
 def test_a_pending_job_is_reattached_by_id_or_resubmitted_locally(tmp_path):
     def estimator(service):
-        return LedgerEstimator(lambda: (AerEstimator(), None), backend_name="test",
-                               options={"shots": 100}, shots=100, ledger=Ledger(tmp_path),
-                               service=service)
+        return LedgerEstimator(
+            lambda: (AerEstimator(), None),
+            backend_name="test",
+            options={"shots": 100},
+            shots=100,
+            ledger=Ledger(tmp_path),
+            service=service,
+        )
 
     pub = _one_qubit_pub()
     key = estimator(None).key([EstimatorPub.coerce(pub)])
@@ -154,8 +173,18 @@ def test_a_corrupt_ledger_is_an_error_but_a_cut_last_line_is_ignored(tmp_path):
 
 
 def predict_argv(checkpoint, ledger, out):
-    return ["predict", str(checkpoint), "--backend", "fake_manila:seed=4", "--shots", "200",
-            "--ledger", str(ledger), "--out", str(out)]
+    return [
+        "predict",
+        str(checkpoint),
+        "--backend",
+        "fake_manila:seed=4",
+        "--shots",
+        "200",
+        "--ledger",
+        str(ledger),
+        "--out",
+        str(out),
+    ]
 
 
 #: the command line in a process that dies (exit status 75, no clean-up) right after the first
@@ -177,8 +206,12 @@ sys.exit(main(sys.argv[1:]))
 def test_a_killed_predict_resumes_and_submits_T_jobs_in_all(checkpoint, tmp_path, capsys):
     assert main(predict_argv(checkpoint, tmp_path / "whole", tmp_path / "whole.csv")) == 0
     argv = predict_argv(checkpoint, tmp_path / "ledger", tmp_path / "resumed.csv")
-    killed = subprocess.run([sys.executable, "-c", DIES_AFTER_FIRST_RESULT, *argv],
-                            capture_output=True, text=True, env=subprocess_env())
+    killed = subprocess.run(
+        [sys.executable, "-c", DIES_AFTER_FIRST_RESULT, *argv],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
     assert killed.returncode == 75, killed.stderr  # exited right after the first result
     assert Ledger(tmp_path / "ledger").submitted == 1 and not (tmp_path / "resumed.csv").exists()
     capsys.readouterr()
@@ -190,13 +223,33 @@ def test_a_killed_predict_resumes_and_submits_T_jobs_in_all(checkpoint, tmp_path
 
 
 def test_cli_dry_run_prints_the_cost_and_writes_nothing(checkpoint, tmp_path, capsys):
-    code = main(["predict", str(checkpoint), "--backend", "fake_manila", "--dry-run",
-                 "--out", str(tmp_path / "p.csv")])
+    code = main(
+        [
+            "predict",
+            str(checkpoint),
+            "--backend",
+            "fake_manila",
+            "--dry-run",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "cost preview for fake_manila" in out and "jobs:      3" in out
     assert list(tmp_path.iterdir()) == []
-    code = main(["train", *TINY, "--epochs", "2", "--backend", "fake_manila", "--dry-run",
-                 "--run-dir", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            *TINY,
+            "--epochs",
+            "2",
+            "--backend",
+            "fake_manila",
+            "--dry-run",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "cost preview for fake_manila" in out and not (tmp_path / "run").exists()
 
@@ -210,18 +263,46 @@ def test_device_flags_need_a_device_backend(checkpoint, tmp_path, capsys):
 def test_the_token_never_reaches_a_file(tmp_path):
     token = "qlstm-fake-token-5b1e0c2d9a"
     env = subprocess_env(QISKIT_IBM_TOKEN=token, QISKIT_IBM_INSTANCE="fake-instance")
-    commands = [["train", *TINY, "--epochs", "1", "--batch-size", "4", "--run-dir", "run",
-                 "--backend", "fake_manila:seed=1", "--shots", "100", "--execution", "batch"],
-                ["predict", "run", "--out", "p.csv", "--run-name", "tokencheck"]]
+    commands = [
+        [
+            "train",
+            *TINY,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--run-dir",
+            "run",
+            "--backend",
+            "fake_manila:seed=1",
+            "--shots",
+            "100",
+            "--execution",
+            "batch",
+        ],
+        ["predict", "run", "--out", "p.csv", "--run-name", "tokencheck"],
+    ]
     for number, argv in enumerate(commands):
         with open(tmp_path / f"log{number}.txt", "w") as log:
-            result = subprocess.run([sys.executable, "-m", "qlstm_qiskit", *argv], cwd=tmp_path,
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+            result = subprocess.run(
+                [sys.executable, "-m", "qlstm_qiskit", *argv],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         assert result.returncode == 0, (tmp_path / f"log{number}.txt").read_text()
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     names = {p.name for p in written}
-    assert {"checkpoint.pt", "metrics.json", "loss.png", "prediction.png", "ledger.jsonl",
-            "p.csv", "log0.txt"} <= names
+    assert {
+        "checkpoint.pt",
+        "metrics.json",
+        "loss.png",
+        "prediction.png",
+        "ledger.jsonl",
+        "p.csv",
+        "log0.txt",
+    } <= names
     assert any(p.suffix == ".npz" for p in written)
     assert all(token.encode() not in p.read_bytes() for p in written)
 
@@ -270,9 +351,14 @@ class FailedJobService(RuntimeServiceStandIn):
 
 def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_path):
     def estimator(service=None):
-        return LedgerEstimator(lambda: (AerEstimator(), None), backend_name="test",
-                               options={"shots": 100}, shots=100, ledger=Ledger(tmp_path),
-                               service=service)
+        return LedgerEstimator(
+            lambda: (AerEstimator(), None),
+            backend_name="test",
+            options={"shots": 100},
+            shots=100,
+            ledger=Ledger(tmp_path),
+            service=service,
+        )
 
     pub = _one_qubit_pub()
     key = estimator().key([EstimatorPub.coerce(pub)])
@@ -293,14 +379,24 @@ def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_p
 def test_routing_is_the_same_in_every_process(tmp_path):
     """A circuit that needs routing on a large device gets the same ISA circuit (and so the same
     ledger keys) in every process: the transpiler is seeded."""
-    code = ("from qiskit_ibm_runtime.fake_provider import FakeBrisbane\n"
-            "from qlstm_qiskit.circuits import gate_circuit\n"
-            "from qlstm_qiskit.circuits import CircuitSpec\n"
-            "from qlstm_qiskit.backends.devices import cached_pass_manager\n"
-            "isa = cached_pass_manager(FakeBrisbane(), 1).run("
-            "gate_circuit(CircuitSpec(n_qubits=4)).circuit)\n"
-            "print(isa.layout.final_index_layout(), isa.count_ops())\n")
-    layouts = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True, env=subprocess_env(PYTHONHASHSEED=str(seed)),
-                              cwd=tmp_path).stdout for seed in (1, 2, 3)}
+    code = (
+        "from qiskit_ibm_runtime.fake_provider import FakeBrisbane\n"
+        "from qlstm_qiskit.circuits import gate_circuit\n"
+        "from qlstm_qiskit.circuits import CircuitSpec\n"
+        "from qlstm_qiskit.backends.devices import cached_pass_manager\n"
+        "isa = cached_pass_manager(FakeBrisbane(), 1).run("
+        "gate_circuit(CircuitSpec(n_qubits=4)).circuit)\n"
+        "print(isa.layout.final_index_layout(), isa.count_ops())\n"
+    )
+    layouts = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=subprocess_env(PYTHONHASHSEED=str(seed)),
+            cwd=tmp_path,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
     assert len(layouts) == 1, layouts

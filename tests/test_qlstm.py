@@ -12,12 +12,18 @@ from qlstm_qiskit import QLSTM, QLSTMCell, get_backend
 SMALL = {"n_qubits": 2}
 
 
-@pytest.mark.parametrize("batch_first,bidirectional,num_layers,batched,with_hx",
-                         list(itertools.product([False, True], [False, True], [1, 2],
-                                                [True, False], [False, True])))
+@pytest.mark.parametrize(
+    "batch_first,bidirectional,num_layers,batched,with_hx",
+    list(itertools.product([False, True], [False, True], [1, 2], [True, False], [False, True])),
+)
 def test_shapes_equal_torch_lstm(batch_first, bidirectional, num_layers, batched, with_hx):
-    args = dict(input_size=3, hidden_size=5, num_layers=num_layers, batch_first=batch_first,
-                bidirectional=bidirectional)
+    args = dict(
+        input_size=3,
+        hidden_size=5,
+        num_layers=num_layers,
+        batch_first=batch_first,
+        bidirectional=bidirectional,
+    )
     reference, model = nn.LSTM(**args), QLSTM(**args, **SMALL, seed=0)
     steps, batch, directions = 4, 2, 2 if bidirectional else 1
     if batched:
@@ -67,10 +73,18 @@ def test_bidirectional_reverse_half_reads_backwards():
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_inversward_is_the_forward_model_on_the_reversed_sequence(bidirectional):
-    plain = QLSTM(2, 3, num_layers=2, bidirectional=bidirectional, **SMALL, seed=3,
-                  dtype=torch.float64)
-    inverse = QLSTM(2, 3, num_layers=2, bidirectional=bidirectional, inversward=True, **SMALL,
-                    dtype=torch.float64)
+    plain = QLSTM(
+        2, 3, num_layers=2, bidirectional=bidirectional, **SMALL, seed=3, dtype=torch.float64
+    )
+    inverse = QLSTM(
+        2,
+        3,
+        num_layers=2,
+        bidirectional=bidirectional,
+        inversward=True,
+        **SMALL,
+        dtype=torch.float64,
+    )
     inverse.load_state_dict(plain.state_dict())
     x = torch.randn(6, 2, 2, dtype=torch.float64)
     out, (h, c) = inverse(x)
@@ -93,8 +107,12 @@ def test_state_dict_keys_are_documented_names():
     assert shapes["cell_l0.weight_q"] == (4, 3, 2, 2, 3)
     assert shapes["cell_l0.weight_out"] == (4, 5, 2) and shapes["cell_l0.bias_out"] == (4, 5)
     no_bias = QLSTM(3, 5, bias=False, **SMALL)
-    assert list(no_bias.state_dict()) == ["cell_l0.weight_ih", "cell_l0.weight_hh",
-                                          "cell_l0.weight_q", "cell_l0.weight_out"]
+    assert list(no_bias.state_dict()) == [
+        "cell_l0.weight_ih",
+        "cell_l0.weight_hh",
+        "cell_l0.weight_q",
+        "cell_l0.weight_out",
+    ]
 
 
 def test_save_load_round_trip_reproduces_outputs_exactly():
@@ -124,7 +142,7 @@ def test_every_parameter_changes_after_one_optimizer_step():
 def test_seed_makes_construction_and_results_deterministic():
     x = torch.randn(3, 2, 2)
     a, b, c = (QLSTM(2, 3, **SMALL, seed=s) for s in (7, 7, 8))
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb), name
     assert torch.equal(a(x)[0], b(x)[0])
     assert not torch.equal(a.cell_l0.weight_q, c.cell_l0.weight_q)
@@ -137,8 +155,9 @@ def test_gradcheck_whole_model_float64():
     names = ["cell_l0.weight_q", "cell_l0_reverse.weight_ih", "cell_l0.weight_out"]
 
     def run(x, *tensors):
-        out, (h, c) = torch.func.functional_call(model, {**params, **dict(zip(names, tensors))},
-                                                 (x,))
+        out, (h, c) = torch.func.functional_call(
+            model, {**params, **dict(zip(names, tensors, strict=True))}, (x,)
+        )
         return out, h, c
 
     inputs = [params[n].detach().clone().requires_grad_() for n in names]
@@ -176,8 +195,10 @@ def test_circuits_and_draw():
 
 def test_extra_repr_shows_non_default_arguments_and_backend():
     text = repr(QLSTM(1, 4, num_layers=2, batch_first=True, n_qubits=3, encoding="angle"))
-    assert text.startswith("QLSTM(\n  1, 4, num_layers=2, batch_first=True, n_qubits=3, "
-                           "encoding='angle', backend=StatevectorBackend(")
+    assert text.startswith(
+        "QLSTM(\n  1, 4, num_layers=2, batch_first=True, n_qubits=3, "
+        "encoding='angle', backend=StatevectorBackend("
+    )
     assert "bidirectional" not in text.splitlines()[1]
 
 

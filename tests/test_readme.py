@@ -18,5 +18,8 @@ def test_readme_drawing_is_the_default_circuit():
 
     drawing = re.search(r"```text\n(.*?)```", README.read_text(), flags=re.S).group(1)
     actual = str(QLSTM(1, 17).draw(fold=-1))
-    normalise = lambda text: [line.rstrip() for line in text.strip("\n").splitlines()]
+
+    def normalise(text):
+        return [line.rstrip() for line in text.strip("\n").splitlines()]
+
     assert normalise(drawing) == normalise(actual)

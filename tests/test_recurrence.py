@@ -20,12 +20,12 @@ CONFIGS = [
 def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
     """Outputs and every gradient of both recurrences for the same random inputs."""
     generator = torch.Generator().manual_seed(7)
-    projected = torch.randn(steps, batch, 4 * cell.spec.n_qubits, generator=generator,
-                            dtype=torch.float64)
+    projected = torch.randn(
+        steps, batch, 4 * cell.spec.n_qubits, generator=generator, dtype=torch.float64
+    )
     h0 = torch.randn(batch, cell.hidden_size, generator=generator, dtype=torch.float64)
     c0 = torch.randn(batch, cell.hidden_size, generator=generator, dtype=torch.float64)
-    weights = torch.randn(steps, batch, cell.hidden_size, generator=generator,
-                          dtype=torch.float64)
+    weights = torch.randn(steps, batch, cell.hidden_size, generator=generator, dtype=torch.float64)
     results = []
     for fused in (True, False):
         leaves = [tensor.clone().requires_grad_() for tensor in (projected, h0, c0)]
@@ -34,14 +34,18 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
         circuit, cell_weights = cell.gate_circuit, cell.recurrence_weights()
         if fused:
             kernel, basis, unitary = bound.product_kernel()
-            output, h, c = fused_sequence(kernel, basis, unitary, circuit, cell_weights,
-                                          *leaves, reverse)
+            output, h, c = fused_sequence(
+                kernel, basis, unitary, circuit, cell_weights, *leaves, reverse
+            )
         else:
             output, h, c = autograd_sequence(bound, circuit, cell_weights, *leaves, reverse)
         ((output * weights).sum() + (h * h).sum() + (c * c * c).sum()).backward()
         grads = [leaf.grad for leaf in leaves]
-        grads += [param.grad for name, param in cell.named_parameters()
-                  if name not in ("weight_ih", "bias_in")]  # not used: projected is given
+        grads += [
+            param.grad
+            for name, param in cell.named_parameters()
+            if name not in ("weight_ih", "bias_in")
+        ]  # not used: projected is given
         results.append(([output, h, c], grads))
     return results
 
@@ -50,17 +54,27 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_fused_recurrence_equals_autograd_loop(config, reverse):
     n_qubits, depth, encoding, rotation, entangling, measure, bias = config
-    cell = QLSTMCell(2, 3, bias, n_qubits=n_qubits, depth=depth, encoding=encoding,
-                     rotation=rotation, entangling=entangling, measure=measure, seed=3,
-                     dtype=torch.float64)
+    cell = QLSTMCell(
+        2,
+        3,
+        bias,
+        n_qubits=n_qubits,
+        depth=depth,
+        encoding=encoding,
+        rotation=rotation,
+        entangling=entangling,
+        measure=measure,
+        seed=3,
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         cell.weight_q.normal_(0, 1.0)  # far from the 0.01 start: every path matters
     assert cell.bind().product_kernel() is not None
     (fused_values, fused_grads), (loop_values, loop_grads) = run_both(cell, reverse)
-    for fused, loop in zip(fused_values, loop_values):
+    for fused, loop in zip(fused_values, loop_values, strict=True):
         torch.testing.assert_close(fused, loop, rtol=0, atol=1e-12)
     assert len(fused_grads) == len(loop_grads)
-    for fused, loop in zip(fused_grads, loop_grads):
+    for fused, loop in zip(fused_grads, loop_grads, strict=True):
         assert fused is not None and loop is not None
         torch.testing.assert_close(fused, loop, rtol=0, atol=1e-10)
 
@@ -68,15 +82,15 @@ def test_fused_recurrence_equals_autograd_loop(config, reverse):
 def test_fused_recurrence_passes_gradcheck():
     cell = QLSTMCell(1, 2, n_qubits=3, depth=2, seed=1, dtype=torch.float64)
     generator = torch.Generator().manual_seed(0)
-    projected = torch.randn(2, 2, 12, generator=generator, dtype=torch.float64,
-                            requires_grad=True)
+    projected = torch.randn(2, 2, 12, generator=generator, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 2, generator=generator, dtype=torch.float64, requires_grad=True)
     c0 = torch.randn(2, 2, generator=generator, dtype=torch.float64, requires_grad=True)
 
     def run(projected, h0, c0, weight_q):
         kernel, basis, unitary = cell.executor.bind(weight_q.reshape(4, -1)).product_kernel()
-        return fused_sequence(kernel, basis, unitary, cell.gate_circuit,
-                              cell.recurrence_weights(), projected, h0, c0)
+        return fused_sequence(
+            kernel, basis, unitary, cell.gate_circuit, cell.recurrence_weights(), projected, h0, c0
+        )
 
     weight_q = cell.weight_q.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(run, (projected, h0, c0, weight_q))
@@ -87,8 +101,9 @@ def test_circuits_without_a_product_kernel_use_the_autograd_loop():
     assert cell.bind().product_kernel() is None  # re-uploading: inputs after a unitary
     projected = torch.randn(2, 3, 8, dtype=torch.float64)
     h = c = torch.zeros(3, 2, dtype=torch.float64)
-    output, h_n, _c_n = run_sequence(cell.bind(), cell.gate_circuit, cell.recurrence_weights(),
-                                     projected, h, c)
+    output, h_n, _c_n = run_sequence(
+        cell.bind(), cell.gate_circuit, cell.recurrence_weights(), projected, h, c
+    )
     assert output.shape == (2, 3, 2) and torch.equal(output[-1], h_n)
 
 
@@ -101,8 +116,9 @@ def test_fused_recurrence_in_float32_matches_float64():
     for cell in (cell64, cell32):
         projected = cell.project_input(x.to(cell.weight_q.dtype))
         h = c = projected.new_zeros(4, 5)
-        output, _h, _c = run_sequence(cell.bind(), cell.gate_circuit,
-                                      cell.recurrence_weights(), projected, h, c)
+        output, _h, _c = run_sequence(
+            cell.bind(), cell.gate_circuit, cell.recurrence_weights(), projected, h, c
+        )
         output.sum().backward()
         outputs.append((output, cell.weight_q.grad))
     (out64, grad64), (out32, grad32) = outputs
@@ -116,20 +132,24 @@ def test_every_statevector_method_trains_the_same_model(method):
     x = torch.randn(3, 2, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     results = []
     for backend_method in ("auto", method):
-        model = QLSTM(1, 3, n_qubits=3, n_qlayers=2, depth=2, bidirectional=True, seed=8,
-                      dtype=torch.float64).set_backend("statevector", method=backend_method)
+        model = QLSTM(
+            1, 3, n_qubits=3, n_qlayers=2, depth=2, bidirectional=True, seed=8, dtype=torch.float64
+        ).set_backend("statevector", method=backend_method)
         output, (h_n, c_n) = model(x)
         (output.sin().sum() + h_n.sum() + c_n.square().sum()).backward()
         results.append([output, h_n, c_n] + [p.grad for p in model.parameters()])
-    for auto, other in zip(*results):
+    for auto, other in zip(*results, strict=True):
         torch.testing.assert_close(auto, other, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"hidden_size": 1000, "n_qubits": 4},
-    {"hidden_size": 10, "n_qubits": 2, "n_qlayers": 5, "depth": 30},
-    {"hidden_size": 10, "n_qubits": 13, "depth": 2},  # adjoint
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"hidden_size": 1000, "n_qubits": 4},
+        {"hidden_size": 10, "n_qubits": 2, "n_qlayers": 5, "depth": 30},
+        {"hidden_size": 10, "n_qubits": 13, "depth": 2},  # adjoint
+    ],
+)
 def test_the_ends_of_the_hyperparameter_ranges_train(kwargs):
     model = QLSTM(1, seed=0, **kwargs)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -138,4 +158,4 @@ def test_the_ends_of_the_hyperparameter_ranges_train(kwargs):
     output.square().mean().backward()
     optimizer.step()
     assert torch.isfinite(output).all()
-    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))

@@ -18,9 +18,11 @@ def check_aer_device(name: str, device: str) -> None:
 
     available = AerSimulator().available_devices()
     if device not in available:
-        raise ValueError(f"get_backend: backend {name!r} asks for Aer device {device!r}, but this "
-                         f"Aer build offers {', '.join(available)}; for GPUs install the GPU build:"
-                         " pip install qiskit-aer-gpu")
+        raise ValueError(
+            f"get_backend: backend {name!r} asks for Aer device {device!r}, but this "
+            f"Aer build offers {', '.join(available)}; for GPUs install the GPU build:"
+            " pip install qiskit-aer-gpu"
+        )
 
 
 def aer_backend(profile: Profile) -> PrimitiveBackend:
@@ -36,26 +38,41 @@ def aer_backend(profile: Profile) -> PrimitiveBackend:
     pass_manager = None
     if opts["basis_gates"] is not None:
         pass_manager = generate_preset_pass_manager(
-            optimization_level=opts["optimization_level"], basis_gates=list(opts["basis_gates"]))
+            optimization_level=opts["optimization_level"], basis_gates=list(opts["basis_gates"])
+        )
     # runtime parameter binding: Aer binds the rows of a PUB inside one experiment instead of
     # building one experiment per row (same values, about 2x faster for these circuits)
-    backend_options: dict[str, Any] = {"method": opts["method"],
-                                       "runtime_parameter_bind_enable": True}
+    backend_options: dict[str, Any] = {
+        "method": opts["method"],
+        "runtime_parameter_bind_enable": True,
+    }
     if opts["device"] != "CPU":
         check_aer_device(profile.name, opts["device"])
         backend_options["device"] = opts["device"]
     if model is not None:
         backend_options["noise_model"] = model
     if opts["shots"] is None:
-        estimator = EstimatorV2(options={"default_precision": 0.0,
-                                         "backend_options": backend_options})
+        estimator = EstimatorV2(
+            options={"default_precision": 0.0, "backend_options": backend_options}
+        )
     else:
         sampler = SamplerV2(options={"backend_options": backend_options, "run_options": {}})
         estimator = SamplingEstimator(sampler, opts["shots"], seed=opts["seed"])
-    shown = {k: v for k, v in opts.items()
-             if v is not None and (profile.gradient == "spsa" or not k.startswith("spsa"))
-             and not (k == "optimization_level" and pass_manager is None)}
-    return PrimitiveBackend(estimator, name=profile.name, computes=profile.computes,
-                            gradient=profile.gradient, pass_manager=pass_manager,
-                            spsa_samples=opts["spsa_samples"], spsa_epsilon=opts["spsa_epsilon"],
-                            seed=opts["seed"], options=shown)
+    shown = {
+        k: v
+        for k, v in opts.items()
+        if v is not None
+        and (profile.gradient == "spsa" or not k.startswith("spsa"))
+        and not (k == "optimization_level" and pass_manager is None)
+    }
+    return PrimitiveBackend(
+        estimator,
+        name=profile.name,
+        computes=profile.computes,
+        gradient=profile.gradient,
+        pass_manager=pass_manager,
+        spsa_samples=opts["spsa_samples"],
+        spsa_epsilon=opts["spsa_epsilon"],
+        seed=opts["seed"],
+        options=shown,
+    )

@@ -40,15 +40,23 @@ class CostPreview:
         self.per_job += other.per_job
 
     def scaled(self, factor: int) -> CostPreview:
-        return CostPreview(self.backend, self.shots, self.jobs * factor, self.circuits * factor,
-                           self.per_job * factor)
+        return CostPreview(
+            self.backend,
+            self.shots,
+            self.jobs * factor,
+            self.circuits * factor,
+            self.per_job * factor,
+        )
 
     def report(self) -> str:
         largest = max(self.per_job, default=0)
-        return "\n".join([
-            f"cost preview for {self.backend} (dry run: nothing submitted)",
-            f"  jobs:      {self.jobs}",
-            f"  circuits:  {self.circuits} parameter rows (at most {largest} in one job)",
-            f"  shots:     {self.shots} per circuit, {self.executions} in all",
-            f"  QPU time:  ~{self.qpu_seconds:.1f} s estimated ({self.executions} shots x "
-            f"{SECONDS_PER_SHOT * 1e3:g} ms + {self.jobs} jobs x {SECONDS_PER_JOB:g} s)"])
+        return "\n".join(
+            [
+                f"cost preview for {self.backend} (dry run: nothing submitted)",
+                f"  jobs:      {self.jobs}",
+                f"  circuits:  {self.circuits} parameter rows (at most {largest} in one job)",
+                f"  shots:     {self.shots} per circuit, {self.executions} in all",
+                f"  QPU time:  ~{self.qpu_seconds:.1f} s estimated ({self.executions} shots x "
+                f"{SECONDS_PER_SHOT * 1e3:g} ms + {self.jobs} jobs x {SECONDS_PER_JOB:g} s)",
+            ]
+        )

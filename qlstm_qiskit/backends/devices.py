@@ -37,8 +37,14 @@ from .ledger import Ledger
 from .primitive import PrimitiveBackend
 from .profiles import EXECUTION_MODES, FAMILIES, MAX_EXECUTIONS_PER_JOB
 
-__all__ = ["EXECUTION_MODES", "FAMILIES", "DeviceBackend", "device_backend", "device_backends",
-           "preview"]
+__all__ = [
+    "EXECUTION_MODES",
+    "FAMILIES",
+    "DeviceBackend",
+    "device_backend",
+    "device_backends",
+    "preview",
+]
 
 #: seed of the preset pass manager's stochastic layout and routing passes.
 TRANSPILER_SEED = 1234
@@ -55,8 +61,8 @@ class CachedPassManager:
         # a fixed transpiler seed: the same layout and routing in every process, so the ISA
         # circuit (part of each job's ledger key) is the same on a rerun and resuming works
         self.pass_manager = generate_preset_pass_manager(
-            optimization_level=optimization_level, backend=device,
-            seed_transpiler=TRANSPILER_SEED)
+            optimization_level=optimization_level, backend=device, seed_transpiler=TRANSPILER_SEED
+        )
         self.transpiled = 0
         self._isa: dict[int, tuple[Any, Any]] = {}  # id(circuit) -> (circuit, ISA circuit)
 
@@ -148,9 +154,11 @@ def make_estimator(device, opts: dict[str, Any], local: bool):
         mode = rt.Session(backend=device)
     estimator_class = getattr(rt, "EstimatorV2", None)
     if estimator_class is None:
-        raise ImportError(f"device backends need qiskit_ibm_runtime.EstimatorV2, which this "
-                          f"qiskit-ibm-runtime ({rt.__version__}) no longer has; install a "
-                          "version that has it: pip install \"qiskit-ibm-runtime>=0.40,<0.60\"")
+        raise ImportError(
+            f"device backends need qiskit_ibm_runtime.EstimatorV2, which this "
+            f"qiskit-ibm-runtime ({rt.__version__}) no longer has; install a "
+            'version that has it: pip install "qiskit-ibm-runtime>=0.40,<0.60"'
+        )
     with warnings.catch_warnings():
         # EstimatorV2 is deprecated since 0.50 in favour of the executor-based Estimator, which
         # cannot run fake devices above a few qubits locally (see the module docstring).
@@ -168,8 +176,15 @@ def device_backend(profile, name: str):
     opts = profile.options
     check_estimator_options(f"backend {name!r}", estimator_options(opts, local))
     pass_manager = cached_pass_manager(device, opts["optimization_level"])
-    return DeviceBackend(device, opts, name=name, computes=profile.computes, local=local,
-                         gradient=profile.gradient, pass_manager=pass_manager)
+    return DeviceBackend(
+        device,
+        opts,
+        name=name,
+        computes=profile.computes,
+        local=local,
+        gradient=profile.gradient,
+        pass_manager=pass_manager,
+    )
 
 
 class DeviceBackend(PrimitiveBackend):
@@ -181,23 +196,50 @@ class DeviceBackend(PrimitiveBackend):
     ``computes`` is ``"noisy"``: sampled shots on the device's noise model (fake devices) or on
     the hardware. The module docstring says what local testing mode does."""
 
-    def __init__(self, device, opts: dict[str, Any], *, name: str, computes: str, local: bool,
-                 gradient: str, pass_manager) -> None:
+    def __init__(
+        self,
+        device,
+        opts: dict[str, Any],
+        *,
+        name: str,
+        computes: str,
+        local: bool,
+        gradient: str,
+        pass_manager,
+    ) -> None:
         self.device = device
         self.local = local
         ledger = Ledger(opts["ledger"]) if opts["ledger"] is not None else None
         service = None if local else getattr(device, "service", None)
-        estimator = LedgerEstimator(lambda: make_estimator(device, opts, local),
-                                    backend_name=name, options=opts, shots=opts["shots"],
-                                    max_executions=opts["max_executions"], ledger=ledger,
-                                    tags=job_tags(opts), service=service,
-                                    simulator_seed=opts["seed"] if local else None)
-        shown = {k: v for k, v in opts.items()
-                 if v is not None and (gradient == "spsa" or not k.startswith("spsa"))
-                 and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)}
-        super().__init__(estimator, name=name, computes=computes, gradient=gradient,
-                         pass_manager=pass_manager, spsa_samples=opts["spsa_samples"],
-                         spsa_epsilon=opts["spsa_epsilon"], seed=opts["seed"], options=shown)
+        estimator = LedgerEstimator(
+            lambda: make_estimator(device, opts, local),
+            backend_name=name,
+            options=opts,
+            shots=opts["shots"],
+            max_executions=opts["max_executions"],
+            ledger=ledger,
+            tags=job_tags(opts),
+            service=service,
+            simulator_seed=opts["seed"] if local else None,
+        )
+        shown = {
+            k: v
+            for k, v in opts.items()
+            if v is not None
+            and (gradient == "spsa" or not k.startswith("spsa"))
+            and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)
+        }
+        super().__init__(
+            estimator,
+            name=name,
+            computes=computes,
+            gradient=gradient,
+            pass_manager=pass_manager,
+            spsa_samples=opts["spsa_samples"],
+            spsa_epsilon=opts["spsa_epsilon"],
+            seed=opts["seed"],
+            options=shown,
+        )
 
     @property
     def real(self) -> bool:
@@ -236,8 +278,10 @@ def preview(model):
     yields one :class:`CostPreview` (summed over the model's device backends once it ends)."""
     backends = device_backends(model)
     if not backends:
-        raise ValueError("preview: the model runs on no device backend (fake_<device> or "
-                         "ibm_<device>); a dry run needs one")
+        raise ValueError(
+            "preview: the model runs on no device backend (fake_<device> or "
+            "ibm_<device>); a dry run needs one"
+        )
     total = CostPreview(" + ".join(b.name for b in backends), backends[0].estimator.shots)
     with _all_previews(backends) as previews:
         yield total

@@ -63,29 +63,36 @@ class SamplingEstimator(BaseEstimatorV2):
 
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
         if precision is not None:
-            raise ValueError(f"SamplingEstimator: precision must be None (the shot count, "
-                             f"{self.shots}, is fixed), got {precision}")
+            raise ValueError(
+                f"SamplingEstimator: precision must be None (the shot count, "
+                f"{self.shots}, is fixed), got {precision}"
+            )
         pubs = [EstimatorPub.coerce(pub) for pub in pubs]
         for pub in pubs:
             if pub.precision is not None:
-                raise ValueError("SamplingEstimator: PUB precision must be None, got "
-                                 f"{pub.precision}")
+                raise ValueError(
+                    f"SamplingEstimator: PUB precision must be None, got {pub.precision}"
+                )
         job = PrimitiveJob(self._run, pubs)
         job._submit()  # as qiskit's own primitives do
         return job
 
     def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult:
         if self._seeds is not None:
-            self.sampler.options.run_options["seed_simulator"] = int(
-                self._seeds.integers(2**31))
-        sampled = self.sampler.run([(self._with_measurements(pub.circuit), pub.parameter_values)
-                                    for pub in pubs], shots=self.shots).result()
+            self.sampler.options.run_options["seed_simulator"] = int(self._seeds.integers(2**31))
+        sampled = self.sampler.run(
+            [(self._with_measurements(pub.circuit), pub.parameter_values) for pub in pubs],
+            shots=self.shots,
+        ).result()
         results = []
         for pub, counts in zip(pubs, sampled, strict=True):
             evs = counts.data.meas.expectation_values(pub.observables)
             stds = np.full(evs.shape, 1 / math.sqrt(self.shots))
-            results.append(PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape),
-                                     metadata={"shots": self.shots}))
+            results.append(
+                PubResult(
+                    DataBin(evs=evs, stds=stds, shape=evs.shape), metadata={"shots": self.shots}
+                )
+            )
         return PrimitiveResult(results, metadata={"version": 2})
 
 

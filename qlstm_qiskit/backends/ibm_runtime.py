@@ -19,7 +19,8 @@ SAVE_ACCOUNT_HINT = (
     "save an account once with: from qiskit_ibm_runtime import QiskitRuntimeService; "
     'QiskitRuntimeService.save_account(channel="ibm_quantum_platform", token="<API key>", '
     'instance="<CRN or instance name>"), or set the environment variables '
-    f"{TOKEN_VAR} (and {INSTANCE_VAR}, optionally {CHANNEL_VAR})")
+    f"{TOKEN_VAR} (and {INSTANCE_VAR}, optionally {CHANNEL_VAR})"
+)
 
 
 def runtime(owner: str):
@@ -51,8 +52,9 @@ def fake_device(name: str):
     """The fake device ``name`` (e.g. ``"fake_manila"``); the error lists the valid names."""
     names = fake_device_names()
     if name not in names:
-        raise ValueError(f"get_backend: unknown fake device {name!r}; valid fake devices: "
-                         f"{', '.join(names)}")
+        raise ValueError(
+            f"get_backend: unknown fake device {name!r}; valid fake devices: {', '.join(names)}"
+        )
     from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
 
     with warnings.catch_warnings():
@@ -70,8 +72,10 @@ def runtime_service():
     try:
         if token:
             return rt.QiskitRuntimeService(
-                channel=os.environ.get(CHANNEL_VAR) or DEFAULT_CHANNEL, token=token,
-                instance=os.environ.get(INSTANCE_VAR) or None)
+                channel=os.environ.get(CHANNEL_VAR) or DEFAULT_CHANNEL,
+                token=token,
+                instance=os.environ.get(INSTANCE_VAR) or None,
+            )
         return rt.QiskitRuntimeService()
     except Exception as exc:  # the runtime raises account, network and parsing errors alike
         reason = f"{type(exc).__name__}: {exc}"
@@ -79,8 +83,9 @@ def runtime_service():
         if token and token in reason:  # never show (or chain) the token
             reason, cause = reason.replace(token, "***"), None
         source = f"the environment variable {TOKEN_VAR}" if token else "the saved account"
-        raise ValueError(f"IBM Quantum credentials from {source} did not work ({reason}); "
-                         f"{SAVE_ACCOUNT_HINT}") from cause
+        raise ValueError(
+            f"IBM Quantum credentials from {source} did not work ({reason}); {SAVE_ACCOUNT_HINT}"
+        ) from cause
 
 
 def ibm_device(name: str, service=None):
@@ -89,5 +94,7 @@ def ibm_device(name: str, service=None):
     try:
         return service.backend(name)
     except Exception as exc:
-        raise ValueError(f"get_backend: IBM Quantum has no device {name!r} for this account "
-                         f"({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"get_backend: IBM Quantum has no device {name!r} for this account "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc

@@ -36,8 +36,14 @@ from .ledger import Ledger
 from .profiles import MAX_EXECUTIONS_PER_JOB
 
 #: the options that change what a job computes (part of the ledger key).
-KEY_OPTIONS = ("shots", "seed", "optimization_level", "resilience_level", "twirling",
-               "dynamical_decoupling")
+KEY_OPTIONS = (
+    "shots",
+    "seed",
+    "optimization_level",
+    "resilience_level",
+    "twirling",
+    "dynamical_decoupling",
+)
 #: how seeded local jobs are seeded (part of their ledger keys, so that results sampled under
 #: another scheme, e.g. one fixed seed for every job, are never read back as these)
 JOB_SEEDING = "per-job-key"
@@ -57,10 +63,19 @@ class LedgerEstimator(BaseEstimatorV2):
             with a seed of its own, :func:`job_seed` of its key (which holds ``seed``).
     """
 
-    def __init__(self, make_estimator, *, backend_name: str, options: dict[str, Any], shots: int,
-                 max_executions: int = MAX_EXECUTIONS_PER_JOB, ledger: Ledger | None = None,
-                 tags: list[str] | None = None, service=None,
-                 simulator_seed: int | None = None) -> None:
+    def __init__(
+        self,
+        make_estimator,
+        *,
+        backend_name: str,
+        options: dict[str, Any],
+        shots: int,
+        max_executions: int = MAX_EXECUTIONS_PER_JOB,
+        ledger: Ledger | None = None,
+        tags: list[str] | None = None,
+        service=None,
+        simulator_seed: int | None = None,
+    ) -> None:
         self._make_estimator = make_estimator
         self._estimator = None
         self.mode = None
@@ -72,9 +87,11 @@ class LedgerEstimator(BaseEstimatorV2):
         self.service = service
         self.simulator_seed = simulator_seed
         seeding = {} if simulator_seed is None else {"seeding": JOB_SEEDING}
-        self._key_prefix = json.dumps({"device": backend_name, **seeding,
-                                       **{k: options.get(k) for k in KEY_OPTIONS}},
-                                      sort_keys=True, default=str)
+        self._key_prefix = json.dumps(
+            {"device": backend_name, **seeding, **{k: options.get(k) for k in KEY_OPTIONS}},
+            sort_keys=True,
+            default=str,
+        )
         self._digests: dict[int, tuple[Any, str]] = {}
         #: set by :meth:`~qlstm_qiskit.backends.devices.DeviceBackend.preview`: answer with
         #: zeros and count instead.
@@ -100,12 +117,16 @@ class LedgerEstimator(BaseEstimatorV2):
     # -- one run call ---------------------------------------------------------------------------
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
         if precision is not None:
-            raise ValueError(f"LedgerEstimator: precision must be None (the device backend "
-                             f"samples shots={self.shots} per circuit), got {precision}")
+            raise ValueError(
+                f"LedgerEstimator: precision must be None (the device backend "
+                f"samples shots={self.shots} per circuit), got {precision}"
+            )
         pubs = [EstimatorPub.coerce(pub) for pub in pubs]
         if any(pub.precision is not None for pub in pubs):
-            raise ValueError("LedgerEstimator: PUB precision must be None (the device backend "
-                             f"samples shots={self.shots} per circuit)")
+            raise ValueError(
+                "LedgerEstimator: PUB precision must be None (the device backend "
+                f"samples shots={self.shots} per circuit)"
+            )
         job = PrimitiveJob(self._execute, pubs)
         job._submit()
         return job
@@ -117,26 +138,45 @@ class LedgerEstimator(BaseEstimatorV2):
         else:
             results = []
             for pub in pubs:
-                results += (self._job([pub]) if pub.parameter_values.size <= limit
-                            else [self._split(pub, limit)])
-        return PrimitiveResult([PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape),
-                                          metadata={"shots": self.shots})
-                                for evs, stds in results], metadata={"version": 2})
+                results += (
+                    self._job([pub])
+                    if pub.parameter_values.size <= limit
+                    else [self._split(pub, limit)]
+                )
+        return PrimitiveResult(
+            [
+                PubResult(
+                    DataBin(evs=evs, stds=stds, shape=evs.shape), metadata={"shots": self.shots}
+                )
+                for evs, stds in results
+            ],
+            metadata={"version": 2},
+        )
 
     def _split(self, pub: EstimatorPub, limit: int) -> tuple[np.ndarray, np.ndarray]:
         """One PUB over several jobs of at most ``limit`` parameter rows each."""
         shape = pub.parameter_values.shape
         observables = pub.observables
         if observables.ndim != len(shape) + 1 or any(d != 1 for d in observables.shape[1:]):
-            raise ValueError(f"LedgerEstimator: cannot split a PUB of {pub.parameter_values.size}"
-                             f" rows with observables of shape {observables.shape} over jobs of "
-                             f"at most {limit} rows (max_executions={self.max_executions})")
+            raise ValueError(
+                f"LedgerEstimator: cannot split a PUB of {pub.parameter_values.size}"
+                f" rows with observables of shape {observables.shape} over jobs of "
+                f"at most {limit} rows (max_executions={self.max_executions})"
+            )
         values = pub.parameter_values.as_array(pub.circuit.parameters).reshape(
-            -1, pub.circuit.num_parameters)
+            -1, pub.circuit.num_parameters
+        )
         flat_observables = observables.reshape(observables.shape[0], 1)
-        parts = [self._job([EstimatorPub.coerce((pub.circuit, flat_observables,
-                                                 values[start:start + limit]))])[0]
-                 for start in range(0, len(values), limit)]
+        parts = [
+            self._job(
+                [
+                    EstimatorPub.coerce(
+                        (pub.circuit, flat_observables, values[start : start + limit])
+                    )
+                ]
+            )[0]
+            for start in range(0, len(values), limit)
+        ]
         evs = np.concatenate([p[0] for p in parts], axis=1).reshape(-1, *shape)
         stds = np.concatenate([p[1] for p in parts], axis=1).reshape(-1, *shape)
         return evs, stds
@@ -162,8 +202,14 @@ class LedgerEstimator(BaseEstimatorV2):
             try:
                 result = job.result()
             except Exception as exc:  # failed or cancelled: record it and submit again
-                ledger.record({"key": key, "status": "failed", "job_id": job.job_id(),
-                               "error": type(exc).__name__})
+                ledger.record(
+                    {
+                        "key": key,
+                        "status": "failed",
+                        "job_id": job.job_id(),
+                        "error": type(exc).__name__,
+                    }
+                )
                 job = None
         if job is None:
             if self.simulator_seed is not None:
@@ -176,10 +222,17 @@ class LedgerEstimator(BaseEstimatorV2):
             job = self.estimator.run(pubs)
             self.submitted += 1
             if ledger is not None:
-                ledger.record({"key": key, "status": "submitted", "job_id": job.job_id(),
-                               "backend": self.backend_name, "tags": self.tags,
-                               "local": self.service is None,
-                               "computes": self._describe(pubs)})
+                ledger.record(
+                    {
+                        "key": key,
+                        "status": "submitted",
+                        "job_id": job.job_id(),
+                        "backend": self.backend_name,
+                        "tags": self.tags,
+                        "local": self.service is None,
+                        "computes": self._describe(pubs),
+                    }
+                )
         if result is None:
             result = job.result()
         arrays = {}
@@ -210,7 +263,8 @@ class LedgerEstimator(BaseEstimatorV2):
             digest.update(self._circuit_digest(pub.circuit).encode())
             digest.update(str(pub.observables.tolist()).encode())
             values = np.ascontiguousarray(
-                pub.parameter_values.as_array(pub.circuit.parameters), dtype=np.float64)
+                pub.parameter_values.as_array(pub.circuit.parameters), dtype=np.float64
+            )
             digest.update(str(values.shape).encode() + values.tobytes())
         return digest.hexdigest()
 
@@ -219,16 +273,27 @@ class LedgerEstimator(BaseEstimatorV2):
             text = [str(circuit.num_qubits)]
             for instruction in circuit.data:
                 qubits = [circuit.find_bit(q).index for q in instruction.qubits]
-                text.append(f"{instruction.operation.name}{qubits}"
-                            f"{[str(p) for p in instruction.operation.params]}")
+                text.append(
+                    f"{instruction.operation.name}{qubits}"
+                    f"{[str(p) for p in instruction.operation.params]}"
+                )
             digest = hashlib.blake2b("\n".join(text).encode(), digest_size=20).hexdigest()
             self._digests[id(circuit)] = (circuit, digest)
         return self._digests[id(circuit)][1]
 
     def _describe(self, pubs: list[EstimatorPub]) -> dict[str, Any]:
-        return {"pubs": [{"circuit": pub.circuit.name, "rows": pub.parameter_values.size,
-                          "observables": pub.observables.size, "shape": list(pub.shape)}
-                         for pub in pubs], "shots": self.shots}
+        return {
+            "pubs": [
+                {
+                    "circuit": pub.circuit.name,
+                    "rows": pub.parameter_values.size,
+                    "observables": pub.observables.size,
+                    "shape": list(pub.shape),
+                }
+                for pub in pubs
+            ],
+            "shots": self.shots,
+        }
 
 
 def job_seed(key: str) -> int:

@@ -42,8 +42,9 @@ class Ledger:
                 except json.JSONDecodeError as exc:
                     if number == len(text):  # a line cut short by a crash: ignore it
                         break
-                    raise ValueError(f"job ledger {self.path}: line {number} is not JSON "
-                                     f"({exc})") from exc
+                    raise ValueError(
+                        f"job ledger {self.path}: line {number} is not JSON ({exc})"
+                    ) from exc
                 self.lines.append(entry)
                 self.entries[entry["key"]] = {**self.entries.get(entry["key"], {}), **entry}
 

@@ -80,18 +80,24 @@ def check_shift_rule(owner: str, circuit: QuantumCircuit, parameters: Sequence[P
                 continue
             for param in angle.parameters:
                 coefficient = angle.gradient(param)
-                exact = (instruction.operation.name in _PAULI_ROTATIONS
-                         and not isinstance(coefficient, ParameterExpression)
-                         and abs(abs(complex(coefficient)) - 1) < 1e-12)
+                exact = (
+                    instruction.operation.name in _PAULI_ROTATIONS
+                    and not isinstance(coefficient, ParameterExpression)
+                    and abs(abs(complex(coefficient)) - 1) < 1e-12
+                )
                 if not exact:
-                    raise ValueError(f"{owner}: the parameter-shift rule needs every parameter in "
-                                     f"a Pauli rotation with coefficient ±1, got {param} in "
-                                     f"{instruction.operation.name}({angle})")
+                    raise ValueError(
+                        f"{owner}: the parameter-shift rule needs every parameter in "
+                        f"a Pauli rotation with coefficient ±1, got {param} in "
+                        f"{instruction.operation.name}({angle})"
+                    )
                 uses[param] = uses.get(param, 0) + 1
     wrong = {str(p): n for p, n in uses.items() if n != 1}
     if wrong:
-        raise ValueError(f"{owner}: the parameter-shift rule needs every parameter in exactly one "
-                         f"gate, got these counts: {wrong}")
+        raise ValueError(
+            f"{owner}: the parameter-shift rule needs every parameter in exactly one "
+            f"gate, got these counts: {wrong}"
+        )
 
 
 class BatchedGateNetwork(NeuralNetwork):
@@ -108,24 +114,43 @@ class BatchedGateNetwork(NeuralNetwork):
         seed: seeds the SPSA directions (``None``: fresh entropy).
     """
 
-    def __init__(self, circuit: QuantumCircuit, inputs: Sequence[Parameter],
-                 weights: Sequence[Parameter], observables: Sequence[SparsePauliOp],
-                 estimator: BaseEstimatorV2, *, n_gates: int, gradient: str = "param_shift",
-                 spsa_samples: int = 4, spsa_epsilon: float = 0.1, seed: int | None = None,
-                 cache_bytes: int = 2**28) -> None:
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        inputs: Sequence[Parameter],
+        weights: Sequence[Parameter],
+        observables: Sequence[SparsePauliOp],
+        estimator: BaseEstimatorV2,
+        *,
+        n_gates: int,
+        gradient: str = "param_shift",
+        spsa_samples: int = 4,
+        spsa_epsilon: float = 0.1,
+        seed: int | None = None,
+        cache_bytes: int = 2**28,
+    ) -> None:
         order = [*inputs, *weights]
         if set(circuit.parameters) != set(order):
-            raise ValueError("BatchedGateNetwork: circuit parameters must be exactly inputs + "
-                             f"weights, got {len(circuit.parameters)} parameters for "
-                             f"{len(order)}")
+            raise ValueError(
+                "BatchedGateNetwork: circuit parameters must be exactly inputs + "
+                f"weights, got {len(circuit.parameters)} parameters for "
+                f"{len(order)}"
+            )
         if gradient not in GRADIENTS:
-            raise ValueError(f"BatchedGateNetwork: gradient must be one of "
-                             f"{', '.join(map(repr, GRADIENTS))}, got {gradient!r}")
+            raise ValueError(
+                f"BatchedGateNetwork: gradient must be one of "
+                f"{', '.join(map(repr, GRADIENTS))}, got {gradient!r}"
+            )
         self.n_params = len(order)
         self.n_gates = n_gates
         self.n_outputs = len(observables)
-        super().__init__(num_inputs=n_gates * self.n_params, num_weights=0, sparse=False,
-                         output_shape=(n_gates * self.n_outputs,), input_gradients=True)
+        super().__init__(
+            num_inputs=n_gates * self.n_params,
+            num_weights=0,
+            sparse=False,
+            output_shape=(n_gates * self.n_outputs,),
+            input_gradients=True,
+        )
         self.circuit = circuit
         position = {param: k for k, param in enumerate(order)}
         self._columns = np.array([position[p] for p in circuit.parameters])
@@ -162,8 +187,7 @@ class BatchedGateNetwork(NeuralNetwork):
         """``(N, G * P) -> (G * N, P)``, gate-major, float64."""
         n = input_data.shape[0]
         rows = input_data.reshape(n, self.n_gates, self.n_params).transpose(1, 0, 2)
-        return np.ascontiguousarray(rows.reshape(self.n_gates * n, self.n_params),
-                                    dtype=np.float64)
+        return np.ascontiguousarray(rows.reshape(self.n_gates * n, self.n_params), dtype=np.float64)
 
     def _gradient_rows(self, rows: np.ndarray):
         """Shifted copies ``(S, R, P)`` of ``rows (R, P)`` and the map from their values to the
@@ -196,7 +220,8 @@ class BatchedGateNetwork(NeuralNetwork):
         pub = (self.circuit, self.observables, values[..., self._columns])
         result = self.estimator.run([pub]).result()
         return np.asarray(result[0].data.evs, dtype=np.float64).reshape(
-            self.n_outputs, *values.shape[:2])
+            self.n_outputs, *values.shape[:2]
+        )
 
     @staticmethod
     def _key(input_data: np.ndarray) -> bytes:

@@ -12,8 +12,24 @@ from collections.abc import Mapping, Sequence
 from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error, thermal_relaxation_error
 
 #: basis gates that are 1-qubit / 2-qubit gates Aer can attach errors to; virtual rz is noiseless.
-ONE_QUBIT = ("sx", "x", "h", "rx", "ry", "u", "u1", "u2", "u3", "p", "s", "sdg", "t", "tdg", "y",
-             "z")
+ONE_QUBIT = (
+    "sx",
+    "x",
+    "h",
+    "rx",
+    "ry",
+    "u",
+    "u1",
+    "u2",
+    "u3",
+    "p",
+    "s",
+    "sdg",
+    "t",
+    "tdg",
+    "y",
+    "z",
+)
 TWO_QUBIT = ("cx", "cz", "ecr", "swap", "iswap", "rzz")
 VIRTUAL = ("rz", "delay", "id", "reset", "measure")
 
@@ -26,12 +42,14 @@ def noise_model(noise: Mapping[str, float], basis_gates: Sequence[str] | None) -
     known = ONE_QUBIT + TWO_QUBIT + VIRTUAL
     unknown = [g for g in basis if g not in known]
     if unknown:
-        raise ValueError(f"noise_model: basis_gates must be among {', '.join(known)}, got "
-                         f"{', '.join(unknown)}")
+        raise ValueError(
+            f"noise_model: basis_gates must be among {', '.join(known)}, got {', '.join(unknown)}"
+        )
     model = NoiseModel(basis_gates=basis or None)
     for gates, arity, dep_key, time_key in (
-            ([g for g in basis if g in ONE_QUBIT], 1, "depolarizing_1q", "time_1q_ns"),
-            ([g for g in basis if g in TWO_QUBIT], 2, "depolarizing_2q", "time_2q_ns")):
+        ([g for g in basis if g in ONE_QUBIT], 1, "depolarizing_1q", "time_1q_ns"),
+        ([g for g in basis if g in TWO_QUBIT], 2, "depolarizing_2q", "time_2q_ns"),
+    ):
         error = None
         if noise.get(dep_key):
             error = depolarizing_error(noise[dep_key], arity)

@@ -34,10 +34,19 @@ class PrimitiveBackend(QuantumBackend):
         options: the options to show in ``repr``.
     """
 
-    def __init__(self, estimator: BaseEstimatorV2, *, name: str, computes: str,
-                 gradient: str = "param_shift", pass_manager=None, spsa_samples: int = 4,
-                 spsa_epsilon: float = 0.1, seed: int | None = None,
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        estimator: BaseEstimatorV2,
+        *,
+        name: str,
+        computes: str,
+        gradient: str = "param_shift",
+        pass_manager=None,
+        spsa_samples: int = 4,
+        spsa_epsilon: float = 0.1,
+        seed: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.estimator = estimator
         self.name = name
         self.computes = computes
@@ -67,18 +76,28 @@ class PrimitiveExecutor:
             if circuit.layout is not None:
                 observables = [o.apply_layout(circuit.layout) for o in observables]
         if backend.gradient == "param_shift":
-            check_shift_rule(f"{backend.name} backend", circuit,
-                             [*template.inputs, *template.weights])
+            check_shift_rule(
+                f"{backend.name} backend", circuit, [*template.inputs, *template.weights]
+            )
         self.n_weights = len(template.weights)
         self.network = BatchedGateNetwork(
-            circuit, template.inputs, template.weights, observables, backend.estimator,
-            n_gates=4, gradient=backend.gradient, **backend.spsa)
+            circuit,
+            template.inputs,
+            template.weights,
+            observables,
+            backend.estimator,
+            n_gates=4,
+            gradient=backend.gradient,
+            **backend.spsa,
+        )
         self.connector = TorchConnector(self.network)
 
     def bind(self, weights: torch.Tensor) -> PrimitiveBound:
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
-            raise ValueError(f"PrimitiveExecutor.bind: weights must have shape (G, "
-                             f"{self.n_weights}), got {tuple(weights.shape)}")
+            raise ValueError(
+                f"PrimitiveExecutor.bind: weights must have shape (G, "
+                f"{self.n_weights}), got {tuple(weights.shape)}"
+            )
         return PrimitiveBound(self, weights)
 
 
@@ -95,8 +114,10 @@ class PrimitiveBound:
         network = self.executor.network
         gates, batch, _ = inputs.shape
         if gates != network.n_gates:
-            raise ValueError(f"PrimitiveBound.expectation: inputs must have {network.n_gates} "
-                             f"gates in dimension 0, got shape {tuple(inputs.shape)}")
+            raise ValueError(
+                f"PrimitiveBound.expectation: inputs must have {network.n_gates} "
+                f"gates in dimension 0, got shape {tuple(inputs.shape)}"
+            )
         weights = self.weights[:, None, :].expand(gates, batch, -1)
         rows = torch.cat((inputs, weights), dim=-1).transpose(0, 1).reshape(batch, -1)
         network.needs_gradients = torch.is_grad_enabled() and rows.requires_grad

@@ -38,8 +38,11 @@ FAMILIES = ("fake", "ibm")
 #: how a device backend's jobs are grouped: alone, in a runtime ``Batch`` or in a ``Session``.
 EXECUTION_MODES = ("job", "batch", "session")
 COMPUTES = ("exact", "sampled", "noisy")
-GRADIENTS = {"statevector": ("autograd",), "aer": ("param_shift", "spsa"),
-             "device": ("param_shift", "spsa")}
+GRADIENTS = {
+    "statevector": ("autograd",),
+    "aer": ("param_shift", "spsa"),
+    "device": ("param_shift", "spsa"),
+}
 PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise", "family")
 
 _SPSA = {"spsa_samples": 4, "spsa_epsilon": 0.1}
@@ -48,13 +51,30 @@ MAX_EXECUTIONS_PER_JOB = 10_000_000
 #: kind -> option -> default (``None``: unset).
 OPTIONS: dict[str, dict[str, Any]] = {
     "statevector": {"method": "auto"},
-    "aer": {"method": "statevector", "device": "CPU", "shots": None, "seed": None,
-            "basis_gates": None, "optimization_level": 1, **_SPSA},
+    "aer": {
+        "method": "statevector",
+        "device": "CPU",
+        "shots": None,
+        "seed": None,
+        "basis_gates": None,
+        "optimization_level": 1,
+        **_SPSA,
+    },
     # see qlstm_qiskit.backends.devices and qlstm_qiskit.backends.jobs
-    "device": {"shots": 1024, "seed": None, "optimization_level": 1, "resilience_level": None,
-               "twirling": None, "dynamical_decoupling": None, "job_tags": None,
-               "execution": "job", "run_name": None, "ledger": None,
-               "max_executions": MAX_EXECUTIONS_PER_JOB, **_SPSA},
+    "device": {
+        "shots": 1024,
+        "seed": None,
+        "optimization_level": 1,
+        "resilience_level": None,
+        "twirling": None,
+        "dynamical_decoupling": None,
+        "job_tags": None,
+        "execution": "job",
+        "run_name": None,
+        "ledger": None,
+        "max_executions": MAX_EXECUTIONS_PER_JOB,
+        **_SPSA,
+    },
 }
 DD_SEQUENCES = ("XX", "XpXm", "XY4")
 AER_METHODS = ("statevector", "density_matrix", "automatic")
@@ -101,21 +121,35 @@ class Profile:
         allowed = ("gradient", *OPTIONS[self.kind])
         unknown = sorted(set(overrides) - set(allowed))
         if unknown:
-            raise ValueError(f"{owner}: unknown option(s) {', '.join(map(repr, unknown))} for "
-                             f"backend {self.name!r}; valid options: {', '.join(allowed)}")
+            raise ValueError(
+                f"{owner}: unknown option(s) {', '.join(map(repr, unknown))} for "
+                f"backend {self.name!r}; valid options: {', '.join(allowed)}"
+            )
         options = dict(self.options)
         options.update({k: v for k, v in overrides.items() if k != "gradient"})
-        profile = Profile(self.name, self.description, self.kind,
-                          overrides.get("gradient", self.gradient), options, dict(self.noise),
-                          self.source, self.family)
+        profile = Profile(
+            self.name,
+            self.description,
+            self.kind,
+            overrides.get("gradient", self.gradient),
+            options,
+            dict(self.noise),
+            self.source,
+            self.family,
+        )
         profile.validate(owner)
         check_applicable(owner, overrides, profile.gradient, profile.options.get("shots"))
         return profile
 
     def validate(self, owner: str) -> None:
         """Check gradient, options and noise against the kind; errors name ``owner``."""
-        check_choice(owner, "gradient", self.gradient, GRADIENTS[self.kind],
-                     context=f" for a {self.kind!r} backend")
+        check_choice(
+            owner,
+            "gradient",
+            self.gradient,
+            GRADIENTS[self.kind],
+            context=f" for a {self.kind!r} backend",
+        )
         opts = self.options
         if self.kind == "device":
             _validate_device(owner, opts, self.family, self.gradient)
@@ -131,40 +165,58 @@ class Profile:
         check_int(owner, "spsa_samples", opts["spsa_samples"], 1)
         check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
         gates = opts["basis_gates"]
-        if gates is not None and (not isinstance(gates, (list, tuple)) or not gates
-                                  or not all(isinstance(g, str) for g in gates)):
-            raise TypeError(f"{owner}: basis_gates must be a non-empty list of gate names, got "
-                            f"{gates!r}")
+        if gates is not None and (
+            not isinstance(gates, (list, tuple))
+            or not gates
+            or not all(isinstance(g, str) for g in gates)
+        ):
+            raise TypeError(
+                f"{owner}: basis_gates must be a non-empty list of gate names, got {gates!r}"
+            )
         for key, value in self.noise.items():
             high = None if key.endswith("_ns") else 1.0
             check_real(owner, f"noise.{key}", value, 0.0, high)
         noise = self.noise
         if any(noise.get(k) for k in _GATE_NOISE) and gates is None:
-            raise ValueError(f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
-                             "in [options]: Aer attaches errors to basis-gate names")
+            raise ValueError(
+                f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
+                "in [options]: Aer attaches errors to basis-gate names"
+            )
         times = [k for k in ("time_1q_ns", "time_2q_ns") if noise.get(k)]
         if bool(noise.get("t1_ns")) != bool(times):  # one without the other attaches nothing
-            raise ValueError(f"{owner}: thermal relaxation needs noise.t1_ns and t2_ns together "
-                             "with at least one gate time (time_1q_ns, time_2q_ns), got "
-                             f"t1_ns={noise.get('t1_ns')}, gate times {times or 'none'}")
+            raise ValueError(
+                f"{owner}: thermal relaxation needs noise.t1_ns and t2_ns together "
+                "with at least one gate time (time_1q_ns, time_2q_ns), got "
+                f"t1_ns={noise.get('t1_ns')}, gate times {times or 'none'}"
+            )
         if bool(noise.get("t1_ns")) != bool(noise.get("t2_ns")):
-            raise ValueError(f"{owner}: noise.t1_ns and noise.t2_ns must be given together, got "
-                             f"t1_ns={noise.get('t1_ns')}, t2_ns={noise.get('t2_ns')}")
+            raise ValueError(
+                f"{owner}: noise.t1_ns and noise.t2_ns must be given together, got "
+                f"t1_ns={noise.get('t1_ns')}, t2_ns={noise.get('t2_ns')}"
+            )
         if noise.get("t2_ns", 0) > 2 * noise.get("t1_ns", 0):
-            raise ValueError(f"{owner}: noise.t2_ns must be at most 2 * t1_ns, got "
-                             f"t1_ns={noise['t1_ns']}, t2_ns={noise['t2_ns']}")
+            raise ValueError(
+                f"{owner}: noise.t2_ns must be at most 2 * t1_ns, got "
+                f"t1_ns={noise['t1_ns']}, t2_ns={noise['t2_ns']}"
+            )
         if any(noise.get(k) for k in _READOUT) and opts["shots"] is None:
-            raise ValueError(f"{owner}: readout errors need shots (exact Aer EstimatorV2 values "
-                             "ignore readout errors); set shots in [options] or as an override")
-        if any(noise.get(k) for k in _GATE_NOISE) and opts["shots"] is None \
-                and opts["method"] not in ("density_matrix", "automatic"):
-            raise ValueError(f"{owner}: exact values with gate noise need method "
-                             f"'density_matrix' (or 'automatic'), got {opts['method']!r}: a "
-                             "statevector averages random noise trajectories")
+            raise ValueError(
+                f"{owner}: readout errors need shots (exact Aer EstimatorV2 values "
+                "ignore readout errors); set shots in [options] or as an override"
+            )
+        if (
+            any(noise.get(k) for k in _GATE_NOISE)
+            and opts["shots"] is None
+            and opts["method"] not in ("density_matrix", "automatic")
+        ):
+            raise ValueError(
+                f"{owner}: exact values with gate noise need method "
+                f"'density_matrix' (or 'automatic'), got {opts['method']!r}: a "
+                "statevector averages random noise trajectories"
+            )
 
 
-def _validate_device(owner: str, opts: dict[str, Any], family: str | None,
-                     gradient: str) -> None:
+def _validate_device(owner: str, opts: dict[str, Any], family: str | None, gradient: str) -> None:
     check_int(owner, "shots", opts["shots"], 1)
     check_optional_int(owner, "seed", opts["seed"], 0)
     check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
@@ -174,26 +226,36 @@ def _validate_device(owner: str, opts: dict[str, Any], family: str | None,
     check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
     check_choice(owner, "execution", opts["execution"], EXECUTION_MODES)
     if opts["twirling"] is not None and not isinstance(opts["twirling"], (bool, dict)):
-        raise TypeError(f"{owner}: twirling must be a bool or a table of runtime twirling "
-                        f"options, got {type(opts['twirling']).__name__} {opts['twirling']!r}")
+        raise TypeError(
+            f"{owner}: twirling must be a bool or a table of runtime twirling "
+            f"options, got {type(opts['twirling']).__name__} {opts['twirling']!r}"
+        )
     dd = opts["dynamical_decoupling"]
     if isinstance(dd, str):
         check_choice(owner, "dynamical_decoupling", dd, DD_SEQUENCES)
     elif dd is not None and not isinstance(dd, (bool, dict)):
-        raise TypeError(f"{owner}: dynamical_decoupling must be a bool, a sequence name "
-                        f"({', '.join(DD_SEQUENCES)}) or a table of runtime options, got "
-                        f"{type(dd).__name__} {dd!r}")
+        raise TypeError(
+            f"{owner}: dynamical_decoupling must be a bool, a sequence name "
+            f"({', '.join(DD_SEQUENCES)}) or a table of runtime options, got "
+            f"{type(dd).__name__} {dd!r}"
+        )
     tags = opts["job_tags"]
-    if tags is not None and not isinstance(tags, str) and (
-            not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags)):
+    if (
+        tags is not None
+        and not isinstance(tags, str)
+        and (not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags))
+    ):
         raise TypeError(f"{owner}: job_tags must be a string or a list of strings, got {tags!r}")
     for name in ("run_name", "ledger"):
         if opts[name] is not None and not isinstance(opts[name], str):
-            raise TypeError(f"{owner}: {name} must be a string, got "
-                            f"{type(opts[name]).__name__} {opts[name]!r}")
+            raise TypeError(
+                f"{owner}: {name} must be a string, got {type(opts[name]).__name__} {opts[name]!r}"
+            )
     if opts["seed"] is not None and family == "ibm" and gradient != "spsa":
-        raise ValueError(f"{owner}: seed applies only to fake devices (it seeds the local "
-                         "simulator) or gradient='spsa'; hardware shots cannot be seeded")
+        raise ValueError(
+            f"{owner}: seed applies only to fake devices (it seeds the local "
+            "simulator) or gradient='spsa'; hardware shots cannot be seeded"
+        )
 
 
 def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: int | None) -> None:
@@ -201,11 +263,14 @@ def check_applicable(owner: str, given: dict[str, Any], gradient: str, shots: in
     ``seed`` with neither shots nor SPSA."""
     spsa = sorted(k for k in given if k.startswith("spsa_"))
     if spsa and gradient != "spsa":
-        raise ValueError(f"{owner}: {', '.join(spsa)} apply only with gradient='spsa', got "
-                         f"gradient={gradient!r}")
+        raise ValueError(
+            f"{owner}: {', '.join(spsa)} apply only with gradient='spsa', got gradient={gradient!r}"
+        )
     if given.get("seed") is not None and gradient != "spsa" and shots is None:
-        raise ValueError(f"{owner}: seed applies only to sampled backends (shots) or "
-                         "gradient='spsa'; this backend computes exact values")
+        raise ValueError(
+            f"{owner}: seed applies only to sampled backends (shots) or "
+            "gradient='spsa'; this backend computes exact values"
+        )
 
 
 def builtin_dir() -> Path:
@@ -225,11 +290,15 @@ def search_dirs(profile_dir: str | os.PathLike | list | tuple | None = None) -> 
         extra = profile_dir if isinstance(profile_dir, (list, tuple)) else [profile_dir]
         for folder in extra:
             if not isinstance(folder, (str, os.PathLike)):
-                raise TypeError(f"list_backends/get_backend: profile_dir must be a folder path or "
-                                f"a list of them, got {type(folder).__name__}")
+                raise TypeError(
+                    f"list_backends/get_backend: profile_dir must be a folder path or "
+                    f"a list of them, got {type(folder).__name__}"
+                )
             if not Path(folder).is_dir():
-                raise ValueError(f"list_backends/get_backend: profile_dir must be an existing "
-                                 f"folder, got {str(folder)!r}")
+                raise ValueError(
+                    f"list_backends/get_backend: profile_dir must be an existing "
+                    f"folder, got {str(folder)!r}"
+                )
             dirs.append(Path(folder))
     return dirs
 
@@ -264,21 +333,33 @@ def load_profile(path: Path) -> Profile:
         raise ValueError(f"{owner}: a {kind!r} profile takes no [noise] table")
     family = data.get("family")
     if (kind == "device") != (family is not None):
-        raise ValueError(f"{owner}: family is required with kind 'device' and only there, got "
-                         f"kind={kind!r}, family={family!r}")
+        raise ValueError(
+            f"{owner}: family is required with kind 'device' and only there, got "
+            f"kind={kind!r}, family={family!r}"
+        )
     if family is not None:
         check_choice(owner, "family", family, FAMILIES)
     _check_keys(owner, "noise key", noise, NOISE_KEYS)
-    profile = Profile(path.stem, data["description"], kind, data["gradient"],
-                      {**OPTIONS[kind], **options}, {k: float(v) if isinstance(v, int)
-                                                     and not isinstance(v, bool) else v
-                                                     for k, v in noise.items()}, str(path),
-                      family)
+    profile = Profile(
+        path.stem,
+        data["description"],
+        kind,
+        data["gradient"],
+        {**OPTIONS[kind], **options},
+        {
+            k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in noise.items()
+        },
+        str(path),
+        family,
+    )
     profile.validate(owner)
     declared = data.get("computes")
     if declared != profile.computes:
-        raise ValueError(f"{owner}: computes must be {profile.computes!r} for these options and "
-                         f"noise (one of {', '.join(map(repr, COMPUTES))}), got {declared!r}")
+        raise ValueError(
+            f"{owner}: computes must be {profile.computes!r} for these options and "
+            f"noise (one of {', '.join(map(repr, COMPUTES))}), got {declared!r}"
+        )
     return profile
 
 
@@ -287,5 +368,7 @@ def _check_keys(owner: str, what: str, table: Any, allowed) -> None:
         raise ValueError(f"{owner}: {what}s must form a TOML table, got {table!r}")
     unknown = sorted(set(table) - set(allowed))
     if unknown:
-        raise ValueError(f"{owner}: unknown {what}(s) {', '.join(map(repr, unknown))}; allowed: "
-                         f"{', '.join(allowed)}")
+        raise ValueError(
+            f"{owner}: unknown {what}(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(allowed)}"
+        )

@@ -62,8 +62,9 @@ def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[s
     return dict(sorted(found.items()))
 
 
-def get_backend(name: str, *, profile_dir: str | os.PathLike | list | None = None,
-                **overrides: Any) -> QuantumBackend:
+def get_backend(
+    name: str, *, profile_dir: str | os.PathLike | list | None = None, **overrides: Any
+) -> QuantumBackend:
     """The backend of profile ``name``, ``overrides`` replacing its ``gradient`` and options;
     ``fake_<device>`` and ``ibm_<device>`` names use the device templates.
 
@@ -83,8 +84,7 @@ def get_backend(name: str, *, profile_dir: str | os.PathLike | list | None = Non
         return device_backend(profile, name)
     if not isinstance(name, str) or name not in named:
         valid = [*named, *(f"{f}_<device>" for f in templates)]
-        raise ValueError(f"get_backend: unknown backend {name!r}; valid names: "
-                         f"{', '.join(valid)}")
+        raise ValueError(f"get_backend: unknown backend {name!r}; valid names: {', '.join(valid)}")
     profile = load_profile(named[name]).with_overrides("get_backend", overrides)
     if profile.kind == "statevector":
         return StatevectorBackend(**profile.options)
@@ -99,8 +99,10 @@ def resolve_backend(owner: str, backend: Any, options: dict[str, Any]) -> Quantu
     (with the options of :func:`.user_objects.from_backend` / ``from_estimator``)."""
     if isinstance(backend, QuantumBackend):
         if options:
-            raise ValueError(f"{owner}: backend options {sorted(options)} given with a backend "
-                             "object; pass options only with a backend name")
+            raise ValueError(
+                f"{owner}: backend options {sorted(options)} given with a backend "
+                "object; pass options only with a backend name"
+            )
         return backend
     if isinstance(backend, str):
         return get_backend(backend, **options)
@@ -112,7 +114,9 @@ def resolve_backend(owner: str, backend: Any, options: dict[str, Any]) -> Quantu
         from .user_objects import from_estimator
 
         return from_estimator(owner, backend, options)
-    raise TypeError(f"{owner}: backend must be a backend name (one of "
-                    f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>), a "
-                    "QuantumBackend, a Qiskit BackendV2 or a "
-                    f"BaseEstimatorV2, got {type(backend).__name__}")
+    raise TypeError(
+        f"{owner}: backend must be a backend name (one of "
+        f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>), a "
+        "QuantumBackend, a Qiskit BackendV2 or a "
+        f"BaseEstimatorV2, got {type(backend).__name__}"
+    )

@@ -34,5 +34,6 @@ class StatevectorBackend(QuantumBackend):
 
 @lru_cache(maxsize=64)
 def _compiled(template: CircuitTemplate, method: str) -> CompiledCircuit:
-    return CompiledCircuit(template.circuit, template.inputs, template.weights,
-                           template.observables, method=method)
+    return CompiledCircuit(
+        template.circuit, template.inputs, template.weights, template.observables, method=method
+    )

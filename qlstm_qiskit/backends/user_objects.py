@@ -14,31 +14,53 @@ from .primitive import PrimitiveBackend
 from .profiles import Profile, check_applicable
 
 #: options accepted with a user's object, with their defaults.
-BACKEND_OPTIONS = {"gradient": "param_shift", "shots": 1024, "seed": None,
-                   "optimization_level": 1, "spsa_samples": 4, "spsa_epsilon": 0.1}
-ESTIMATOR_OPTIONS = {"gradient": "param_shift", "seed": None, "spsa_samples": 4,
-                     "spsa_epsilon": 0.1}
+BACKEND_OPTIONS = {
+    "gradient": "param_shift",
+    "shots": 1024,
+    "seed": None,
+    "optimization_level": 1,
+    "spsa_samples": 4,
+    "spsa_epsilon": 0.1,
+}
+ESTIMATOR_OPTIONS = {
+    "gradient": "param_shift",
+    "seed": None,
+    "spsa_samples": 4,
+    "spsa_epsilon": 0.1,
+}
 
 
 def _object_options(owner: str, what: str, options: dict[str, Any], allowed: dict[str, Any]):
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(f"{owner}: option(s) {', '.join(map(repr, unknown))} do not apply to a "
-                         f"{what}; valid options: {', '.join(allowed)}")
+        raise ValueError(
+            f"{owner}: option(s) {', '.join(map(repr, unknown))} do not apply to a "
+            f"{what}; valid options: {', '.join(allowed)}"
+        )
     merged = {**allowed, **options}
     check_applicable(owner, options, merged["gradient"], merged.get("shots"))
-    profile = Profile(what, "", "aer", merged["gradient"],
-                      {"method": "statevector", "device": "CPU", "shots": merged.get("shots"),
-                       "seed": merged["seed"], "basis_gates": None,
-                       "optimization_level": merged.get("optimization_level", 1),
-                       "spsa_samples": merged["spsa_samples"],
-                       "spsa_epsilon": merged["spsa_epsilon"]})
+    profile = Profile(
+        what,
+        "",
+        "aer",
+        merged["gradient"],
+        {
+            "method": "statevector",
+            "device": "CPU",
+            "shots": merged.get("shots"),
+            "seed": merged["seed"],
+            "basis_gates": None,
+            "optimization_level": merged.get("optimization_level", 1),
+            "spsa_samples": merged["spsa_samples"],
+            "spsa_epsilon": merged["spsa_epsilon"],
+        },
+    )
     profile.validate(owner)  # same checks as profile options
     return merged
 
 
 def backend_computes(backend: BackendV2) -> str:
-    """"noisy" for a backend with a noise model or gate/readout error rates in its target,
+    """ "noisy" for a backend with a noise model or gate/readout error rates in its target,
     else "sampled" (a ``BackendV2`` is sampled with shots)."""
     options = getattr(backend, "options", None)
     if getattr(options, "noise_model", None) is not None:
@@ -57,22 +79,35 @@ def from_backend(owner: str, backend: BackendV2, options: dict[str, Any]) -> Pri
     ``optimization_level``), observables laid out, sampled by ``BackendEstimatorV2`` with
     ``shots`` shots per row (also for an ``AerSimulator``; exact Aer: ``aer_statevector``)."""
     opts = _object_options(owner, "BackendV2", options, BACKEND_OPTIONS)
-    pass_manager = generate_preset_pass_manager(optimization_level=opts["optimization_level"],
-                                                backend=backend)
-    return PrimitiveBackend(sampling_estimator(backend, opts["shots"], opts["seed"]),
-                            name=backend.name, computes=backend_computes(backend),
-                            gradient=opts["gradient"],
-                            pass_manager=pass_manager, spsa_samples=opts["spsa_samples"],
-                            spsa_epsilon=opts["spsa_epsilon"], seed=opts["seed"],
-                            options={k: v for k, v in opts.items() if v is not None})
+    pass_manager = generate_preset_pass_manager(
+        optimization_level=opts["optimization_level"], backend=backend
+    )
+    return PrimitiveBackend(
+        sampling_estimator(backend, opts["shots"], opts["seed"]),
+        name=backend.name,
+        computes=backend_computes(backend),
+        gradient=opts["gradient"],
+        pass_manager=pass_manager,
+        spsa_samples=opts["spsa_samples"],
+        spsa_epsilon=opts["spsa_epsilon"],
+        seed=opts["seed"],
+        options={k: v for k, v in opts.items() if v is not None},
+    )
 
 
-def from_estimator(owner: str, estimator: BaseEstimatorV2,
-                   options: dict[str, Any]) -> PrimitiveBackend:
+def from_estimator(
+    owner: str, estimator: BaseEstimatorV2, options: dict[str, Any]
+) -> PrimitiveBackend:
     """A user's estimator, used as it is: circuits sent as built (not transpiled), precision left
     to the estimator's default. For an estimator that needs ISA circuits pass its backend."""
     opts = _object_options(owner, "BaseEstimatorV2", options, ESTIMATOR_OPTIONS)
-    return PrimitiveBackend(estimator, name=type(estimator).__name__, computes="estimator",
-                            gradient=opts["gradient"], spsa_samples=opts["spsa_samples"],
-                            spsa_epsilon=opts["spsa_epsilon"], seed=opts["seed"],
-                            options={k: v for k, v in opts.items() if v is not None})
+    return PrimitiveBackend(
+        estimator,
+        name=type(estimator).__name__,
+        computes="estimator",
+        gradient=opts["gradient"],
+        spsa_samples=opts["spsa_samples"],
+        spsa_epsilon=opts["spsa_epsilon"],
+        seed=opts["seed"],
+        options={k: v for k, v in opts.items() if v is not None},
+    )

@@ -20,10 +20,13 @@ from .train import add_train
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; a parsed command line's ``handler(args)`` runs it."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Quantum LSTM (Qiskit circuits in PyTorch): train forecasters, "
-        "evaluate them on simulators and noisy backends, predict, list backends, draw circuits.")
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {qlstm_qiskit.__version__}")
+        prog=PROG,
+        description="Quantum LSTM (Qiskit circuits in PyTorch): train forecasters, "
+        "evaluate them on simulators and noisy backends, predict, list backends, draw circuits.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {qlstm_qiskit.__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train(commands)
     add_evaluate(commands)

@@ -14,8 +14,12 @@ from typing import Any
 from ..backends.devices import device_backends
 from ..backends.profiles import EXECUTION_MODES, FAMILIES
 
-_FLAGS = {"shots": "--shots", "execution": "--execution", "run_name": "--run-name",
-          "ledger": "--ledger"}
+_FLAGS = {
+    "shots": "--shots",
+    "execution": "--execution",
+    "run_name": "--run-name",
+    "ledger": "--ledger",
+}
 
 
 class NotConfirmed(ValueError):
@@ -25,21 +29,39 @@ class NotConfirmed(ValueError):
 def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> None:
     """The device flags, in their own group."""
     group = parser.add_argument_group(
-        "devices", "for fake_<device> and ibm_<device> backends (more options as backend "
+        "devices",
+        "for fake_<device> and ibm_<device> backends (more options as backend "
         "options, e.g. fake_manila:resilience_level=1,twirling=true,dynamical_decoupling=XY4,"
-        "seed=1,optimization_level=2,job_tags=mytag)")
-    group.add_argument("--execution", choices=EXECUTION_MODES,
-                       help="job: each job on its own; batch or session: the jobs in one "
-                       "runtime Batch / Session (default: job)")
+        "seed=1,optimization_level=2,job_tags=mytag)",
+    )
+    group.add_argument(
+        "--execution",
+        choices=EXECUTION_MODES,
+        help="job: each job on its own; batch or session: the jobs in one "
+        "runtime Batch / Session (default: job)",
+    )
     group.add_argument("--shots", type=int, metavar="N", help="shots per circuit (default: 1024)")
-    group.add_argument("--run-name", metavar="NAME", help="tag of every job (default: the run "
-                       "directory's or output's name)")
-    group.add_argument("--ledger", metavar="DIR", help="job ledger: finished jobs are read back, "
-                       f"nothing completed is submitted again (default: {ledger_default})")
-    group.add_argument("--dry-run", action="store_true", help="print the jobs, circuits, shots "
-                       "and estimated QPU seconds, submit nothing")
-    group.add_argument("--yes", action="store_true", help="do not ask for confirmation before "
-                       "submitting to IBM Quantum hardware")
+    group.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="tag of every job (default: the run directory's or output's name)",
+    )
+    group.add_argument(
+        "--ledger",
+        metavar="DIR",
+        help="job ledger: finished jobs are read back, "
+        f"nothing completed is submitted again (default: {ledger_default})",
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the jobs, circuits, shots and estimated QPU seconds, submit nothing",
+    )
+    group.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation before submitting to IBM Quantum hardware",
+    )
 
 
 def is_device(name: str) -> bool:
@@ -47,18 +69,27 @@ def is_device(name: str) -> bool:
     return name.partition("_")[0] in FAMILIES
 
 
-def device_options(args: argparse.Namespace, name: str | None, options: dict[str, Any], *,
-                   run_name: str, ledger: Path) -> dict[str, Any]:
+def device_options(
+    args: argparse.Namespace,
+    name: str | None,
+    options: dict[str, Any],
+    *,
+    run_name: str,
+    ledger: Path,
+) -> dict[str, Any]:
     """``options`` with the device flags (they win over the spec) and the defaults of
     ``run_name`` and ``ledger`` for a device backend; device flags with another backend are an
     error."""
     given = {key: getattr(args, key) for key in _FLAGS if getattr(args, key) is not None}
     if name is None or not is_device(name):
-        flags = [_FLAGS[k] for k in given] + [f for f in ("--dry-run", "--yes")
-                                              if getattr(args, f[2:].replace("-", "_"))]
+        flags = [_FLAGS[k] for k in given] + [
+            f for f in ("--dry-run", "--yes") if getattr(args, f[2:].replace("-", "_"))
+        ]
         if flags:
-            raise ValueError(f"{', '.join(flags)} apply only to device backends (fake_<device>, "
-                             f"ibm_<device>), got backend {name!r}")
+            raise ValueError(
+                f"{', '.join(flags)} apply only to device backends (fake_<device>, "
+                f"ibm_<device>), got backend {name!r}"
+            )
         return options
     return {"run_name": run_name, "ledger": str(ledger), **options, **given}
 
@@ -79,8 +110,7 @@ def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
     print("Proceed? [y/N] ", end="", flush=True)
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
-        raise NotConfirmed("not confirmed: nothing was submitted (pass --yes to skip the "
-                           "question)")
+        raise NotConfirmed("not confirmed: nothing was submitted (pass --yes to skip the question)")
     return True
 
 
@@ -92,8 +122,10 @@ def job_summary(model) -> str:
         estimator = backend.estimator
         ledger = estimator.ledger
         where = f"; ledger {ledger.folder}: {ledger.submitted} submitted in all" if ledger else ""
-        parts.append(f"{backend.name} jobs: {estimator.submitted} submitted, {estimator.reused} "
-                     f"read back from the ledger, {estimator.reattached} re-attached{where}")
+        parts.append(
+            f"{backend.name} jobs: {estimator.submitted} submitted, {estimator.reused} "
+            f"read back from the ledger, {estimator.reattached} re-attached{where}"
+        )
     return "\n".join(parts)
 
 

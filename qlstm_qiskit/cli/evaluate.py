@@ -22,15 +22,22 @@ _COLUMNS = ["model", "backend", "test_mse", "seconds"]  # of evaluate.csv
 def add_evaluate(commands) -> None:
     """The ``evaluate`` subcommand on the subparsers ``commands``."""
     p = commands.add_parser(
-        "evaluate", help="test MSE of a checkpoint on one or more backends",
+        "evaluate",
+        help="test MSE of a checkpoint on one or more backends",
         description="Load a checkpoint and compute the test MSE of its quantum model(s) on each "
         "backend (same weights); a classical LSTM in the checkpoint is listed once as a "
-        "reference. Writes evaluate.csv, evaluate.json and evaluate.png.")
+        "reference. Writes evaluate.csv, evaluate.json and evaluate.png.",
+    )
     add_inference_flags(p)
-    p.add_argument("--backends", nargs="+", metavar="SPEC", help="backends as NAME or "
-                   "NAME:key=value,... (default: the one the model was trained on)")
-    p.add_argument("--out", metavar="DIR", help="where to write (default: the checkpoint's "
-                   "directory)")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        metavar="SPEC",
+        help="backends as NAME or NAME:key=value,... (default: the one the model was trained on)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="where to write (default: the checkpoint's directory)"
+    )
     add_device_flags(p, "OUT/evaluate-ledger")
     p.set_defaults(handler=cmd_evaluate)
 
@@ -51,12 +58,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         specs = [checked_backend(saved, args, **device)]
     run = Run.load(args.checkpoint, backend=specs[0] if specs else None)
     if args.backends and not any(model.is_quantum for model in run.models.values()):
-        raise CommandError(f"{args.checkpoint} holds only the classical LSTM; --backends would "
-                           "be ignored")
+        raise CommandError(
+            f"{args.checkpoint} holds only the classical LSTM; --backends would be ignored"
+        )
     rows = []
     for name, model in run.models.items():
         for index, (backend, options) in enumerate(
-                specs if model.is_quantum else [("classical", {})]):
+            specs if model.is_quantum else [("classical", {})]
+        ):
             if model.is_quantum and index > 0:
                 model.set_backend(backend, **options)
 
@@ -71,20 +80,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             start = time.perf_counter()
             with closing_devices([model]):
                 mse = test_mse()
-            rows.append({"model": name, "backend": format_backend(backend, options),
-                         "test_mse": mse, "seconds": round(time.perf_counter() - start, 3)})
-            print(f"  {name:6s} {rows[-1]['backend']:32s} test MSE {mse:.6g}  "
-                  f"({rows[-1]['seconds']:.1f} s)")
+            rows.append(
+                {
+                    "model": name,
+                    "backend": format_backend(backend, options),
+                    "test_mse": mse,
+                    "seconds": round(time.perf_counter() - start, 3),
+                }
+            )
+            print(
+                f"  {name:6s} {rows[-1]['backend']:32s} test MSE {mse:.6g}  "
+                f"({rows[-1]['seconds']:.1f} s)"
+            )
             if summary := job_summary(model):
                 print(summary)
     if args.dry_run:
         return 0
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "evaluate.csv", _COLUMNS, [[row[k] for k in _COLUMNS] for row in rows])
-    (out / "evaluate.json").write_text(json.dumps(
-        {"checkpoint": str(checkpoint), "epoch": run.epoch, "test_windows": len(run.data.x_test),
-         "results": rows}, indent=2))
-    png = plot_backend_mse(rows, out / "evaluate.png",
-                           f"{run.data_config['dataset']}: test MSE per backend")
+    (out / "evaluate.json").write_text(
+        json.dumps(
+            {
+                "checkpoint": str(checkpoint),
+                "epoch": run.epoch,
+                "test_windows": len(run.data.x_test),
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
+    png = plot_backend_mse(
+        rows, out / "evaluate.png", f"{run.data_config['dataset']}: test MSE per backend"
+    )
     print(f"wrote {out / 'evaluate.csv'}, {out / 'evaluate.json'}, {png}")
     return 0

@@ -20,32 +20,51 @@ _CIRCUIT_HELP = {
     "measure": "Pauli operator measured on every qubit",
 }
 CIRCUIT_FIELDS = tuple(_CIRCUIT_HELP)
-_CIRCUIT_CHOICES = {"encoding": list(ENCODINGS), "rotation": list(ROTATIONS),
-                    "entangling": list(ENTANGLERS), "measure": list(MEASUREMENTS)}
+_CIRCUIT_CHOICES = {
+    "encoding": list(ENCODINGS),
+    "rotation": list(ROTATIONS),
+    "entangling": list(ENTANGLERS),
+    "measure": list(MEASUREMENTS),
+}
 
 
 def add_circuit_flags(parser, with_defaults: bool) -> None:
     """The gate-circuit flags; with ``with_defaults=False`` unset flags stay None (train)."""
     for field, text in _CIRCUIT_HELP.items():
         value = getattr(CircuitSpec(), field)
-        kind = ({"choices": _CIRCUIT_CHOICES[field]} if field in _CIRCUIT_CHOICES
-                else {"type": int, "metavar": "N"})
-        parser.add_argument("--" + field.replace("_", "-"),
-                            default=value if with_defaults else None,
-                            help=f"{text} (default: {value})", **kind)
+        kind = (
+            {"choices": _CIRCUIT_CHOICES[field]}
+            if field in _CIRCUIT_CHOICES
+            else {"type": int, "metavar": "N"}
+        )
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            default=value if with_defaults else None,
+            help=f"{text} (default: {value})",
+            **kind,
+        )
 
 
 def add_threads(parser) -> None:
     """``--threads N``: torch CPU threads (applied by :func:`qlstm_qiskit.cli.main`)."""
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="torch CPU threads (default: 1; "
-                        "the models are small, more threads mostly add overhead)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch CPU threads (default: 1; "
+        "the models are small, more threads mostly add overhead)",
+    )
 
 
 def add_inference_flags(parser: argparse.ArgumentParser) -> None:
     """What evaluate and predict share: the checkpoint, the batch size and the threads."""
     parser.add_argument("checkpoint", help="checkpoint.pt, or the run directory holding it")
-    parser.add_argument("--batch-size", type=int, metavar="N",
-                        help="windows per forward pass (default: 256; on a device backend all "
-                        "windows in one batch, so one job per time step)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="windows per forward pass (default: 256; on a device backend all "
+        "windows in one batch, so one job per time step)",
+    )
     add_threads(parser)

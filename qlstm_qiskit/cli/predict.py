@@ -28,21 +28,30 @@ from .tables import write_csv
 def add_predict(commands) -> None:
     """The ``predict`` subcommand on the subparsers ``commands``."""
     p = commands.add_parser(
-        "predict", help="batch inference to CSV",
+        "predict",
+        help="batch inference to CSV",
         description="Predict the next value after every window of a series with a checkpoint's "
         "model(s), scaled with the run's scaler, on a backend. The series is the run's own "
         "(default), a built-in dataset, or a CSV column. Writes a CSV with the index of the "
-        "predicted value, the true value and one prediction column per model.")
+        "predicted value, the true value and one prediction column per model.",
+    )
     add_inference_flags(p)
-    p.add_argument("--backend", metavar="SPEC", help="NAME or NAME:key=value,... (default: the "
-                   "one the model was trained on)")
+    p.add_argument(
+        "--backend",
+        metavar="SPEC",
+        help="NAME or NAME:key=value,... (default: the one the model was trained on)",
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="CSV", help="a CSV file (with --column)")
     source.add_argument("--dataset", choices=list(DATASETS), help="a built-in series")
     p.add_argument("--column", metavar="NAME", help="the CSV column: header name or 0-based index")
     p.add_argument("--n-points", type=int, metavar="N", help="length of a built-in series")
-    p.add_argument("--out", metavar="CSV", default="predictions.csv",
-                   help="output file (default: predictions.csv)")
+    p.add_argument(
+        "--out",
+        metavar="CSV",
+        default="predictions.csv",
+        help="output file (default: predictions.csv)",
+    )
     add_device_flags(p, "OUT_STEM-ledger next to the output")
     p.set_defaults(handler=cmd_predict)
 
@@ -61,8 +70,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         backend = None
         device_options(args, None, {}, run_name="", ledger=out)  # device flags are an error
     else:
-        backend = checked_backend(spec, args, run_name=out.stem,
-                                  ledger=out.with_name(out.stem + "-ledger"))
+        backend = checked_backend(
+            spec, args, run_name=out.stem, ledger=out.with_name(out.stem + "-ledger")
+        )
     run = Run.load(args.checkpoint, backend=backend)
     if args.input is not None:
         if args.column is None:
@@ -79,21 +89,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
     batch_size = args.batch_size if args.batch_size or device else 256
 
     def predict_all():
-        return {name: predict_dataset(model, x.to(model.dtype), batch_size=batch_size)
-                for name, model in run.models.items()}
+        return {
+            name: predict_dataset(model, x.to(model.dtype), batch_size=batch_size)
+            for name, model in run.models.items()
+        }
 
     quantum = [m for m in run.models.values() if m.is_quantum]
-    if quantum and not confirm_or_preview(args, quantum,
-                                          lambda: preview_work(quantum[0], predict_all)):
+    if quantum and not confirm_or_preview(
+        args, quantum, lambda: preview_work(quantum[0], predict_all)
+    ):
         return 0
     with closing_devices(run.models.values()):
-        columns = {name: scaler.inverse_transform(values[:, 0].to(torch.float64).numpy())
-                   for name, values in predict_all().items()}
+        columns = {
+            name: scaler.inverse_transform(values[:, 0].to(torch.float64).numpy())
+            for name, values in predict_all().items()
+        }
     out.parent.mkdir(parents=True, exist_ok=True)
     indices = range(run.data.window, len(series))
-    write_csv(out, ["index", "target", *columns],
-              [[i, repr(float(series[i])), *(repr(float(v[i - run.data.window]))
-                                              for v in columns.values())] for i in indices])
+    write_csv(
+        out,
+        ["index", "target", *columns],
+        [
+            [
+                i,
+                repr(float(series[i])),
+                *(repr(float(v[i - run.data.window])) for v in columns.values()),
+            ]
+            for i in indices
+        ],
+    )
     print(f"wrote {len(indices)} predictions of {', '.join(columns)} to {out}")
     for model in quantum:
         if summary := job_summary(model):

@@ -44,9 +44,13 @@ def parse_backend_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), check_storable_options("backend", options)
 
 
-def checked_backend(spec: str | tuple[str, dict[str, Any]],
-                    args: argparse.Namespace | None = None, *, run_name: str = "",
-                    ledger: Path | None = None) -> tuple[str, dict[str, Any]]:
+def checked_backend(
+    spec: str | tuple[str, dict[str, Any]],
+    args: argparse.Namespace | None = None,
+    *,
+    run_name: str = "",
+    ledger: Path | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
     :mod:`qlstm_qiskit.cli.device_flags`) and build the backend once, so that a bad name or
     option fails early."""

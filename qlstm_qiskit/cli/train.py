@@ -39,10 +39,23 @@ from .specs import checked_backend
 MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
 #: train's defaults; the parser's defaults are None so that ``--resume`` can tell what was given.
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "dataset": "damped_shm", "csv": None, "column": None, "n_points": None, "window": WINDOW,
-    "train_fraction": TRAIN_FRACTION, "scale_fit": "series", "model": "qlstm", "hidden_size": 5,
-    "num_layers": 1, **asdict(CircuitSpec()), "backend": "statevector",
-    "dtype": "float64", "epochs": 100, "batch_size": 10, "lr": 0.01, "seed": 0,
+    "dataset": "damped_shm",
+    "csv": None,
+    "column": None,
+    "n_points": None,
+    "window": WINDOW,
+    "train_fraction": TRAIN_FRACTION,
+    "scale_fit": "series",
+    "model": "qlstm",
+    "hidden_size": 5,
+    "num_layers": 1,
+    **asdict(CircuitSpec()),
+    "backend": "statevector",
+    "dtype": "float64",
+    "epochs": 100,
+    "batch_size": 10,
+    "lr": 0.01,
+    "seed": 0,
 }
 _RESUMABLE = ("epochs",)  # what --resume may change (besides --threads and --no-progress)
 
@@ -54,56 +67,98 @@ def _default(name: str) -> str:
 def add_train(commands) -> None:
     """The ``train`` subcommand on the subparsers ``commands``."""
     p = commands.add_parser(
-        "train", help="train a forecaster (QLSTM, classical LSTM or both)",
+        "train",
+        help="train a forecaster (QLSTM, classical LSTM or both)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a next-value forecaster with the protocol of Chen et al. 2020: a "
         "sliding window of values predicts the next one, the series is MinMax-scaled to "
         "[-1, 1], the first 67% of the windows train and the rest test; RMSprop (alpha 0.99, "
         "eps 1e-8) on the MSE. Writes checkpoint.pt after every epoch, metrics.json, "
         "metrics.csv, loss.png and prediction.png into the run directory.",
-        epilog="datasets:\n" + "\n".join(f"  {name:22s}{text}"
-                                         for name, (_f, text) in DATASETS.items()))
+        epilog="datasets:\n"
+        + "\n".join(f"  {name:22s}{text}" for name, (_f, text) in DATASETS.items()),
+    )
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", choices=list(DATASETS), help=f"built-in series "
-                      f"{_default('dataset')}")
+    data.add_argument(
+        "--dataset", choices=list(DATASETS), help=f"built-in series {_default('dataset')}"
+    )
     data.add_argument("--csv", metavar="PATH", help="train on a column of this CSV file instead")
-    data.add_argument("--column", metavar="NAME", help="the CSV column: header name or 0-based "
-                      "index (required with --csv)")
-    data.add_argument("--n-points", type=int, metavar="N", help="resample a built-in series to N "
-                      "points over the same domain (default: the series' own length)")
-    data.add_argument("--window", type=int, metavar="N",
-                      help=f"values per input window {_default('window')}")
-    data.add_argument("--train-fraction", type=float, metavar="X",
-                      help=f"chronological training share of the windows "
-                      f"{_default('train_fraction')}")
-    data.add_argument("--scale-fit", choices=FIT_ON, help="fit the [-1, 1] scaling on the whole "
-                      f"series (as the paper) or on the training part {_default('scale_fit')}")
+    data.add_argument(
+        "--column",
+        metavar="NAME",
+        help="the CSV column: header name or 0-based index (required with --csv)",
+    )
+    data.add_argument(
+        "--n-points",
+        type=int,
+        metavar="N",
+        help="resample a built-in series to N "
+        "points over the same domain (default: the series' own length)",
+    )
+    data.add_argument(
+        "--window", type=int, metavar="N", help=f"values per input window {_default('window')}"
+    )
+    data.add_argument(
+        "--train-fraction",
+        type=float,
+        metavar="X",
+        help=f"chronological training share of the windows {_default('train_fraction')}",
+    )
+    data.add_argument(
+        "--scale-fit",
+        choices=FIT_ON,
+        help="fit the [-1, 1] scaling on the whole "
+        f"series (as the paper) or on the training part {_default('scale_fit')}",
+    )
     model = p.add_argument_group("model")
-    model.add_argument("--model", choices=list(MODEL_CHOICES), help="qlstm, the classical "
-                       f"torch.nn.LSTM baseline, or both side by side {_default('model')}")
-    model.add_argument("--hidden-size", type=int, metavar="N",
-                       help=f"hidden features {_default('hidden_size')}")
-    model.add_argument("--num-layers", type=int, metavar="N",
-                       help=f"stacked layers {_default('num_layers')}")
+    model.add_argument(
+        "--model",
+        choices=list(MODEL_CHOICES),
+        help="qlstm, the classical "
+        f"torch.nn.LSTM baseline, or both side by side {_default('model')}",
+    )
+    model.add_argument(
+        "--hidden-size", type=int, metavar="N", help=f"hidden features {_default('hidden_size')}"
+    )
+    model.add_argument(
+        "--num-layers", type=int, metavar="N", help=f"stacked layers {_default('num_layers')}"
+    )
     add_circuit_flags(model, with_defaults=False)
-    model.add_argument("--backend", metavar="SPEC", help="backend to train on, NAME or "
-                       f"NAME:key=value,... (see `{PROG} backends`) {_default('backend')}")
-    model.add_argument("--dtype", choices=("float32", "float64"),
-                       help=f"parameter dtype {_default('dtype')}")
+    model.add_argument(
+        "--backend",
+        metavar="SPEC",
+        help="backend to train on, NAME or "
+        f"NAME:key=value,... (see `{PROG} backends`) {_default('backend')}",
+    )
+    model.add_argument(
+        "--dtype", choices=("float32", "float64"), help=f"parameter dtype {_default('dtype')}"
+    )
     train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=int, metavar="N",
-                       help=f"epochs to train {_default('epochs')}; with --resume, the total "
-                       "to reach")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help=f"epochs to train {_default('epochs')}; with --resume, the total to reach",
+    )
     train.add_argument("--batch-size", type=int, metavar="N", help=_default("batch_size"))
-    train.add_argument("--lr", type=float, metavar="X",
-                       help=f"RMSprop learning rate {_default('lr')}")
-    train.add_argument("--seed", type=int, metavar="N", help="seeds weights and shuffling "
-                       f"{_default('seed')}")
+    train.add_argument(
+        "--lr", type=float, metavar="X", help=f"RMSprop learning rate {_default('lr')}"
+    )
+    train.add_argument(
+        "--seed", type=int, metavar="N", help=f"seeds weights and shuffling {_default('seed')}"
+    )
     run = p.add_argument_group("run")
-    run.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: "
-                     "runs/<dataset>-<model>-<date>-<time>)")
-    run.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from "
-                     "its last checkpoint, with its saved settings (only --epochs may change)")
+    run.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="where to write the run (default: runs/<dataset>-<model>-<date>-<time>)",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR from "
+        "its last checkpoint, with its saved settings (only --epochs may change)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads(run)
     add_device_flags(p, "RUN_DIR/ledger")
@@ -112,8 +167,9 @@ def add_train(commands) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a new run or resume one; 130 when interrupted (Ctrl-C), after the last checkpoint."""
-    given = {name: getattr(args, name) for name in TRAIN_DEFAULTS
-             if getattr(args, name) is not None}
+    given = {
+        name: getattr(args, name) for name in TRAIN_DEFAULTS if getattr(args, name) is not None
+    }
     started = _resumed_run(args, given) if args.resume else _new_run(args, given)
     if started is None:  # --dry-run: the cost preview is printed, nothing is trained
         return 0
@@ -124,8 +180,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         try:
             run.fit(run_dir, epochs, progress=not args.no_progress)
         except KeyboardInterrupt:
-            print(f"\ninterrupted after epoch {run.epoch}; continue with: "
-                  f"{PROG} train --resume {run_dir}", file=sys.stderr)
+            print(
+                f"\ninterrupted after epoch {run.epoch}; continue with: "
+                f"{PROG} train --resume {run_dir}",
+                file=sys.stderr,
+            )
             return 130
         _report_run(run, run_dir)
         summary = job_summary(run.models.get("qlstm", run.models[next(iter(run.models))]))
@@ -139,12 +198,17 @@ def _resumed_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, 
     if args.run_dir:
         raise CommandError("--resume DIR is the run directory; do not also pass --run-dir")
     fixed = sorted(set(given) - set(_RESUMABLE))
-    fixed += [name for name in ("shots", "execution", "run_name", "ledger", "dry_run")
-              if getattr(args, name) not in (None, False)]
+    fixed += [
+        name
+        for name in ("shots", "execution", "run_name", "ledger", "dry_run")
+        if getattr(args, name) not in (None, False)
+    ]
     if fixed:
         flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
-        raise CommandError(f"--resume continues a run with its saved settings; only --epochs "
-                           f"may be given, got {flags}")
+        raise CommandError(
+            f"--resume continues a run with its saved settings; only --epochs "
+            f"may be given, got {flags}"
+        )
     run_dir = Path(args.resume)
     probe = Run.load(run_dir)  # priced on a copy: the preview trains it on zeros
     epochs = given.get("epochs", probe.train_config.epochs)
@@ -161,33 +225,56 @@ def _new_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, Path
     quantum_flags = sorted(set(given) & {"backend", *CIRCUIT_FIELDS})
     if settings["model"] == "lstm" and quantum_flags:
         flags = ", ".join("--" + name.replace("_", "-") for name in quantum_flags)
-        raise CommandError(f"--model lstm trains the classical LSTM only; {flags} would be "
-                           "ignored (use --model qlstm or both)")
+        raise CommandError(
+            f"--model lstm trains the classical LSTM only; {flags} would be "
+            "ignored (use --model qlstm or both)"
+        )
     series, data_config = _training_series(settings, given)
-    run_dir = Path(args.run_dir) if args.run_dir else _new_run_dir(
-        data_config["dataset"], settings["model"])
-    backend, options = checked_backend(settings["backend"], args, run_name=run_dir.name,
-                                       ledger=run_dir / "ledger")
+    run_dir = (
+        Path(args.run_dir)
+        if args.run_dir
+        else _new_run_dir(data_config["dataset"], settings["model"])
+    )
+    backend, options = checked_backend(
+        settings["backend"], args, run_name=run_dir.name, ledger=run_dir / "ledger"
+    )
     circuit = CircuitSpec(*(settings[field] for field in CIRCUIT_FIELDS))
-    models = {kind: ModelConfig(kind=kind, hidden_size=settings["hidden_size"],
-                                num_layers=settings["num_layers"], circuit=circuit,
-                                backend=backend, backend_options=options,
-                                dtype=settings["dtype"], seed=settings["seed"])
-              for kind in MODEL_CHOICES[settings["model"]]}
-    train = TrainConfig(epochs=settings["epochs"], batch_size=settings["batch_size"],
-                        lr=settings["lr"], seed=settings["seed"])
+    models = {
+        kind: ModelConfig(
+            kind=kind,
+            hidden_size=settings["hidden_size"],
+            num_layers=settings["num_layers"],
+            circuit=circuit,
+            backend=backend,
+            backend_options=options,
+            dtype=settings["dtype"],
+            seed=settings["seed"],
+        )
+        for kind in MODEL_CHOICES[settings["model"]]
+    }
+    train = TrainConfig(
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        seed=settings["seed"],
+    )
     if (run_dir / CHECKPOINT).exists():
-        raise CommandError(f"{run_dir} already holds a run; continue it with --resume "
-                           f"{run_dir} or choose another --run-dir")
+        raise CommandError(
+            f"{run_dir} already holds a run; continue it with --resume "
+            f"{run_dir} or choose another --run-dir"
+        )
     if is_device(backend):
         probe = Run(data_config, series, models, train)  # builds models, submits nothing
-        if not confirm_or_preview(args, probe.models.values(),
-                                  lambda: _train_cost(probe, train.epochs, initial=True)):
+        if not confirm_or_preview(
+            args, probe.models.values(), lambda: _train_cost(probe, train.epochs, initial=True)
+        ):
             return None
     run = Run.create(data_config, series, models, train)
-    print(f"training {' and '.join(run.models)} on {data_config['dataset']}: "
-          f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
-          f"{run.data.window}; {train.epochs} epochs; run directory {run_dir}")
+    print(
+        f"training {' and '.join(run.models)} on {data_config['dataset']}: "
+        f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
+        f"{run.data.window}; {train.epochs} epochs; run directory {run_dir}"
+    )
     return run, run_dir, train.epochs
 
 
@@ -205,12 +292,16 @@ def _train_cost(run: Run, epochs: int, initial: bool = False):
     return total
 
 
-def _training_series(settings: dict[str, Any],
-                     given: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+def _training_series(
+    settings: dict[str, Any], given: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The series ``(T,)`` of ``--csv``/``--column`` or ``--dataset``/``--n-points`` and the
     run's ``data_config`` (window, split, scaling and where the data came from)."""
-    data_config = {"window": settings["window"], "train_fraction": settings["train_fraction"],
-                   "fit_on": settings["scale_fit"]}
+    data_config = {
+        "window": settings["window"],
+        "train_fraction": settings["train_fraction"],
+        "fit_on": settings["scale_fit"],
+    }
     if settings["csv"] is not None:
         if "dataset" in given or "n_points" in given:
             raise CommandError("--csv replaces --dataset and --n-points; give one data source")
@@ -244,14 +335,20 @@ def _report_run(run: Run, run_dir: Path) -> None:
     dataset = run.data_config["dataset"]
     loss_png = plot_losses(run.history, run_dir / "loss.png", f"{dataset}: loss curves")
     truth, predictions = _all_predictions(run)
-    prediction_png = plot_predictions(truth, predictions, run.data.split,
-                                      run_dir / "prediction.png",
-                                      f"{dataset}: prediction vs truth (test split shaded)")
+    prediction_png = plot_predictions(
+        truth,
+        predictions,
+        run.data.split,
+        run_dir / "prediction.png",
+        f"{dataset}: prediction vs truth (test split shaded)",
+    )
     for name, history in run.history.items():
         final = history["test_mse"][-1] if history["test_mse"] else history["initial_test_mse"]
         train = f", train MSE {history['train_mse'][-1]:.6f}" if history["train_mse"] else ""
-        print(f"{name}: test MSE {history['initial_test_mse']:.6f} (untrained) -> {final:.6f} "
-              f"after {run.epoch} epochs{train}")
+        print(
+            f"{name}: test MSE {history['initial_test_mse']:.6f} (untrained) -> {final:.6f} "
+            f"after {run.epoch} epochs{train}"
+        )
     print(f"training time {run.seconds:.1f} s")
     print(f"run directory: {run_dir}")
     print(f"  checkpoint:  {run_dir / CHECKPOINT}")
@@ -266,7 +363,8 @@ def _all_predictions(run: Run, batch_size: int = 256) -> tuple[np.ndarray, dict[
     y = torch.cat([run.data.y_train, run.data.y_test])
     scaler = run.data.scaler
     truth = scaler.inverse_transform(y[:, 0].numpy())
-    predictions = {name: scaler.inverse_transform(
-        model.predict(x, batch_size)[:, 0].double().numpy())
-        for name, model in run.models.items()}
+    predictions = {
+        name: scaler.inverse_transform(model.predict(x, batch_size)[:, 0].double().numpy())
+        for name, model in run.models.items()
+    }
     return truth, predictions

@@ -73,8 +73,9 @@ def delayed_control(n_points: int = 2201) -> np.ndarray:
     return pulses * np.exp(-x / 16.0)
 
 
-def population_inversion(n_points: int = 2500, mean_photons: float = 40.0,
-                         coupling: float = 1.0, t_max: float = 200.0) -> np.ndarray:
+def population_inversion(
+    n_points: int = 2500, mean_photons: float = 40.0, coupling: float = 1.0, t_max: float = 200.0
+) -> np.ndarray:
     """Jaynes-Cummings atomic inversion of a coherent field: collapse and revival."""
     from scipy.special import gammaln
 
@@ -106,8 +107,12 @@ def narma(order: int, n_points: int = 300, seed: int = 0, drive: str = "uniform"
     u = narma_drive(drive, n_points, seed)
     y = np.zeros(n_points)
     for t in range(order - 1, n_points - 1):
-        y[t + 1] = (0.3 * y[t] + 0.05 * y[t] * y[t - order + 1:t + 1].sum()
-                    + 1.5 * u[t - order + 1] * u[t] + 0.1)
+        y[t + 1] = (
+            0.3 * y[t]
+            + 0.05 * y[t] * y[t - order + 1 : t + 1].sum()
+            + 1.5 * u[t - order + 1] * u[t]
+            + 0.1
+        )
     return y
 
 
@@ -136,11 +141,15 @@ DATASETS: dict[str, tuple[Callable[..., np.ndarray], str]] = {
     "damped_shm": (damped_shm, "damped pendulum angular velocity, 240 points"),
     "bessel_j2": (bessel_j2, "Bessel J2 on [2, 100], 256 points"),
     "delayed_control": (delayed_control, "delayed quantum control pulses, 2201 points"),
-    "population_inversion": (population_inversion,
-                             "Jaynes-Cummings collapse and revival, 2500 points"),
+    "population_inversion": (
+        population_inversion,
+        "Jaynes-Cummings collapse and revival, 2500 points",
+    ),
     "narma5": (narma5, "NARMA-5 driven by uniform noise, 300 points"),
-    "narma5_smooth": (narma5_smooth, "NARMA-5 driven by the smooth input of Chen's generator, "
-                      "300 points"),
+    "narma5_smooth": (
+        narma5_smooth,
+        "NARMA-5 driven by the smooth input of Chen's generator, 300 points",
+    ),
     "narma10": (narma10, "NARMA-10 driven by uniform noise, 300 points"),
     "sine": (sine, "four periods of a sine wave, 240 points"),
 }
@@ -165,8 +174,11 @@ def load_csv_column(path: str | Path, column: str) -> np.ndarray:
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is not a name
-            rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
-                    if any(field.strip() for field in row)]
+            rows = [
+                (number, row)
+                for number, row in enumerate(csv.reader(handle), start=1)
+                if any(field.strip() for field in row)
+            ]
     except FileNotFoundError:
         raise ValueError(f"load_csv_column: no such file: {path}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -181,18 +193,24 @@ def load_csv_column(path: str | Path, column: str) -> np.ndarray:
         index = int(column)
     else:
         names = ", ".join(repr(name) for name in header) if has_header else "none (no header row)"
-        raise ValueError(f"load_csv_column: {path} has no column {column!r}; columns: {names}; "
-                         f"or a 0-based index below {len(header)}")
+        raise ValueError(
+            f"load_csv_column: {path} has no column {column!r}; columns: {names}; "
+            f"or a 0-based index below {len(header)}"
+        )
     values = []
     for number, row in rows[1:] if has_header else rows:  # number: the line in the file
         field = row[index].strip() if index < len(row) else ""
         if not _is_number(field) or not math.isfinite(float(field)):
-            raise ValueError(f"load_csv_column: {path} row {number}, column {column!r}: expected a "
-                             f"finite number, got {field!r}")
+            raise ValueError(
+                f"load_csv_column: {path} row {number}, column {column!r}: expected a "
+                f"finite number, got {field!r}"
+            )
         values.append(float(field))
     if len(values) < 2:
-        raise ValueError(f"load_csv_column: {path} column {column!r} has {len(values)} value(s); "
-                         "a series needs more")
+        raise ValueError(
+            f"load_csv_column: {path} column {column!r} has {len(values)} value(s); "
+            "a series needs more"
+        )
     return np.asarray(values, dtype=np.float64)
 
 
@@ -246,35 +264,48 @@ def sliding_windows(scaled: np.ndarray, window: int, dtype: torch.dtype = torch.
     """``(N, window, 1)`` inputs and ``(N, 1)`` targets of a scaled series ``s``:
     ``x[i] = s[i:i+window]``, ``y[i] = s[i+window]``."""
     if len(scaled) <= window:
-        raise ValueError(f"sliding_windows: the series has {len(scaled)} values; a window of "
-                         f"{window} needs at least {window + 1}")
+        raise ValueError(
+            f"sliding_windows: the series has {len(scaled)} values; a window of "
+            f"{window} needs at least {window + 1}"
+        )
     x = np.lib.stride_tricks.sliding_window_view(scaled[:-1], window)
     y = scaled[window:]
-    return (torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).unsqueeze(-1),
-            torch.as_tensor(np.ascontiguousarray(y), dtype=dtype).unsqueeze(-1))
+    return (
+        torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).unsqueeze(-1),
+        torch.as_tensor(np.ascontiguousarray(y), dtype=dtype).unsqueeze(-1),
+    )
 
 
-def make_windows(series: np.ndarray, window: int = WINDOW, train_fraction: float = TRAIN_FRACTION,
-                 fit_on: str = "series", dtype: torch.dtype = torch.float64) -> WindowedData:
+def make_windows(
+    series: np.ndarray,
+    window: int = WINDOW,
+    train_fraction: float = TRAIN_FRACTION,
+    fit_on: str = "series",
+    dtype: torch.dtype = torch.float64,
+) -> WindowedData:
     """Scale ``series`` to ``[-1, 1]`` and cut it into training and test windows (see the
     module docstring)."""
     owner = "make_windows"
     window = check_int(owner, "window", window, 1)
     check_choice(owner, "fit_on", fit_on, FIT_ON)
     if isinstance(train_fraction, bool) or not 0.0 < float(train_fraction) < 1.0:
-        raise ValueError(f"{owner}: train_fraction must be in the open range (0, 1), "
-                         f"got {train_fraction}")
+        raise ValueError(
+            f"{owner}: train_fraction must be in the open range (0, 1), got {train_fraction}"
+        )
     series = np.asarray(series, dtype=np.float64)
     if series.ndim != 1 or not np.all(np.isfinite(series)):
-        raise ValueError(f"{owner}: series must be a 1-D array of finite numbers, got shape "
-                         f"{series.shape}")
+        raise ValueError(
+            f"{owner}: series must be a 1-D array of finite numbers, got shape {series.shape}"
+        )
     n_windows = len(series) - window
     split = int(train_fraction * n_windows)
     if split < 1 or split >= n_windows:
-        raise ValueError(f"{owner}: a series of {len(series)} values gives {max(n_windows, 0)} "
-                         f"windows of {window} values, too few to split {train_fraction:g} / "
-                         f"{1 - train_fraction:g} into non-empty training and test parts")
+        raise ValueError(
+            f"{owner}: a series of {len(series)} values gives {max(n_windows, 0)} "
+            f"windows of {window} values, too few to split {train_fraction:g} / "
+            f"{1 - train_fraction:g} into non-empty training and test parts"
+        )
     # The training windows see values 0 .. split + window - 1 (their targets included).
-    scaler = MinMaxScaler.fit(series if fit_on == "series" else series[:split + window])
+    scaler = MinMaxScaler.fit(series if fit_on == "series" else series[: split + window])
     x, y = sliding_windows(scaler.transform(series), window, dtype)
     return WindowedData(x[:split], y[:split], x[split:], y[split:], scaler, window)

@@ -18,17 +18,20 @@ from ..backends.cost import CostPreview
 from ..backends.devices import preview
 
 
-def predict_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
-                    batch_size: int | None = None) -> torch.Tensor:
+def predict_dataset(
+    model: torch.nn.Module, inputs: torch.Tensor, *, batch_size: int | None = None
+) -> torch.Tensor:
     """``model(inputs)`` in evaluation mode without gradients, all of ``inputs`` as one batch
     (``batch_size=None``) or in chunks of ``batch_size`` along dimension 0 (more jobs on a
     device). A model returning a tuple (e.g. a :class:`~qlstm_qiskit.QLSTM`) gives its first
     element; chunks require a batch-first model. ``(N, ...) -> (N, ...)``: the model's output
     for all ``N`` rows, in order."""
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise ValueError(f"predict_dataset: batch_size must be None or an int >= 1, got "
-                         f"{batch_size!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(
+            f"predict_dataset: batch_size must be None or an int >= 1, got {batch_size!r}"
+        )
     model.eval()
     chunks = [inputs] if batch_size is None else inputs.split(batch_size)
     outputs = []
@@ -47,7 +50,8 @@ def preview_work(model: torch.nn.Module, work: Callable[[], Any]) -> CostPreview
     return cost
 
 
-def preview_dataset(model: torch.nn.Module, inputs: torch.Tensor, *,
-                    batch_size: int | None = None) -> CostPreview:
+def preview_dataset(
+    model: torch.nn.Module, inputs: torch.Tensor, *, batch_size: int | None = None
+) -> CostPreview:
     """What :func:`predict_dataset` would submit (see :func:`preview_work`)."""
     return preview_work(model, lambda: predict_dataset(model, inputs, batch_size=batch_size))

@@ -22,7 +22,6 @@ _QUANTUM_FIELDS = ("circuit", "backend", "backend_options")
 _CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
 
 
-
 @dataclass(frozen=True)
 class ModelConfig:
     """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
@@ -67,9 +66,11 @@ def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any
     """Return backend ``options`` if none looks like a credential (they go into checkpoints)."""
     for key in options:
         if any(word in str(key).lower() for word in _CREDENTIAL_WORDS):
-            raise ValueError(f"{owner}: backend option {key!r} looks like a credential; "
-                             "credentials come from the saved account or the environment and "
-                             "are never stored in checkpoints")
+            raise ValueError(
+                f"{owner}: backend option {key!r} looks like a credential; "
+                "credentials come from the saved account or the environment and "
+                "are never stored in checkpoints"
+            )
     return options
 
 
@@ -93,12 +94,20 @@ class Forecaster(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             if config.kind == "qlstm":
-                self.lstm = QLSTM(1, config.hidden_size, config.num_layers, batch_first=True,
-                                  backend=get_backend(config.backend, **config.backend_options),
-                                  seed=config.seed, dtype=dtype, **asdict(config.circuit))
+                self.lstm = QLSTM(
+                    1,
+                    config.hidden_size,
+                    config.num_layers,
+                    batch_first=True,
+                    backend=get_backend(config.backend, **config.backend_options),
+                    seed=config.seed,
+                    dtype=dtype,
+                    **asdict(config.circuit),
+                )
             else:
-                self.lstm = nn.LSTM(1, config.hidden_size, config.num_layers, batch_first=True,
-                                    dtype=dtype)
+                self.lstm = nn.LSTM(
+                    1, config.hidden_size, config.num_layers, batch_first=True, dtype=dtype
+                )
             self.head = nn.Linear(config.hidden_size, 1, dtype=dtype)
 
     @property

@@ -44,9 +44,13 @@ def plot_losses(history: dict[str, dict[str, Any]], path: str | Path, title: str
         color = f"C{index}"
         epochs = np.arange(1, len(losses["train_mse"]) + 1)
         ax.plot(epochs, losses["train_mse"], color=color, label=f"{name} train")
-        ax.plot(np.arange(len(losses["test_mse"]) + 1),
-                [losses["initial_test_mse"], *losses["test_mse"]], color=color, linestyle="--",
-                label=f"{name} test")
+        ax.plot(
+            np.arange(len(losses["test_mse"]) + 1),
+            [losses["initial_test_mse"], *losses["test_mse"]],
+            color=color,
+            linestyle="--",
+            label=f"{name} test",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (scaled series)")
@@ -56,8 +60,13 @@ def plot_losses(history: dict[str, dict[str, Any]], path: str | Path, title: str
     return _save(fig, Path(path))
 
 
-def plot_predictions(truth: np.ndarray, predictions: dict[str, np.ndarray], split: int,
-                     path: str | Path, title: str = "") -> Path:
+def plot_predictions(
+    truth: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    split: int,
+    path: str | Path,
+    title: str = "",
+) -> Path:
     """The series (targets of all windows) and every model's predictions; the test part shaded."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -65,8 +74,14 @@ def plot_predictions(truth: np.ndarray, predictions: dict[str, np.ndarray], spli
     ax.axvspan(split, len(truth) - 1, color="0.92", label="test split")
     ax.plot(steps, truth, color="black", linewidth=1.5, label="truth")
     for index, (name, values) in enumerate(predictions.items()):
-        ax.plot(steps, values, color=f"C{index}", linestyle="--", linewidth=1.2,
-                label=f"{name} prediction")
+        ax.plot(
+            steps,
+            values,
+            color=f"C{index}",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"{name} prediction",
+        )
     ax.set_xlabel("window (target index)")
     ax.set_ylabel("value")
     ax.set_title(title or "prediction vs truth")

@@ -65,28 +65,42 @@ class Run:
     Build a new one with :meth:`create`, or restore one from a checkpoint with :meth:`load`.
     """
 
-    def __init__(self, data_config: dict[str, Any], series: np.ndarray,
-                 models: dict[str, ModelConfig], train: TrainConfig) -> None:
+    def __init__(
+        self,
+        data_config: dict[str, Any],
+        series: np.ndarray,
+        models: dict[str, ModelConfig],
+        train: TrainConfig,
+    ) -> None:
         if not models:
             raise ValueError("Run: at least one model is needed")
         self.data_config = dict(data_config)
         self.series = np.asarray(series, dtype=np.float64)
         self.train_config = train
         self.data: WindowedData = make_windows(
-            self.series, self.data_config["window"], self.data_config["train_fraction"],
-            self.data_config["fit_on"])
+            self.series,
+            self.data_config["window"],
+            self.data_config["train_fraction"],
+            self.data_config["fit_on"],
+        )
         self.models = {name: Forecaster(config) for name, config in models.items()}
-        self.optimizers = {name: torch.optim.RMSprop(model.parameters(), lr=train.lr, alpha=0.99,
-                                                     eps=1e-8)
-                           for name, model in self.models.items()}
+        self.optimizers = {
+            name: torch.optim.RMSprop(model.parameters(), lr=train.lr, alpha=0.99, eps=1e-8)
+            for name, model in self.models.items()
+        }
         self.generators = {name: torch.Generator().manual_seed(train.seed) for name in models}
         self.epoch = 0
         self.seconds = 0.0
         self.history: dict[str, dict[str, Any]] = {}
 
     @classmethod
-    def create(cls, data_config: dict[str, Any], series: np.ndarray,
-               models: dict[str, ModelConfig], train: TrainConfig) -> Run:
+    def create(
+        cls,
+        data_config: dict[str, Any],
+        series: np.ndarray,
+        models: dict[str, ModelConfig],
+        train: TrainConfig,
+    ) -> Run:
         """A new run; ``data_config`` holds ``window``, ``train_fraction``, ``fit_on`` and any
         description of the data (e.g. ``dataset``), kept in the checkpoint and metrics.
 
@@ -95,8 +109,10 @@ class Run:
         or Python's generators."""
         torch.manual_seed(train.seed)
         run = cls(data_config, series, models, train)
-        run.history = {name: {"initial_test_mse": run.test_mse(name), "train_mse": [],
-                              "test_mse": []} for name in models}
+        run.history = {
+            name: {"initial_test_mse": run.test_mse(name), "train_mse": [], "test_mse": []}
+            for name in models
+        }
         return run
 
     # ---- training -------------------------------------------------------------------------
@@ -134,15 +150,25 @@ class Run:
         self.train_config.epochs = epochs
         if self.epoch == 0:
             self.save(run_dir)
-        bar = tqdm(total=epochs, initial=self.epoch, desc="train " + "+".join(self.models),
-                   unit="epoch", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=epochs,
+            initial=self.epoch,
+            desc="train " + "+".join(self.models),
+            unit="epoch",
+            disable=not progress,
+            dynamic_ncols=True,
+        )
         with bar:
             while self.epoch < epochs:
                 summary = self.step_epoch(bar)
                 self.save(run_dir)
-                bar.set_postfix_str(" | ".join(
-                    f"{name} train {train:.5f} test {test:.5f}"
-                    for name, (train, test) in summary.items()), refresh=False)
+                bar.set_postfix_str(
+                    " | ".join(
+                        f"{name} train {train:.5f} test {test:.5f}"
+                        for name, (train, test) in summary.items()
+                    ),
+                    refresh=False,
+                )
                 bar.update(1)
 
     def step_epoch(self, progress=None) -> dict[str, tuple[float, float]]:
@@ -164,15 +190,21 @@ class Run:
     def state(self) -> dict[str, Any]:
         """Everything the checkpoint holds (plain data and tensors only)."""
         return {
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "data": self.data_config, "series": torch.from_numpy(self.series.copy()),
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "data": self.data_config,
+            "series": torch.from_numpy(self.series.copy()),
             "train": asdict(self.train_config),
             "models": {name: model.config.to_dict() for name, model in self.models.items()},
             "state_dicts": {name: model.state_dict() for name, model in self.models.items()},
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "rng": {"torch": torch.get_rng_state(),
-                    "shuffle": {name: gen.get_state() for name, gen in self.generators.items()}},
-            "epoch": self.epoch, "seconds": self.seconds, "history": self.history,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "shuffle": {name: gen.get_state() for name, gen in self.generators.items()},
+            },
+            "epoch": self.epoch,
+            "seconds": self.seconds,
+            "history": self.history,
         }
 
     def save(self, run_dir: str | Path) -> None:
@@ -197,15 +229,17 @@ class Run:
             path = path / CHECKPOINT
         state = read_checkpoint(path)
         try:
-            models = {name: ModelConfig.from_dict(config)
-                      for name, config in state["models"].items()}
+            models = {
+                name: ModelConfig.from_dict(config) for name, config in state["models"].items()
+            }
             if backend is not None:
-                models = {name: replace(config, backend=backend[0],
-                                        backend_options=dict(backend[1]))
-                          if config.kind == "qlstm" else config
-                          for name, config in models.items()}
-            run = cls(state["data"], state["series"].numpy(), models,
-                      TrainConfig(**state["train"]))
+                models = {
+                    name: replace(config, backend=backend[0], backend_options=dict(backend[1]))
+                    if config.kind == "qlstm"
+                    else config
+                    for name, config in models.items()
+                }
+            run = cls(state["data"], state["series"].numpy(), models, TrainConfig(**state["train"]))
             for name, model in run.models.items():
                 model.load_state_dict(state["state_dicts"][name])
                 run.optimizers[name].load_state_dict(state["optimizers"][name])
@@ -214,8 +248,10 @@ class Run:
             run.epoch, run.seconds = int(state["epoch"]), float(state["seconds"])
             run.history = state["history"]
         except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
-            raise ValueError(f"Run.load: checkpoint {path} does not match its configuration "
-                             f"({type(exc).__name__}: {exc})") from exc
+            raise ValueError(
+                f"Run.load: checkpoint {path} does not match its configuration "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
         return run
 
     def metrics(self) -> dict[str, Any]:
@@ -231,12 +267,18 @@ class Run:
                 "final_train_mse": history["train_mse"][-1] if tests else None,
                 "final_test_mse": tests[-1] if tests else history["initial_test_mse"],
                 "best_test_mse": min(tests) if tests else None,
-                "train_mse": history["train_mse"], "test_mse": tests,
+                "train_mse": history["train_mse"],
+                "test_mse": tests,
             }
-        return {"data": self.data_config, "train_windows": len(self.data.x_train),
-                "test_windows": len(self.data.x_test), "train": asdict(self.train_config),
-                "epochs_completed": self.epoch, "train_seconds": round(self.seconds, 3),
-                "models": models}
+        return {
+            "data": self.data_config,
+            "train_windows": len(self.data.x_train),
+            "test_windows": len(self.data.x_test),
+            "train": asdict(self.train_config),
+            "epochs_completed": self.epoch,
+            "train_seconds": round(self.seconds, 3),
+            "models": models,
+        }
 
     def metrics_csv(self) -> str:
         """``epoch,model,train_mse,test_mse`` rows (epoch 0: the untrained test MSE)."""
@@ -259,11 +301,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise ValueError(f"{path} is not a readable qlstm-qiskit checkpoint "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+        raise ValueError(
+            f"{path} is not a readable qlstm-qiskit checkpoint "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"Run.load: {path} is not a qlstm-qiskit run checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path} has checkpoint version {state.get('version')!r}; this version "
-                         f"of qlstm-qiskit reads version {CHECKPOINT_VERSION}")
+        raise ValueError(
+            f"{path} has checkpoint version {state.get('version')!r}; this version "
+            f"of qlstm-qiskit reads version {CHECKPOINT_VERSION}"
+        )
     return state

@@ -42,8 +42,11 @@ class AdjointProgram:
         self.program: list[Instruction] = []
         merged: dict[int, tuple[Monomial, set[int]]] = {}
         for op in program.instructions:
-            monomial = Monomial.of_gate(op.matrix, op.qubits, n_qubits) \
-                if op.angle is None and len(op.qubits) > 1 else None
+            monomial = (
+                Monomial.of_gate(op.matrix, op.qubits, n_qubits)
+                if op.angle is None and len(op.qubits) > 1
+                else None
+            )
             if monomial is None:
                 self.program.append(op)
                 continue
@@ -67,9 +70,15 @@ class AdjointProgram:
                 self.segments.append({})
             self.segments[-1].setdefault(op.qubits[0], []).append(op)
         #: position -> (source, phase, inverse source, qubits) of each merged permutation
-        self.permutations = {position: (torch.as_tensor(m.source), m.phase,
-                                        torch.as_tensor(np.argsort(m.source)), qubits)
-                             for position, (m, qubits) in merged.items()}
+        self.permutations = {
+            position: (
+                torch.as_tensor(m.source),
+                m.phase,
+                torch.as_tensor(np.argsort(m.source)),
+                qubits,
+            )
+            for position, (m, qubits) in merged.items()
+        }
 
     def bind(self, weights: torch.Tensor) -> AdjointBound:
         return AdjointBound(self, weights)
@@ -80,9 +89,11 @@ class AdjointProgram:
         key = (position, like.device, like.dtype)
         if key not in self._tables:
             source, phase, inverse_source, _qubits = self.permutations[position]
-            self._tables[key] = (source.to(like.device),
-                                 torch.as_tensor(phase, dtype=like.dtype, device=like.device),
-                                 inverse_source.to(like.device))
+            self._tables[key] = (
+                source.to(like.device),
+                torch.as_tensor(phase, dtype=like.dtype, device=like.device),
+                inverse_source.to(like.device),
+            )
         return self._tables[key]
 
 
@@ -98,14 +109,21 @@ class AdjointBound:
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(G, B, n_inputs)`` -> ``(G, B, n_obs)``."""
         program = self.program
-        if inputs.dim() != 3 or inputs.shape[0] != self.n_circuits \
-                or inputs.shape[2] != program.n_inputs:
-            raise ValueError(f"AdjointBound.expectation: inputs must have shape "
-                             f"({self.n_circuits}, B, {program.n_inputs}), got "
-                             f"{tuple(inputs.shape)}")
+        if (
+            inputs.dim() != 3
+            or inputs.shape[0] != self.n_circuits
+            or inputs.shape[2] != program.n_inputs
+        ):
+            raise ValueError(
+                f"AdjointBound.expectation: inputs must have shape "
+                f"({self.n_circuits}, B, {program.n_inputs}), got "
+                f"{tuple(inputs.shape)}"
+            )
         if inputs.dtype != self.weights.dtype:
-            raise TypeError(f"AdjointBound.expectation: inputs must be {self.weights.dtype} like "
-                            f"the weights, got {inputs.dtype}")
+            raise TypeError(
+                f"AdjointBound.expectation: inputs must be {self.weights.dtype} like "
+                f"the weights, got {inputs.dtype}"
+            )
         return _Adjoint.apply(program, inputs, self.weights)
 
 
@@ -126,8 +144,9 @@ def _gate_matrix(op, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tenso
     return torch.as_tensor(op.matrix, dtype=torch.complex128, device=inputs.device)
 
 
-def _apply_multi(program: AdjointProgram, position: int, op, state: torch.Tensor,
-                 inverse: bool) -> torch.Tensor:
+def _apply_multi(
+    program: AdjointProgram, position: int, op, state: torch.Tensor, inverse: bool
+) -> torch.Tensor:
     """Apply (or undo) the multi-qubit gate at ``position``: a gather for a permutation with
     phases, a tensor contraction otherwise."""
     if position in program.permutations:
@@ -136,13 +155,13 @@ def _apply_multi(program: AdjointProgram, position: int, op, state: torch.Tensor
             return (state * phase_t.conj())[..., inverse_source]
         return state[..., source] * phase_t
     matrix = torch.as_tensor(op.matrix, dtype=state.dtype, device=state.device)
-    return apply_fixed(state, matrix.conj().T if inverse else matrix, op.qubits,
-                       program.n_qubits)
+    return apply_fixed(state, matrix.conj().T if inverse else matrix, op.qubits, program.n_qubits)
 
 
 #: ``D = dU/dtheta U^dagger`` of each rotation gate: ``-i P / 2``, and ``i |1><1|`` for ``p``.
-_GENERATORS = {name: -0.5j * torch.tensor(pauli, dtype=torch.complex128)
-               for name, pauli in _PAULIS.items()}
+_GENERATORS = {
+    name: -0.5j * torch.tensor(pauli, dtype=torch.complex128) for name, pauli in _PAULIS.items()
+}
 _GENERATORS["p"] = torch.tensor([[0, 0], [0, 1j]], dtype=torch.complex128)
 
 
@@ -151,8 +170,13 @@ class _Adjoint(torch.autograd.Function):
     def forward(ctx, program: AdjointProgram, inputs: torch.Tensor, weights: torch.Tensor):
         ctx.program = program
         ctx.save_for_backward(inputs, weights)
-        return torch.cat([_expectations(program, _final_state(program, chunk, weights))
-                          for chunk in batch_chunks(program, inputs)], dim=1).to(inputs.dtype)
+        return torch.cat(
+            [
+                _expectations(program, _final_state(program, chunk, weights))
+                for chunk in batch_chunks(program, inputs)
+            ],
+            dim=1,
+        ).to(inputs.dtype)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -174,8 +198,17 @@ class _Adjoint(torch.autograd.Function):
                     lam = _apply_multi(program, segment, op, lam, inverse=True)
                     continue
                 for qubit, ops in segment.items():
-                    psi, lam = _run_backward(ops, qubit, n, psi, lam, chunk, weights,
-                                             grad_inputs[:, start:stop], grad_weights)
+                    psi, lam = _run_backward(
+                        ops,
+                        qubit,
+                        n,
+                        psi,
+                        lam,
+                        chunk,
+                        weights,
+                        grad_inputs[:, start:stop],
+                        grad_weights,
+                    )
             start = stop
         return None, grad_inputs, grad_weights
 
@@ -190,9 +223,17 @@ def _overlap(psi: torch.Tensor, lam: torch.Tensor, qubit: int, n: int) -> torch.
     return (first @ second.transpose(1, 2).conj()).reshape(*lead, 2, 2)
 
 
-def _run_backward(ops: list, qubit: int, n: int, psi: torch.Tensor, lam: torch.Tensor,
-                  inputs: torch.Tensor, weights: torch.Tensor, grad_inputs: torch.Tensor,
-                  grad_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _run_backward(
+    ops: list,
+    qubit: int,
+    n: int,
+    psi: torch.Tensor,
+    lam: torch.Tensor,
+    inputs: torch.Tensor,
+    weights: torch.Tensor,
+    grad_inputs: torch.Tensor,
+    grad_weights: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Undo one qubit's run of one-qubit gates on ``psi`` and ``lam``, adding the derivatives of
     its rotations to the gradients.
 
@@ -226,8 +267,9 @@ def _expectations(program: AdjointProgram, state: torch.Tensor) -> torch.Tensor:
     n = program.n_qubits
     values = []
     for terms in program.terms:
-        total = torch.zeros(probabilities.shape[:-1], dtype=torch.float64,
-                            device=probabilities.device)
+        total = torch.zeros(
+            probabilities.shape[:-1], dtype=torch.float64, device=probabilities.device
+        )
         for coeff, qubits in terms:
             reduced = probabilities
             for q in range(n - 1, -1, -1):  # fold the highest qubit each time
@@ -254,8 +296,11 @@ def _weighted_diagonal(program: AdjointProgram, grad_values: torch.Tensor) -> to
             lowest = min(qubits)  # the pattern is constant over the qubits below this one
             sign = torch.ones(1, dtype=diagonal.dtype, device=diagonal.device)
             for q in range(n - 1, lowest - 1, -1):  # the +-1 pattern, most significant first
-                factor = torch.tensor([1.0, -1.0] if q in qubits else [1.0, 1.0],
-                                      dtype=diagonal.dtype, device=diagonal.device)
+                factor = torch.tensor(
+                    [1.0, -1.0] if q in qubits else [1.0, 1.0],
+                    dtype=diagonal.dtype,
+                    device=diagonal.device,
+                )
                 sign = (sign[:, None] * factor[None, :]).reshape(-1)
             low = 2**lowest
             view = diagonal.reshape(*diagonal.shape[:-1], -1, low)
@@ -285,8 +330,9 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
         nonlocal state, fresh
         if fresh:  # one pass: the Kronecker product of every qubit's M |0>
             zero = torch.tensor([1, 0], dtype=torch.complex128, device=inputs.device)
-            vectors = [pending.pop(q)[..., :, 0] if q in pending else zero
-                       for q in range(program.n_qubits)]
+            vectors = [
+                pending.pop(q)[..., :, 0] if q in pending else zero for q in range(program.n_qubits)
+            ]
             vectors = torch.stack(torch.broadcast_tensors(*vectors), -2)  # (G, b | 1, n, 2)
             state = kron_states(vectors.to(dtype)).expand(*shape).contiguous()
             fresh = False
@@ -302,14 +348,17 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
                 matrix = _gate_matrix(op, inputs, weights)
                 pending[qubit] = matrix if qubit not in pending else matrix @ pending[qubit]
                 continue
-            flush(program.permutations[position][3] if position in program.permutations
-                  else op.qubits)
+            flush(
+                program.permutations[position][3] if position in program.permutations else op.qubits
+            )
             state = _apply_multi(program, position, op, state, inverse=False)
         flush(list(pending))
     return state
 
 
 def _float64(angle, like: torch.Tensor) -> torch.Tensor:
-    return angle.double() if isinstance(angle, torch.Tensor) else \
-        torch.tensor(angle, dtype=torch.float64, device=like.device)
-
+    return (
+        angle.double()
+        if isinstance(angle, torch.Tensor)
+        else torch.tensor(angle, dtype=torch.float64, device=like.device)
+    )

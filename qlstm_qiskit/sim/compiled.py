@@ -44,25 +44,40 @@ class CompiledCircuit:
             ``DENSE_MAX_QUBITS`` qubits, gates up to ``GATES_MAX_QUBITS``, adjoint above).
     """
 
-    def __init__(self, circuit: QuantumCircuit, inputs: ParameterVector | Sequence[Parameter],
-                 weights: ParameterVector | Sequence[Parameter],
-                 observables: Sequence[SparsePauliOp], method: str = "auto") -> None:
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        inputs: ParameterVector | Sequence[Parameter],
+        weights: ParameterVector | Sequence[Parameter],
+        observables: Sequence[SparsePauliOp],
+        method: str = "auto",
+    ) -> None:
         check_choice("CompiledCircuit", "method", method, METHODS)
         self.n_qubits = n = circuit.num_qubits
         self.n_inputs, self.n_weights = len(inputs), len(weights)
         if method == "auto":
-            method = "dense" if n <= DENSE_MAX_QUBITS else \
-                "gates" if n <= GATES_MAX_QUBITS else "adjoint"
+            method = (
+                "dense"
+                if n <= DENSE_MAX_QUBITS
+                else "gates"
+                if n <= GATES_MAX_QUBITS
+                else "adjoint"
+            )
         self.method = method
         program = parse_program(circuit, inputs, weights, observables)
-        self.engine = AdjointProgram(program) if method == "adjoint" else \
-            StatevectorProgram(program, dense=method == "dense")
+        self.engine = (
+            AdjointProgram(program)
+            if method == "adjoint"
+            else StatevectorProgram(program, dense=method == "dense")
+        )
 
     def bind(self, weights: torch.Tensor) -> BoundCircuit | AdjointBound:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
-            raise ValueError(f"CompiledCircuit.bind: weights must have shape (G, {self.n_weights}),"
-                             f" got {tuple(weights.shape)}")
+            raise ValueError(
+                f"CompiledCircuit.bind: weights must have shape (G, {self.n_weights}),"
+                f" got {tuple(weights.shape)}"
+            )
         complex_dtype(weights.dtype)  # float32 or float64
         return self.engine.bind(weights)
 

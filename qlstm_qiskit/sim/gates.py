@@ -57,8 +57,9 @@ def apply_1q(state: torch.Tensor, matrix: torch.Tensor, qubit: int, n_qubits: in
     return torch.stack((new0, new1), -2).reshape(*lead, -1)
 
 
-def apply_fixed(state: torch.Tensor, matrix: torch.Tensor, qubits: Sequence[int],
-                n_qubits: int) -> torch.Tensor:
+def apply_fixed(
+    state: torch.Tensor, matrix: torch.Tensor, qubits: Sequence[int], n_qubits: int
+) -> torch.Tensor:
     """Apply a k-qubit gate ``matrix (2**k, 2**k)`` by contracting its ``(2,)*2k`` tensor with
     the state's axes of ``qubits``."""
     lead = state.shape[:-1]
@@ -125,7 +126,7 @@ def kron_rows(blocks: torch.Tensor) -> torch.Tensor:
     total = blocks[..., -1, :, :]
     for q in range(blocks.shape[-3] - 2, -1, -1):
         block = blocks[..., q, :, :]
-        total = (total[..., :, None, :, None] * block[..., None, :, None, :])
+        total = total[..., :, None, :, None] * block[..., None, :, None, :]
         total = total.flatten(-4, -3).flatten(-2)
     return total
 

@@ -34,8 +34,10 @@ class LocalLayer:
         groups: dict[tuple, list[int]] = {}
         for q, q_ops in enumerate(per_qubit):
             groups.setdefault(tuple(op.signature for op in q_ops), []).append(q)
-        self.groups = [(qubits, [[per_qubit[q][k] for q in qubits] for k in range(len(sig))])
-                       for sig, qubits in groups.items()]
+        self.groups = [
+            (qubits, [[per_qubit[q][k] for q in qubits] for k in range(len(sig))])
+            for sig, qubits in groups.items()
+        ]
         self.order = np.argsort(np.concatenate([qubits for qubits, _ in self.groups]))
         self.depends_on_input = any(op.takes_input for op in ops)
 
@@ -56,8 +58,9 @@ class LocalLayer:
         elif first.angle.source == "weight":
             theta = weights[:, None, [op.angle.index for op in column]]  # (G, 1, m)
         else:
-            theta = torch.tensor([op.angle.value for op in column], dtype=like.real.dtype,
-                                 device=like.device)
+            theta = torch.tensor(
+                [op.angle.value for op in column], dtype=like.real.dtype, device=like.device
+            )
         return rotation_matrix(first.name, theta)
 
     def bind(self, weights: torch.Tensor, like: torch.Tensor) -> list:
@@ -84,8 +87,11 @@ class LocalLayer:
         for (qubits, _columns), pieces in zip(self.groups, bound, strict=True):
             total = None
             for piece in pieces:
-                matrix = piece if isinstance(piece, torch.Tensor) else \
-                    self.column_matrix(piece, inputs, None, like)
+                matrix = (
+                    piece
+                    if isinstance(piece, torch.Tensor)
+                    else self.column_matrix(piece, inputs, None, like)
+                )
                 total = matrix if total is None else matrix @ total
             if total is None:
                 total = torch.eye(2, dtype=like.dtype, device=like.device).expand(len(qubits), 2, 2)
@@ -116,8 +122,13 @@ class ProductStage:
     Built by :meth:`of_layer`.
     """
 
-    def __init__(self, head: LocalLayer, tail: LocalLayer, index: np.ndarray,
-                 generators: list[tuple[bool, tuple]]) -> None:
+    def __init__(
+        self,
+        head: LocalLayer,
+        tail: LocalLayer,
+        index: np.ndarray,
+        generators: list[tuple[bool, tuple]],
+    ) -> None:
         self.head, self.tail = head, tail
         #: ``(m, n)``: the input index of middle column k on qubit q
         self.index = index
@@ -134,11 +145,14 @@ class ProductStage:
         if not inputs:
             return None
         first, last = inputs[0], inputs[-1]
-        middle = columns[first:last + 1]
-        if not all(column[0].name in PAULI_GENERATORS and column[0].takes_input
-                   for column in middle):
+        middle = columns[first : last + 1]
+        if not all(
+            column[0].name in PAULI_GENERATORS and column[0].takes_input for column in middle
+        ):
             return None
-        return cls(LocalLayer.from_columns(layer.n_qubits, columns[:first]),
-                   LocalLayer.from_columns(layer.n_qubits, columns[last + 1:]),
-                   np.array([[op.angle.index for op in column] for column in middle]),
-                   [PAULI_GENERATORS[column[0].name] for column in middle])
+        return cls(
+            LocalLayer.from_columns(layer.n_qubits, columns[:first]),
+            LocalLayer.from_columns(layer.n_qubits, columns[last + 1 :]),
+            np.array([[op.angle.index for op in column] for column in middle]),
+            [PAULI_GENERATORS[column[0].name] for column in middle],
+        )

@@ -90,8 +90,13 @@ class ProductKernel:
     builds it, with the basis vectors and the unitary as tensors.
     """
 
-    def __init__(self, index: np.ndarray, signs: np.ndarray, n_qubits: int,
-                 monomial: tuple[np.ndarray, np.ndarray | None] | None = None) -> None:
+    def __init__(
+        self,
+        index: np.ndarray,
+        signs: np.ndarray,
+        n_qubits: int,
+        monomial: tuple[np.ndarray, np.ndarray | None] | None = None,
+    ) -> None:
         self.index = index
         self.signs = signs
         self.n_qubits = n_qubits
@@ -125,11 +130,21 @@ class ProductKernel:
                 state = state * phase[:, None]
         probabilities = state.real * state.real + state.imag * state.imag
         values = probabilities.transpose(0, 2, 1) @ self.signs
-        return values, (pairs, levels, leftovers, weights, qubits, psi_levels, psi_leftovers,
-                        psi, state)
+        return values, (
+            pairs,
+            levels,
+            leftovers,
+            weights,
+            qubits,
+            psi_levels,
+            psi_leftovers,
+            psi,
+            state,
+        )
 
-    def backward(self, operands: tuple, saved: tuple,
-                 grad_values: np.ndarray) -> tuple[np.ndarray, tuple]:
+    def backward(
+        self, operands: tuple, saved: tuple, grad_values: np.ndarray
+    ) -> tuple[np.ndarray, tuple]:
         """Gradient ``(G, n * m, B)`` of the selected inputs from that of the values
         ``(G, B, n_obs)``, and a piece of the operands' gradient (see :meth:`operand_grads`)."""
         basis, _basis_t, unitary, _unitary_t = operands
@@ -140,8 +155,9 @@ class ProductKernel:
         elif self.monomial is not None:
             source, phase = self.monomial
             grad_psi = np.empty_like(grad_state)
-            grad_psi[:, source] = grad_state if phase is None else grad_state * \
-                phase.conj()[:, None]
+            grad_psi[:, source] = (
+                grad_state if phase is None else grad_state * phase.conj()[:, None]
+            )
         else:
             grad_psi = grad_state
         # complex factors: d(a b) gives g conj(b) = conj(conj(g) b)
@@ -149,26 +165,30 @@ class ProductKernel:
         grad_weights = (basis.conj() @ grad_qubits).real  # (G, n, 2**m, B)
         grad_pairs = kron_pairs_backward(levels, leftovers, grad_weights)  # (G, n, m, 2, B)
         # d(cos, sin)(x/2)/dx = (-sin, cos) / 2
-        grad_angles = 0.5 * (grad_pairs[..., 1, :] * pairs[..., 0, :]
-                             - grad_pairs[..., 0, :] * pairs[..., 1, :])
+        grad_angles = 0.5 * (
+            grad_pairs[..., 1, :] * pairs[..., 0, :] - grad_pairs[..., 0, :] * pairs[..., 1, :]
+        )
         piece = (weights, grad_qubits, psi if unitary is not None else None, grad_state)
         return grad_angles.reshape(grad_angles.shape[0], -1, grad_angles.shape[-1]), piece
 
     @staticmethod
-    def operand_grads(operands: tuple, pieces: Sequence[tuple],
-                      basis_circuits: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def operand_grads(
+        operands: tuple, pieces: Sequence[tuple], basis_circuits: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Gradients of the basis vectors ``(basis_circuits, n, 2**m, 2)`` (qubit order) and of
         the unitary (``None`` without one), each summed over all :meth:`backward` pieces in one
         matrix product."""
         weights, grad_qubits, psis, grad_states = zip(*pieces, strict=True)
         # u = E^T w: dE[i, j] = sum_b w[i, b] g_u[j, b]
         grad_basis = np.concatenate(weights, -1) @ np.concatenate(grad_qubits, -1).transpose(
-            0, 1, 3, 2)
+            0, 1, 3, 2
+        )
         grad_basis = grad_basis[:, ::-1]  # back to qubit order
         if basis_circuits != grad_basis.shape[0]:  # one basis shared by all circuits
             grad_basis = grad_basis.sum(0, keepdims=True)
         grad_unitary = None
         if operands[2] is not None:  # state = U^T psi: dU = conj(psi) g_state^T
             grad_unitary = np.concatenate(psis, -1).conj() @ np.concatenate(
-                grad_states, -1).transpose(0, 2, 1)
+                grad_states, -1
+            ).transpose(0, 2, 1)
         return grad_basis, grad_unitary

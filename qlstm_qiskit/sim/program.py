@@ -64,20 +64,29 @@ class Program:
     terms: list[Terms]
 
 
-def parse_program(circuit: QuantumCircuit, inputs: Sequence[Parameter],
-                  weights: Sequence[Parameter],
-                  observables: Sequence[SparsePauliOp]) -> Program:
+def parse_program(
+    circuit: QuantumCircuit,
+    inputs: Sequence[Parameter],
+    weights: Sequence[Parameter],
+    observables: Sequence[SparsePauliOp],
+) -> Program:
     """Parse ``circuit`` (gates only; parameters plain ``Parameter`` objects in the rotations of
     :data:`ROTATION_GATES`) with ``inputs`` and ``weights`` in the order of the tensors' last axes,
     and diagonal (I/Z) ``observables``. Errors name ``CompiledCircuit``, the public entry point."""
     inputs, weights = list(inputs), list(weights)
     n_qubits = circuit.num_qubits
-    return Program(_instructions(circuit, inputs, weights), n_qubits, len(inputs), len(weights),
-                   _diagonal_terms(observables, n_qubits))
+    return Program(
+        _instructions(circuit, inputs, weights),
+        n_qubits,
+        len(inputs),
+        len(weights),
+        _diagonal_terms(observables, n_qubits),
+    )
 
 
-def _instructions(circuit: QuantumCircuit, inputs: list[Parameter],
-                  weights: list[Parameter]) -> list[Instruction]:
+def _instructions(
+    circuit: QuantumCircuit, inputs: list[Parameter], weights: list[Parameter]
+) -> list[Instruction]:
     input_index = {p: i for i, p in enumerate(inputs)}
     weight_index = {p: i for i, p in enumerate(weights)}
     unknown = set(circuit.parameters) - set(input_index) - set(weight_index)
@@ -127,13 +136,17 @@ def _diagonal_terms(observables: Sequence[SparsePauliOp], n_qubits: int) -> list
     terms = []
     for k, observable in enumerate(observables):
         if observable.num_qubits != n_qubits:
-            raise ValueError(f"CompiledCircuit: observable {k} acts on {observable.num_qubits} "
-                             f"qubits, expected {n_qubits}")
+            raise ValueError(
+                f"CompiledCircuit: observable {k} acts on {observable.num_qubits} "
+                f"qubits, expected {n_qubits}"
+            )
         own = []
         for pauli, coeff in zip(observable.paulis, observable.coeffs, strict=True):
             if pauli.x.any() or abs(np.imag(coeff)) > 1e-12:
-                raise ValueError(f"CompiledCircuit: observable {k} term {pauli} is not a real "
-                                 "I/Z Pauli string; put basis changes in the circuit")
+                raise ValueError(
+                    f"CompiledCircuit: observable {k} term {pauli} is not a real "
+                    "I/Z Pauli string; put basis changes in the circuit"
+                )
             own.append((float(np.real(coeff)), tuple(int(q) for q in np.flatnonzero(pauli.z))))
         terms.append(own)
     return terms

@@ -125,8 +125,9 @@ class BoundCircuit:
         self.steps = []
         pending: list[Stage] = []  # weight-only stages waiting to be folded into a unitary
         for stage in [*stages, None]:
-            folds = stage is not None and not (isinstance(stage, LocalLayer)
-                                               and stage.depends_on_input)
+            folds = stage is not None and not (
+                isinstance(stage, LocalLayer) and stage.depends_on_input
+            )
             if engine.dense and folds:
                 pending.append(stage)
                 continue
@@ -137,12 +138,16 @@ class BoundCircuit:
             pending = []
             if stage is not None:
                 self.steps.append(self._step(stage, weights))
-        if isinstance(self.start, ExpandedStart) and self.steps \
-                and isinstance(self.steps[0], (Unitary, Permutation)):
+        if (
+            isinstance(self.start, ExpandedStart)
+            and self.steps
+            and isinstance(self.steps[0], (Unitary, Permutation))
+        ):
             self.start.post = self.steps.pop(0)  # folded into the rows
         self.start, self.steps = cast(self.start, target), cast(self.steps, target)
-        self.signs = torch.as_tensor(np.repeat(engine.signs, 2, axis=0), dtype=target.real.dtype,
-                                     device=weights.device)  # (2 D, n_obs): rows for re and im
+        self.signs = torch.as_tensor(
+            np.repeat(engine.signs, 2, axis=0), dtype=target.real.dtype, device=weights.device
+        )  # (2 D, n_obs): rows for re and im
         self.like = target
 
     # -- binding --------------------------------------------------------------------------------
@@ -152,8 +157,7 @@ class BoundCircuit:
             return ZeroStart(self.n_circuits, self.dim, like)
         fast = ProductStage.of_layer(first) if first.depends_on_input else None
         if fast is None:
-            return ProductStart(first, first.bind(weights, like), like, self.n_circuits,
-                                self.dim)
+            return ProductStart(first, first.bind(weights, like), like, self.n_circuits, self.dim)
         u0 = fast.head.bound_matrices(weights, like)
         if u0 is None:
             u0 = torch.zeros(self.n_qubits, 2, dtype=like.dtype, device=like.device)
@@ -161,8 +165,10 @@ class BoundCircuit:
         else:
             u0 = u0[..., 0]
         tail = fast.tail.bound_matrices(weights, like)
-        generators = [(swaps, torch.tensor(phases, dtype=like.dtype, device=like.device))
-                      for swaps, phases in fast.generators]
+        generators = [
+            (swaps, torch.tensor(phases, dtype=like.dtype, device=like.device))
+            for swaps, phases in fast.generators
+        ]
         m, n = fast.index.shape
         if self.engine.dense and 2 ** (m * n) <= EXPANDED_MAX_ROWS:
             basis = u0[..., None, :]  # (..., n, 1, 2) -> (..., n, 2**m, 2)
@@ -187,8 +193,11 @@ class BoundCircuit:
         if isinstance(stage, Monomial):
             source = torch.as_tensor(stage.source, device=like.device)
             trivial = np.allclose(stage.phase, 1.0)
-            phase = None if trivial else torch.as_tensor(stage.phase, dtype=like.dtype,
-                                                         device=like.device)
+            phase = (
+                None
+                if trivial
+                else torch.as_tensor(stage.phase, dtype=like.dtype, device=like.device)
+            )
             return Permutation(source, phase)
         matrix = torch.as_tensor(stage.matrix, dtype=like.dtype, device=like.device)
         return FixedGate(matrix, stage.qubits, self.n_qubits)
@@ -219,23 +228,31 @@ class BoundCircuit:
         unitary = post.matrix if isinstance(post, Unitary) else None
         monomial = None
         if isinstance(post, Permutation):
-            monomial = (post.source.cpu().numpy(),
-                        None if post.phase is None else post.phase.cpu().numpy())
-        kernel = ProductKernel(start.index.cpu().numpy(), self.signs[0::2].cpu().numpy(),
-                               self.n_qubits, monomial)
+            monomial = (
+                post.source.cpu().numpy(),
+                None if post.phase is None else post.phase.cpu().numpy(),
+            )
+        kernel = ProductKernel(
+            start.index.cpu().numpy(), self.signs[0::2].cpu().numpy(), self.n_qubits, monomial
+        )
         return kernel, start.basis, unitary
 
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(G, B, n_obs)`` for inputs ``(G, B, n_inputs)``."""
-        if inputs.dim() != 3 or inputs.shape[0] != self.n_circuits \
-                or inputs.shape[2] != self.n_inputs:
+        if (
+            inputs.dim() != 3
+            or inputs.shape[0] != self.n_circuits
+            or inputs.shape[2] != self.n_inputs
+        ):
             raise ValueError(
                 f"BoundCircuit.expectation: inputs must have shape ({self.n_circuits}, B, "
                 f"{self.n_inputs}), got {tuple(inputs.shape)}"
             )
         if inputs.dtype != self.signs.dtype:
-            raise TypeError(f"BoundCircuit.expectation: inputs must be {self.signs.dtype} like the"
-                            f" weights, got {inputs.dtype}")
+            raise TypeError(
+                f"BoundCircuit.expectation: inputs must be {self.signs.dtype} like the"
+                f" weights, got {inputs.dtype}"
+            )
         state = self.start.prepare(inputs)
         for step in self.steps:
             state = step.apply(state, inputs)

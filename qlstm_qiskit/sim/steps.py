@@ -27,8 +27,7 @@ def cast(value, like: torch.Tensor):
             return value.to(like.dtype)
         return value.to(like.real.dtype) if value.is_floating_point() else value
     if isinstance(value, Step):
-        return replace(value, **{f.name: cast(getattr(value, f.name), like)
-                                 for f in fields(value)})
+        return replace(value, **{f.name: cast(getattr(value, f.name), like) for f in fields(value)})
     if isinstance(value, (list, tuple)):
         return type(value)(cast(item, like) for item in value)
     return value
@@ -105,8 +104,13 @@ class ZeroStart(Step):
     like: torch.Tensor
 
     def prepare(self, inputs: torch.Tensor) -> torch.Tensor:
-        state = torch.zeros(self.n_circuits, inputs.shape[1], self.dim, dtype=self.like.dtype,
-                            device=self.like.device)
+        state = torch.zeros(
+            self.n_circuits,
+            inputs.shape[1],
+            self.dim,
+            dtype=self.like.dtype,
+            device=self.like.device,
+        )
         state[..., 0] = 1
         return state
 
