@@ -1,4 +1,5 @@
-"""``QLSTMCell``: one quantum LSTM step; its parameters; the per-step math shared with ``QLSTM``."""
+"""``QLSTMCell``: one quantum LSTM step and its parameters; the input checks and ``extra_repr``
+text shared with ``QLSTM``."""
 
 from __future__ import annotations
 

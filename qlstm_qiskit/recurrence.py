@@ -2,7 +2,8 @@
 ways to run them.
 
 The per-step equations (:func:`gate_features`, :func:`gate_preactivations`, :func:`lstm_update`)
-take torch tensors or NumPy arrays alike. Two implementations run them over a sequence:
+take torch tensors or NumPy arrays alike (torch with its fused kernels). Two implementations run
+them over a sequence:
 
 - :func:`autograd_sequence` evaluates the gate circuits with any bound executor, once per time
   step, in torch, and lets autograd differentiate it. It works with every backend.
@@ -43,30 +44,41 @@ class CellWeights(NamedTuple):
 
 
 # -- the equations of one step, for torch tensors and NumPy arrays ------------------------------
+# (torch gets its fused kernels: fewer autograd nodes on the per-step path)
 def gate_features(x_projected, h, weight_hh_t):
     """The circuit features of every gate: ``x_projected (B, G n) + h (B, H) @ weight_hh_t
     (H, G n)`` as ``(G, B, n)`` (``G = 4``)."""
-    z = x_projected + h @ weight_hh_t
+    if isinstance(h, torch.Tensor):
+        z = torch.addmm(x_projected, h, weight_hh_t)
+    else:
+        z = x_projected + h @ weight_hh_t
     return z.reshape(z.shape[0], len(GATES), -1).swapaxes(0, 1)
 
 
 def gate_preactivations(values, weight_out_t, bias):
     """``values (G, B, n) @ weight_out_t (G, n, H) + bias (G, 1, H)`` (``bias`` may be
     ``None``) -> the gates' pre-activations ``(G, B, H)``."""
+    if isinstance(values, torch.Tensor):
+        if bias is None:
+            return torch.bmm(values, weight_out_t)
+        return torch.baddbmm(bias, values, weight_out_t)
     pre = values @ weight_out_t
     return pre if bias is None else pre + bias
 
 
-def lstm_update(pre, c, xp=torch):
+def lstm_update(pre, c):
     """The LSTM equations on the pre-activations ``pre (4, B, H)`` in the order of :data:`GATES`::
 
         c' = sigmoid(f) c + sigmoid(i) tanh(g),    h' = sigmoid(o) tanh(c')
 
-    ``xp``: ``torch`` or ``numpy``. Returns ``h', c'`` and what the hand-written backward pass
-    needs: ``(act, candidate, tanh_c)`` with ``act = sigmoid(pre)`` (``act[2]`` unused),
-    ``candidate = tanh(g)`` and ``tanh_c = tanh(c')``.
+    Returns ``h', c'`` and what the hand-written backward pass needs: ``(act, candidate,
+    tanh_c)`` with ``act = sigmoid(pre)`` (``act[2]`` unused), ``candidate = tanh(g)`` and
+    ``tanh_c = tanh(c')``.
     """
-    act = 0.5 + 0.5 * xp.tanh(0.5 * pre)  # sigmoid, in a form both libraries have
+    if isinstance(pre, torch.Tensor):
+        xp, act = torch, torch.sigmoid(pre)
+    else:
+        xp, act = np, 0.5 + 0.5 * np.tanh(0.5 * pre)
     candidate = xp.tanh(pre[2])
     c = act[1] * c + act[0] * candidate
     tanh_c = xp.tanh(c)
@@ -225,7 +237,7 @@ class _FusedSequence(torch.autograd.Function):
             angles = gate_circuit.encode(z, np).transpose(0, 2, 1)[:, kernel.index]  # (G, V, B)
             values, kernel_saved = kernel.forward(operands, angles)
             pre = gate_preactivations(values, weight_out_t, bias)
-            h_next, c_next, (act, candidate, tanh_c) = lstm_update(pre, c, np)
+            h_next, c_next, (act, candidate, tanh_c) = lstm_update(pre, c)
             if keep:
                 tape.append((t, h, c, z, kernel_saved, values, act, candidate, tanh_c))
             h, c = h_next, c_next

@@ -99,7 +99,6 @@ class LedgerEstimator(BaseEstimatorV2):
         self.submitted = 0  #: jobs submitted by this process
         self.reused = 0  #: jobs read back from the ledger
         self.reattached = 0  #: pending jobs re-attached by id
-        self.results_saved = 0
 
     @property
     def estimator(self):
@@ -242,7 +241,6 @@ class LedgerEstimator(BaseEstimatorV2):
         if ledger is not None:
             name = ledger.save_result(key, arrays)
             ledger.record({"key": key, "status": "done", "result": name})
-            self.results_saved += 1
         return _unpack(arrays, len(pubs))
 
     def _reattach(self, entry: dict[str, Any] | None):

@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from ..backends import list_backends
-from ..cell import GATES
 from ..qlstm import QLSTM
+from ..recurrence import GATES
 from .flags import add_circuit_flags
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 
 from ..backends.cost import CostPreview
-from ..backends.devices import preview
 
 
 def predict_dataset(
@@ -45,6 +44,10 @@ def predict_dataset(
 def preview_work(model: torch.nn.Module, work: Callable[[], Any]) -> CostPreview:
     """What ``work()`` would submit on the device backends of ``model`` (a dry run: nothing is
     submitted, the estimators answer zeros): jobs, circuits, shots and estimated QPU seconds."""
+    # imported here: the device layer loads qiskit-machine-learning, which a forecaster on
+    # ``statevector`` never needs
+    from ..backends.devices import preview
+
     with preview(model) as cost:
         work()
     return cost

@@ -19,7 +19,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .gates import Monomial, apply_1q, apply_fixed, complex_dtype, kron_states, rotation_matrix
+from .gates import (
+    PhasedPermutation,
+    apply_1q,
+    apply_fixed,
+    complex_dtype,
+    kron_states,
+    rotation_matrix,
+)
 from .program import Instruction, Program
 
 #: amplitudes (G * chunk * 2**n) processed at once: bounds the memory of one chunk
@@ -39,30 +46,30 @@ class AdjointProgram:
         self._tables: dict = {}
         self.n_inputs = program.n_inputs
         # consecutive fixed permutations with phases (CNOT rings, ...) become one gather
-        self.program: list[Instruction] = []
-        merged: dict[int, tuple[Monomial, set[int]]] = {}
+        self.instructions: list[Instruction] = []
+        merged: dict[int, tuple[PhasedPermutation, set[int]]] = {}
         for op in program.instructions:
-            monomial = (
-                Monomial.of_gate(op.matrix, op.qubits, n_qubits)
+            permutation = (
+                PhasedPermutation.of_gate(op.matrix, op.qubits, n_qubits)
                 if op.angle is None and len(op.qubits) > 1
                 else None
             )
-            if monomial is None:
-                self.program.append(op)
+            if permutation is None:
+                self.instructions.append(op)
                 continue
-            position = len(self.program) - 1
+            position = len(self.instructions) - 1
             qubits = set(op.qubits)
             if position in merged:  # follows another permutation: merge
                 previous, touched = merged[position]
-                monomial, qubits = previous.then(monomial), qubits | touched
+                permutation, qubits = previous.then(permutation), qubits | touched
             else:
-                self.program.append(op)
+                self.instructions.append(op)
                 position += 1
-            merged[position] = (monomial, qubits)
+            merged[position] = (permutation, qubits)
         # for the backward pass: local segments {qubit: its one-qubit ops in order} between the
         # multi-qubit gates (given by position); one-qubit gates on different qubits commute
         self.segments: list = []
-        for position, op in enumerate(self.program):
+        for position, op in enumerate(self.instructions):
             if len(op.qubits) > 1:
                 self.segments.append(position)
                 continue
@@ -81,9 +88,11 @@ class AdjointProgram:
         }
 
     def bind(self, weights: torch.Tensor) -> AdjointBound:
+        """Bind ``weights`` ``(G, n_weights)`` float32 or float64."""
+        complex_dtype(weights.dtype)  # rejects other dtypes
         return AdjointBound(self, weights)
 
-    def monomial_tables(self, position: int, like: torch.Tensor) -> tuple:
+    def permutation_tables(self, position: int, like: torch.Tensor) -> tuple:
         """``(source, phase, inverse source)`` of the permutation at ``position`` on ``like``'s
         device and dtype (cached: at 25 qubits each table is 256 MB)."""
         key = (position, like.device, like.dtype)
@@ -150,7 +159,7 @@ def _apply_multi(
     """Apply (or undo) the multi-qubit gate at ``position``: a gather for a permutation with
     phases, a tensor contraction otherwise."""
     if position in program.permutations:
-        source, phase_t, inverse_source = program.monomial_tables(position, state)
+        source, phase_t, inverse_source = program.permutation_tables(position, state)
         if inverse:
             return (state * phase_t.conj())[..., inverse_source]
         return state[..., source] * phase_t
@@ -193,7 +202,7 @@ class _Adjoint(torch.autograd.Function):
             lam = psi * _weighted_diagonal(program, grad_values[:, start:stop])
             for segment in reversed(program.segments):
                 if isinstance(segment, int):  # a multi-qubit gate
-                    op = program.program[segment]
+                    op = program.instructions[segment]
                     psi = _apply_multi(program, segment, op, psi, inverse=True)
                     lam = _apply_multi(program, segment, op, lam, inverse=True)
                     continue
@@ -342,7 +351,7 @@ def _final_state(program: AdjointProgram, inputs: torch.Tensor, weights: torch.T
                 state = apply_1q(state, pending.pop(qubit).to(dtype), qubit, program.n_qubits)
 
     with torch.no_grad():
-        for position, op in enumerate(program.program):
+        for position, op in enumerate(program.instructions):
             if len(op.qubits) == 1:
                 (qubit,) = op.qubits
                 matrix = _gate_matrix(op, inputs, weights)

@@ -19,7 +19,6 @@ from qiskit.quantum_info import SparsePauliOp
 
 from ..checks import check_choice
 from .adjoint import AdjointBound, AdjointProgram
-from .gates import complex_dtype
 from .program import parse_program
 from .statevector import BoundCircuit, StatevectorProgram
 
@@ -78,7 +77,6 @@ class CompiledCircuit:
                 f"CompiledCircuit.bind: weights must have shape (G, {self.n_weights}),"
                 f" got {tuple(weights.shape)}"
             )
-        complex_dtype(weights.dtype)  # float32 or float64
         return self.engine.bind(weights)
 
     def expectation(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

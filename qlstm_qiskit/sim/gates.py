@@ -76,7 +76,7 @@ def apply_fixed(
 
 
 @dataclass
-class Monomial:
+class PhasedPermutation:
     """A fixed permutation with phases of the amplitudes (CNOT, CZ, SWAP, ... and products):
     ``psi -> phase * psi[source]``, both ``(2**n,)``."""
 
@@ -84,7 +84,9 @@ class Monomial:
     phase: np.ndarray
 
     @classmethod
-    def of_gate(cls, matrix: np.ndarray, qubits: Sequence[int], n_qubits: int) -> Monomial | None:
+    def of_gate(
+        cls, matrix: np.ndarray, qubits: Sequence[int], n_qubits: int
+    ) -> PhasedPermutation | None:
         """The gate ``matrix`` on ``qubits`` over the full register if it has one non-zero per
         row, else ``None``."""
         nonzero = np.abs(matrix) > 1e-12
@@ -98,9 +100,9 @@ class Monomial:
             source = (source & ~(1 << q)) | (((column[local] >> k) & 1) << q)
         return cls(source, matrix[local, column[local]])
 
-    def then(self, other: Monomial) -> Monomial:
+    def then(self, other: PhasedPermutation) -> PhasedPermutation:
         """This permutation followed by ``other``."""
-        return Monomial(self.source[other.source], other.phase * self.phase[other.source])
+        return PhasedPermutation(self.source[other.source], other.phase * self.phase[other.source])
 
 
 def kron_tree(factors: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ class ProductKernel:
         index: ``(n * m,)`` the circuit input of each pair: qubits in Kronecker order, each
             qubit's ``m`` rotations in circuit order.
         signs: ``(D, n_obs)`` the observables' diagonals.
-        monomial: ``(source, phase)`` of the fixed permutation ``state[j] = phase[j] *
+        permutation: ``(source, phase)`` of the fixed permutation ``state[j] = phase[j] *
             psi[source[j]]`` (``phase`` may be ``None``) when there is no unitary, or ``None``.
 
     :meth:`BoundCircuit.product_kernel <qlstm_qiskit.sim.statevector.BoundCircuit.product_kernel>`
@@ -95,12 +95,12 @@ class ProductKernel:
         index: np.ndarray,
         signs: np.ndarray,
         n_qubits: int,
-        monomial: tuple[np.ndarray, np.ndarray | None] | None = None,
+        permutation: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> None:
         self.index = index
         self.signs = signs
         self.n_qubits = n_qubits
-        self.monomial = monomial
+        self.permutation = permutation
         # (cos(x/2), sin(x/2)) = cos(x/2 - (0, pi/2))
         self._offsets = np.array([[0.0], [-np.pi / 2]], dtype=signs.dtype)
 
@@ -124,7 +124,7 @@ class ProductKernel:
         if unitary_t is not None:
             state = unitary_t @ psi
         else:
-            source, phase = self.monomial if self.monomial is not None else (None, None)
+            source, phase = self.permutation if self.permutation is not None else (None, None)
             state = psi if source is None else psi[:, source]
             if phase is not None:
                 state = state * phase[:, None]
@@ -152,8 +152,8 @@ class ProductKernel:
         grad_state = 2 * state * (self.signs @ grad_values.transpose(0, 2, 1))  # (G, D, B)
         if unitary is not None:
             grad_psi = unitary.conj() @ grad_state
-        elif self.monomial is not None:
-            source, phase = self.monomial
+        elif self.permutation is not None:
+            source, phase = self.permutation
             grad_psi = np.empty_like(grad_state)
             grad_psi[:, source] = (
                 grad_state if phase is None else grad_state * phase.conj()[:, None]

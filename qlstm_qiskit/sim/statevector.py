@@ -4,10 +4,10 @@ torch autograd.
 States are ``(G, B, 2**n)``: ``G`` circuits of the same layout with different weights (the four
 LSTM gates) times ``B`` input rows. The instruction list is split into *stages*: local layers
 (maximal runs of single-qubit gates, :class:`~qlstm_qiskit.sim.layers.LocalLayer`), fixed
-permutations with phases (:class:`~qlstm_qiskit.sim.gates.Monomial`, consecutive ones merged) and
-other fixed multi-qubit gates. :meth:`StatevectorProgram.bind` does the weight-only work once and
-returns a :class:`BoundCircuit` of :mod:`~qlstm_qiskit.sim.steps`; only the input-dependent part
-runs per call of :meth:`BoundCircuit.expectation`. Two methods:
+permutations with phases (:class:`~qlstm_qiskit.sim.gates.PhasedPermutation`, consecutive ones
+merged) and other fixed multi-qubit gates. :meth:`StatevectorProgram.bind` does the weight-only
+work once and returns a :class:`BoundCircuit` of :mod:`~qlstm_qiskit.sim.steps`; only the
+input-dependent part runs per call of :meth:`BoundCircuit.expectation`. Two methods:
 
 - ``dense``: every weight-only segment is folded into one ``2**n x 2**n`` unitary per circuit;
   input-dependent layers are applied as a Kronecker product. Fast for a few qubits.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .gates import Monomial, complex_dtype
+from .gates import PhasedPermutation, complex_dtype
 from .layers import LocalLayer, ProductStage
 from .product_kernel import ProductKernel
 from .program import Instruction, Program, diagonal_signs
@@ -47,11 +47,11 @@ from .steps import (
 EXPANDED_MAX_ROWS = 1024
 
 #: a stage: a local layer, a merged permutation, or another fixed multi-qubit gate.
-Stage = LocalLayer | Monomial | Instruction
+Stage = LocalLayer | PhasedPermutation | Instruction
 
 
 def segment(program: Program) -> list[Stage]:
-    """Group the instructions into local layers, merged monomials and other fixed gates."""
+    """Group the instructions into local layers, merged permutations and other fixed gates."""
     n = program.n_qubits
     stages: list[Stage] = []
     run: list[Instruction] = []
@@ -64,13 +64,13 @@ def segment(program: Program) -> list[Stage]:
             run = []
         if op is None:
             break
-        monomial = Monomial.of_gate(op.matrix, op.qubits, n)
-        if monomial is None:
+        permutation = PhasedPermutation.of_gate(op.matrix, op.qubits, n)
+        if permutation is None:
             stages.append(op)
-        elif stages and isinstance(stages[-1], Monomial):
-            stages[-1] = stages[-1].then(monomial)
+        elif stages and isinstance(stages[-1], PhasedPermutation):
+            stages[-1] = stages[-1].then(permutation)
         else:
-            stages.append(monomial)
+            stages.append(permutation)
     return stages
 
 
@@ -131,7 +131,7 @@ class BoundCircuit:
             if engine.dense and folds:
                 pending.append(stage)
                 continue
-            if len(pending) == 1 and isinstance(pending[0], Monomial):
+            if len(pending) == 1 and isinstance(pending[0], PhasedPermutation):
                 self.steps.append(self._step(pending[0], weights))  # no matrix needed
             elif pending:
                 self.steps.append(Unitary(self._fold(pending, weights)))
@@ -190,7 +190,7 @@ class BoundCircuit:
         like = self.like
         if isinstance(stage, LocalLayer):
             return LocalGates(stage, stage.bind(weights, like), like, self.engine.dense)
-        if isinstance(stage, Monomial):
+        if isinstance(stage, PhasedPermutation):
             source = torch.as_tensor(stage.source, device=like.device)
             trivial = np.allclose(stage.phase, 1.0)
             phase = (
@@ -226,14 +226,14 @@ class BoundCircuit:
             return None
         post = start.post
         unitary = post.matrix if isinstance(post, Unitary) else None
-        monomial = None
+        permutation = None
         if isinstance(post, Permutation):
-            monomial = (
+            permutation = (
                 post.source.cpu().numpy(),
                 None if post.phase is None else post.phase.cpu().numpy(),
             )
         kernel = ProductKernel(
-            start.index.cpu().numpy(), self.signs[0::2].cpu().numpy(), self.n_qubits, monomial
+            start.index.cpu().numpy(), self.signs[0::2].cpu().numpy(), self.n_qubits, permutation
         )
         return kernel, start.basis, unitary
 
