@@ -63,7 +63,9 @@ def gate_preactivations(values, weight_out_t, bias):
             return torch.bmm(values, weight_out_t)
         return torch.baddbmm(bias, values, weight_out_t)
     pre = values @ weight_out_t
-    return pre if bias is None else pre + bias
+    if bias is not None:
+        pre += bias
+    return pre
 
 
 def lstm_update(pre, c):

@@ -7,7 +7,7 @@ Their tensors are bound once per set of weights; only the input-dependent work r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -16,18 +16,22 @@ from .layers import LocalLayer
 
 
 class Step:
-    """Base of the starts and steps: :func:`cast` converts their tensors field by field."""
+    """Base of the starts and steps: :func:`cast` converts their tensors attribute by
+    attribute."""
 
 
 def cast(value, like: torch.Tensor):
     """``value`` with every floating tensor inside (steps, lists, tuples) cast to ``like``'s
-    precision (complex tensors to ``like.dtype``, real ones to its real dtype)."""
+    precision (complex tensors to ``like.dtype``, real ones to its real dtype); steps are
+    changed in place."""
     if isinstance(value, torch.Tensor):
         if value.is_complex():
             return value.to(like.dtype)
         return value.to(like.real.dtype) if value.is_floating_point() else value
-    if isinstance(value, Step):
-        return replace(value, **{f.name: cast(getattr(value, f.name), like) for f in fields(value)})
+    if isinstance(value, Step):  # in place: binding runs once per forward, keep it cheap
+        for name, item in list(vars(value).items()):
+            setattr(value, name, cast(item, like))
+        return value
     if isinstance(value, (list, tuple)):
         return type(value)(cast(item, like) for item in value)
     return value
