@@ -27,7 +27,7 @@ from .gates import (
     kron_states,
     rotation_matrix,
 )
-from .program import Instruction, Program
+from .program import Instruction, Program, check_inputs
 
 #: amplitudes (G * chunk * 2**n) processed at once: bounds the memory of one chunk
 CHUNK_AMPLITUDES = 2**26
@@ -117,23 +117,14 @@ class AdjointBound:
 
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(G, B, n_inputs)`` -> ``(G, B, n_obs)``."""
-        program = self.program
-        if (
-            inputs.dim() != 3
-            or inputs.shape[0] != self.n_circuits
-            or inputs.shape[2] != program.n_inputs
-        ):
-            raise ValueError(
-                f"AdjointBound.expectation: inputs must have shape "
-                f"({self.n_circuits}, B, {program.n_inputs}), got "
-                f"{tuple(inputs.shape)}"
-            )
-        if inputs.dtype != self.weights.dtype:
-            raise TypeError(
-                f"AdjointBound.expectation: inputs must be {self.weights.dtype} like "
-                f"the weights, got {inputs.dtype}"
-            )
-        return _Adjoint.apply(program, inputs, self.weights)
+        check_inputs(
+            "AdjointBound.expectation",
+            inputs,
+            self.n_circuits,
+            self.program.n_inputs,
+            self.weights.dtype,
+        )
+        return _Adjoint.apply(self.program, inputs, self.weights)
 
 
 def _angle(op, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor | float:

@@ -165,3 +165,15 @@ def diagonal_signs(terms: list[Terms], n_qubits: int) -> np.ndarray:
             diagonal += coeff * sign
         columns.append(diagonal)
     return np.stack(columns, axis=1)
+
+
+def check_inputs(owner: str, inputs, n_circuits: int, n_inputs: int, dtype) -> None:
+    """Require circuit inputs of shape ``(n_circuits, B, n_inputs)`` and the weights' ``dtype``
+    (every engine's ``expectation`` checks them alike)."""
+    if inputs.dim() != 3 or inputs.shape[0] != n_circuits or inputs.shape[2] != n_inputs:
+        raise ValueError(
+            f"{owner}: inputs must have shape ({n_circuits}, B, {n_inputs}), got "
+            f"{tuple(inputs.shape)}"
+        )
+    if inputs.dtype != dtype:
+        raise TypeError(f"{owner}: inputs must be {dtype} like the weights, got {inputs.dtype}")

@@ -28,7 +28,7 @@ import torch
 from .gates import PhasedPermutation, complex_dtype
 from .layers import LocalLayer, ProductStage
 from .product_kernel import ProductKernel
-from .program import Instruction, Program, diagonal_signs
+from .program import Instruction, Program, check_inputs, diagonal_signs
 from .steps import (
     ElementwiseStart,
     ExpandedStart,
@@ -239,20 +239,9 @@ class BoundCircuit:
 
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(G, B, n_obs)`` for inputs ``(G, B, n_inputs)``."""
-        if (
-            inputs.dim() != 3
-            or inputs.shape[0] != self.n_circuits
-            or inputs.shape[2] != self.n_inputs
-        ):
-            raise ValueError(
-                f"BoundCircuit.expectation: inputs must have shape ({self.n_circuits}, B, "
-                f"{self.n_inputs}), got {tuple(inputs.shape)}"
-            )
-        if inputs.dtype != self.signs.dtype:
-            raise TypeError(
-                f"BoundCircuit.expectation: inputs must be {self.signs.dtype} like the"
-                f" weights, got {inputs.dtype}"
-            )
+        check_inputs(
+            "BoundCircuit.expectation", inputs, self.n_circuits, self.n_inputs, self.signs.dtype
+        )
         state = self.start.prepare(inputs)
         for step in self.steps:
             state = step.apply(state, inputs)
