@@ -49,6 +49,11 @@ from typing import Any
 import torch
 
 from qlstm_qiskit.backends import get_backend
+from qlstm_qiskit.backends.noise import (  # the keys: what a scaled table scales (its tests use)
+    COHERENCE_KEYS,  # noqa: F401
+    PROBABILITY_KEYS,  # noqa: F401
+    scaled_noise,
+)
 from qlstm_qiskit.backends.profiles import builtin_dir, find_profiles, load_profile
 from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.cli.device_flags import closing_devices
@@ -65,9 +70,6 @@ from figures import pyplot, save  # noqa: E402
 #: built-in profiles whose ``[noise]`` table is scaled, with the repetitions they get: the sampled
 #: one ``--repeats`` times, the exact (deterministic) one once.
 NOISY_PROFILES = ("aer_noisy", "aer_noisy_exact")
-#: noise keys that are probabilities (multiplied by the scale, capped at 1) and times that shrink.
-PROBABILITY_KEYS = ("depolarizing_1q", "depolarizing_2q", "readout_p01", "readout_p10")
-COHERENCE_KEYS = ("t1_ns", "t2_ns")
 #: how the section describes each backend's noise.
 NOISE_TEXT = {
     "statevector": "exact statevector in torch (the training backend); no noise",
@@ -81,22 +83,6 @@ NOISE_TEXT = {
 
 
 # -- noise profiles -----------------------------------------------------------------------------
-def scaled_noise(noise: dict[str, float], scale: float) -> dict[str, float]:
-    """A ``[noise]`` table with every error rate scaled by ``scale`` (> 0): probabilities × scale,
-    capped at 1 (the profiles' valid range), T1 and T2 (ns) ÷ scale; gate times unchanged."""
-    if not scale > 0:
-        raise ValueError(f"scaled_noise: scale must be > 0, got {scale}")
-    scaled = {}
-    for key, value in noise.items():
-        if key in PROBABILITY_KEYS:
-            scaled[key] = min(1.0, value * scale)
-        elif key in COHERENCE_KEYS:
-            scaled[key] = value / scale
-        else:
-            scaled[key] = value
-    return scaled
-
-
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

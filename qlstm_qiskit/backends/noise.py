@@ -32,6 +32,10 @@ ONE_QUBIT = (
 )
 TWO_QUBIT = ("cx", "cz", "ecr", "swap", "iswap", "rzz")
 VIRTUAL = ("rz", "delay", "id", "reset", "measure")
+#: noise keys that are probabilities (multiplied by a noise scale, capped at 1) and times that
+#: shrink (divided by it); the gate times stay.
+PROBABILITY_KEYS = ("depolarizing_1q", "depolarizing_2q", "readout_p01", "readout_p10")
+COHERENCE_KEYS = ("t1_ns", "t2_ns")
 
 
 def noise_model(noise: Mapping[str, float], basis_gates: Sequence[str] | None) -> NoiseModel | None:
@@ -64,3 +68,19 @@ def noise_model(noise: Mapping[str, float], basis_gates: Sequence[str] | None) -
     if p01 or p10:
         model.add_all_qubit_readout_error(ReadoutError([[1 - p01, p01], [p10, 1 - p10]]))
     return model
+
+
+def scaled_noise(noise: Mapping[str, float], scale: float) -> dict[str, float]:
+    """A ``[noise]`` table with every error rate scaled by ``scale`` (> 0): probabilities × scale,
+    capped at 1 (the profiles' valid range), T1 and T2 (ns) ÷ scale; gate times unchanged."""
+    if not scale > 0:
+        raise ValueError(f"scaled_noise: scale must be > 0, got {scale}")
+    scaled = {}
+    for key, value in noise.items():
+        if key in PROBABILITY_KEYS:
+            scaled[key] = min(1.0, value * scale)
+        elif key in COHERENCE_KEYS:
+            scaled[key] = value / scale
+        else:
+            scaled[key] = value
+    return scaled
