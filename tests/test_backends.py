@@ -190,7 +190,7 @@ def test_get_backend_errors(name, overrides, error, message):
         ),
         (
             'description = "x"\nkind = "gpu"\ncomputes = "exact"\ngradient = "param_shift"',
-            r"kind must be one of 'statevector', 'aer', 'device', got 'gpu'",
+            r"kind must be one of 'statevector', 'aer', 'density', 'device', got 'gpu'",
         ),
         (
             'description = "x"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n'

@@ -383,7 +383,7 @@ def test_routing_is_the_same_in_every_process(tmp_path):
         "from qiskit_ibm_runtime.fake_provider import FakeBrisbane\n"
         "from qlstm_qiskit.circuits import gate_circuit\n"
         "from qlstm_qiskit.circuits import CircuitSpec\n"
-        "from qlstm_qiskit.backends.devices import cached_pass_manager\n"
+        "from qlstm_qiskit.backends.transpile import cached_pass_manager\n"
         "isa = cached_pass_manager(FakeBrisbane(), 1).run("
         "gate_circuit(CircuitSpec(n_qubits=4)).circuit)\n"
         "print(isa.layout.final_index_layout(), isa.count_ops())\n"

@@ -26,16 +26,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from functools import cache
 from typing import Any
 
 from .cost import CostPreview
 from .estimators import shots_precision
-from .ibm_runtime import fake_device, ibm_device, runtime
+from .ibm_runtime import runtime
 from .jobs import LedgerEstimator
 from .ledger import Ledger
 from .primitive import PrimitiveBackend
 from .profiles import EXECUTION_MODES, FAMILIES, MAX_EXECUTIONS_PER_JOB
+from .transpile import cached_device, cached_pass_manager
 
 __all__ = [
     "EXECUTION_MODES",
@@ -45,49 +45,6 @@ __all__ = [
     "device_backends",
     "preview",
 ]
-
-#: seed of the preset pass manager's stochastic layout and routing passes.
-TRANSPILER_SEED = 1234
-
-
-class CachedPassManager:
-    """A preset pass manager for one device and optimization level that transpiles each circuit
-    once: ``run`` returns the cached ISA circuit for a circuit it has seen. ``transpiled`` counts
-    the real transpilations."""
-
-    def __init__(self, device, optimization_level: int) -> None:
-        from qiskit.transpiler import generate_preset_pass_manager
-
-        # a fixed transpiler seed: the same layout and routing in every process, so the ISA
-        # circuit (part of each job's ledger key) is the same on a rerun and resuming works
-        self.pass_manager = generate_preset_pass_manager(
-            optimization_level=optimization_level, backend=device, seed_transpiler=TRANSPILER_SEED
-        )
-        self.transpiled = 0
-        self._isa: dict[int, tuple[Any, Any]] = {}  # id(circuit) -> (circuit, ISA circuit)
-
-    def run(self, circuit):
-        if id(circuit) not in self._isa:
-            self._isa[id(circuit)] = (circuit, self.pass_manager.run(circuit))
-            self.transpiled += 1
-        return self._isa[id(circuit)][1]
-
-
-_PASS_MANAGERS: dict[tuple[str, int, int], CachedPassManager] = {}
-
-
-def cached_pass_manager(device, optimization_level: int) -> CachedPassManager:
-    """The :class:`CachedPassManager` of a device (by name and object) and optimization level."""
-    key = (device.name, id(device), optimization_level)
-    if key not in _PASS_MANAGERS:
-        _PASS_MANAGERS[key] = CachedPassManager(device, optimization_level)
-    return _PASS_MANAGERS[key]
-
-
-@cache
-def _device(family: str, name: str):
-    """One device object per name and process, so that its transpilations are cached."""
-    return fake_device(name) if family == "fake" else ibm_device(name)
 
 
 def estimator_options(opts: dict[str, Any], local: bool) -> dict[str, Any]:
@@ -171,7 +128,7 @@ def device_backend(profile, name: str):
     """The :class:`DeviceBackend` of ``name`` (``fake_*`` or ``ibm_*``)
     configured by the device ``profile`` (its options already validated)."""
     family = profile.family
-    device = _device(family, name)
+    device = cached_device(family, name)
     local = family == "fake"
     opts = profile.options
     check_estimator_options(f"backend {name!r}", estimator_options(opts, local))

@@ -3,12 +3,12 @@
 A profile (``<name>.toml``; the name is the file stem)::
 
     description = "one line shown by list_backends()"
-    kind = "aer"                 # "statevector", "aer" or "device"
+    kind = "aer"                 # "statevector", "aer", "density" or "device"
     computes = "exact"           # "exact", "sampled" or "noisy" (checked against the options)
-    gradient = "param_shift"     # "autograd" (statevector only), "param_shift" or "spsa"
+    gradient = "param_shift"     # "autograd" (statevector, density), "param_shift" or "spsa"
     family = "fake"              # device only: the template of every "<family>_<device>" name
     [options]                    # per kind, see OPTIONS; omitted keys take their defaults
-    [noise]                      # aer only, see NOISE_KEYS; omitted keys are 0 (no such error)
+    [noise]                      # aer and density, see NOISE_KEYS; omitted keys are 0
 
 A ``device`` profile is a template, not a name: ``fake_device.toml`` (family ``"fake"``) serves
 every fake device ``fake_<device>`` of qiskit-ibm-runtime, ``ibm_device.toml`` (family ``"ibm"``)
@@ -33,7 +33,7 @@ from ..checks import check_choice, check_int, check_optional_int, check_real
 from ..sim import METHODS
 
 ENV_VAR = "QLSTM_QISKIT_BACKENDS"
-KINDS = ("statevector", "aer", "device")
+KINDS = ("statevector", "aer", "density", "device")
 FAMILIES = ("fake", "ibm")
 #: how a device backend's jobs are grouped: alone, in a runtime ``Batch`` or in a ``Session``.
 EXECUTION_MODES = ("job", "batch", "session")
@@ -41,6 +41,7 @@ COMPUTES = ("exact", "sampled", "noisy")
 GRADIENTS = {
     "statevector": ("autograd",),
     "aer": ("param_shift", "spsa"),
+    "density": ("autograd",),
     "device": ("param_shift", "spsa"),
 }
 PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise", "family")
@@ -59,6 +60,16 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "basis_gates": None,
         "optimization_level": 1,
         **_SPSA,
+    },
+    # see qlstm_qiskit.backends.density: noise_from is a profile name, a fake device name or a
+    # qiskit_aer NoiseModel (an override), replacing the profile's own [noise] table
+    "density": {
+        "noise_from": None,
+        "noise_scale": 1.0,
+        "shots": None,
+        "seed": None,
+        "basis_gates": None,
+        "optimization_level": 1,
     },
     # see qlstm_qiskit.backends.devices and qlstm_qiskit.backends.jobs
     "device": {
@@ -112,7 +123,8 @@ class Profile:
     def computes(self) -> str:
         """What the configuration computes: "noisy" with a noise table or on a device, "sampled"
         with shots."""
-        if self.kind == "device" or any(self.noise.values()):
+        noise_from = self.options.get("noise_from") is not None
+        if self.kind == "device" or any(self.noise.values()) or noise_from:
             return "noisy"
         return "sampled" if self.options.get("shots") is not None else "exact"
 
@@ -139,6 +151,13 @@ class Profile:
         )
         profile.validate(owner)
         check_applicable(owner, overrides, profile.gradient, profile.options.get("shots"))
+        if profile.kind == "density" and profile.options["noise_from"] is not None:
+            given = sorted(set(overrides) & {"basis_gates"})
+            if given:
+                raise ValueError(
+                    f"{owner}: {', '.join(given)} applies only to the profile's own [noise] "
+                    f"table; noise_from={profile.options['noise_from']!r} brings its own"
+                )
         return profile
 
     def validate(self, owner: str) -> None:
@@ -157,48 +176,19 @@ class Profile:
         if self.kind == "statevector":
             check_choice(owner, "method", opts["method"], METHODS)
             return
-        check_choice(owner, "method", opts["method"], AER_METHODS)
-        check_choice(owner, "device", opts["device"], AER_DEVICES)
         check_optional_int(owner, "shots", opts["shots"], 1)
         check_optional_int(owner, "seed", opts["seed"], 0)
         check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
+        _check_basis_gates(owner, opts["basis_gates"])
+        _check_noise_table(owner, self.noise, opts["basis_gates"])
+        if self.kind == "density":
+            _validate_density(owner, opts)
+            return
+        check_choice(owner, "method", opts["method"], AER_METHODS)
+        check_choice(owner, "device", opts["device"], AER_DEVICES)
         check_int(owner, "spsa_samples", opts["spsa_samples"], 1)
         check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
-        gates = opts["basis_gates"]
-        if gates is not None and (
-            not isinstance(gates, (list, tuple))
-            or not gates
-            or not all(isinstance(g, str) for g in gates)
-        ):
-            raise TypeError(
-                f"{owner}: basis_gates must be a non-empty list of gate names, got {gates!r}"
-            )
-        for key, value in self.noise.items():
-            high = None if key.endswith("_ns") else 1.0
-            check_real(owner, f"noise.{key}", value, 0.0, high)
         noise = self.noise
-        if any(noise.get(k) for k in _GATE_NOISE) and gates is None:
-            raise ValueError(
-                f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
-                "in [options]: Aer attaches errors to basis-gate names"
-            )
-        times = [k for k in ("time_1q_ns", "time_2q_ns") if noise.get(k)]
-        if bool(noise.get("t1_ns")) != bool(times):  # one without the other attaches nothing
-            raise ValueError(
-                f"{owner}: thermal relaxation needs noise.t1_ns and t2_ns together "
-                "with at least one gate time (time_1q_ns, time_2q_ns), got "
-                f"t1_ns={noise.get('t1_ns')}, gate times {times or 'none'}"
-            )
-        if bool(noise.get("t1_ns")) != bool(noise.get("t2_ns")):
-            raise ValueError(
-                f"{owner}: noise.t1_ns and noise.t2_ns must be given together, got "
-                f"t1_ns={noise.get('t1_ns')}, t2_ns={noise.get('t2_ns')}"
-            )
-        if noise.get("t2_ns", 0) > 2 * noise.get("t1_ns", 0):
-            raise ValueError(
-                f"{owner}: noise.t2_ns must be at most 2 * t1_ns, got "
-                f"t1_ns={noise['t1_ns']}, t2_ns={noise['t2_ns']}"
-            )
         if any(noise.get(k) for k in _READOUT) and opts["shots"] is None:
             raise ValueError(
                 f"{owner}: readout errors need shots (exact Aer EstimatorV2 values "
@@ -213,6 +203,58 @@ class Profile:
                 f"{owner}: exact values with gate noise need method "
                 f"'density_matrix' (or 'automatic'), got {opts['method']!r}: a "
                 "statevector averages random noise trajectories"
+            )
+
+
+def _check_basis_gates(owner: str, gates: Any) -> None:
+    if gates is not None and (
+        not isinstance(gates, (list, tuple))
+        or not gates
+        or not all(isinstance(g, str) for g in gates)
+    ):
+        raise TypeError(
+            f"{owner}: basis_gates must be a non-empty list of gate names, got {gates!r}"
+        )
+
+
+def _check_noise_table(owner: str, noise: dict[str, float], gates: Any) -> None:
+    """The ``[noise]`` table of an ``aer`` or ``density`` profile."""
+    for key, value in noise.items():
+        check_real(owner, f"noise.{key}", value, 0.0, None if key.endswith("_ns") else 1.0)
+    if any(noise.get(k) for k in _GATE_NOISE) and gates is None:
+        raise ValueError(
+            f"{owner}: gate noise ({', '.join(_GATE_NOISE)}) needs basis_gates "
+            "in [options]: Aer attaches errors to basis-gate names"
+        )
+    times = [k for k in ("time_1q_ns", "time_2q_ns") if noise.get(k)]
+    if bool(noise.get("t1_ns")) != bool(times):  # one without the other attaches nothing
+        raise ValueError(
+            f"{owner}: thermal relaxation needs noise.t1_ns and t2_ns together "
+            "with at least one gate time (time_1q_ns, time_2q_ns), got "
+            f"t1_ns={noise.get('t1_ns')}, gate times {times or 'none'}"
+        )
+    if bool(noise.get("t1_ns")) != bool(noise.get("t2_ns")):
+        raise ValueError(
+            f"{owner}: noise.t1_ns and noise.t2_ns must be given together, got "
+            f"t1_ns={noise.get('t1_ns')}, t2_ns={noise.get('t2_ns')}"
+        )
+    if noise.get("t2_ns", 0) > 2 * noise.get("t1_ns", 0):
+        raise ValueError(
+            f"{owner}: noise.t2_ns must be at most 2 * t1_ns, got "
+            f"t1_ns={noise['t1_ns']}, t2_ns={noise['t2_ns']}"
+        )
+
+
+def _validate_density(owner: str, opts: dict[str, Any]) -> None:
+    check_real(owner, "noise_scale", opts["noise_scale"], 0.0)
+    source = opts["noise_from"]
+    if source is not None and not isinstance(source, str):
+        from qiskit_aer.noise import NoiseModel  # only a user's object gets here
+
+        if not isinstance(source, NoiseModel):
+            raise TypeError(
+                f"{owner}: noise_from must be a profile name, a fake device name "
+                f"(fake_<device>) or a qiskit_aer NoiseModel, got {type(source).__name__}"
             )
 
 
@@ -329,8 +371,12 @@ def load_profile(path: Path) -> Profile:
     options = data.get("options", {})
     noise = data.get("noise", {})
     _check_keys(owner, "option", options, OPTIONS[kind])
-    if kind != "aer" and noise:
+    if kind not in ("aer", "density") and noise:
         raise ValueError(f"{owner}: a {kind!r} profile takes no [noise] table")
+    if noise and options.get("noise_from") is not None:
+        raise ValueError(
+            f"{owner}: a density profile takes a [noise] table or noise_from, not both"
+        )
     family = data.get("family")
     if (kind == "device") != (family is not None):
         raise ValueError(

@@ -3,9 +3,10 @@ user passes as ``backend=`` to a backend object (:func:`resolve_backend`).
 
 Named backends are profiles (:mod:`.profiles`): ``statevector`` is the exact torch simulator
 (:mod:`.statevector`); ``aer_*`` profiles run through :mod:`.aer`; user-supplied
-``BackendV2``/``BaseEstimatorV2`` objects through :mod:`.user_objects`; ``fake_<device>`` and
-``ibm_<device>`` names through :mod:`.devices`. Those three are imported on first use: they load
-Qiskit Aer, qiskit-machine-learning and the IBM runtime, which a ``statevector`` model never needs.
+``BackendV2``/``BaseEstimatorV2`` objects through :mod:`.user_objects`; ``density`` profiles
+through :mod:`.density`; ``fake_<device>`` and ``ibm_<device>`` names through :mod:`.devices`.
+Those are imported on first use: they load Qiskit Aer, qiskit-machine-learning and the IBM runtime,
+which a ``statevector`` model never needs.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def get_backend(
     profile = load_profile(named[name]).with_overrides("get_backend", overrides)
     if profile.kind == "statevector":
         return StatevectorBackend(**profile.options)
+    if profile.kind == "density":
+        from .density import density_backend
+
+        return density_backend(profile, profile_dir)
     from .aer import aer_backend
 
     return aer_backend(profile)

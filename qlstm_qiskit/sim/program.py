@@ -27,11 +27,15 @@ Terms = list[tuple[float, tuple[int, ...]]]
 
 @dataclass(frozen=True)
 class Angle:
-    """Where a rotation angle comes from: an input or a weight (by index), or a constant."""
+    """Where a rotation angle comes from: ``scale * parameter + value`` for an input or a weight
+    (by index), or the constant ``value``. ``scale`` and ``value`` differ from 1 and 0 only in
+    programs parsed with ``affine=True`` (transpiled circuits: ``RY(x)`` becomes ``RZ(x + pi)``
+    between ``SX`` gates)."""
 
     source: str  # "input" | "weight" | "const"
     index: int = -1
     value: float = 0.0
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,14 +73,17 @@ def parse_program(
     inputs: Sequence[Parameter],
     weights: Sequence[Parameter],
     observables: Sequence[SparsePauliOp],
+    *,
+    affine: bool = False,
 ) -> Program:
     """Parse ``circuit`` (gates only; parameters plain ``Parameter`` objects in the rotations of
-    :data:`ROTATION_GATES`) with ``inputs`` and ``weights`` in the order of the tensors' last axes,
-    and diagonal (I/Z) ``observables``. Errors name ``CompiledCircuit``, the public entry point."""
+    :data:`ROTATION_GATES`, or with ``affine`` expressions ``a * parameter + b``) with ``inputs``
+    and ``weights`` in the order of the tensors' last axes, and diagonal (I/Z) ``observables``.
+    Errors name ``CompiledCircuit``, the public entry point."""
     inputs, weights = list(inputs), list(weights)
     n_qubits = circuit.num_qubits
     return Program(
-        _instructions(circuit, inputs, weights),
+        _instructions(circuit, inputs, weights, affine),
         n_qubits,
         len(inputs),
         len(weights),
@@ -85,7 +92,7 @@ def parse_program(
 
 
 def _instructions(
-    circuit: QuantumCircuit, inputs: list[Parameter], weights: list[Parameter]
+    circuit: QuantumCircuit, inputs: list[Parameter], weights: list[Parameter], affine: bool
 ) -> list[Instruction]:
     input_index = {p: i for i, p in enumerate(inputs)}
     weight_index = {p: i for i, p in enumerate(weights)}
@@ -120,6 +127,8 @@ def _instructions(
                 angle = Angle("input", input_index[param])
             else:
                 angle = Angle("weight", weight_index[param])
+        elif affine and len(getattr(param, "parameters", ())) == 1:
+            angle = _affine_angle(op.name, qubits, param, input_index, weight_index)
         elif getattr(param, "parameters", None):
             raise ValueError(
                 f"CompiledCircuit: gate {op.name!r} on qubit {qubits[0]} has the expression "
@@ -129,6 +138,21 @@ def _instructions(
             angle = Angle("const", value=float(param))
         program.append(Instruction(op.name, qubits, angle=angle))
     return program
+
+
+def _affine_angle(name, qubits, expression, input_index, weight_index) -> Angle:
+    """The :class:`Angle` of ``a * p + b`` (one parameter ``p``, numbers ``a`` and ``b``)."""
+    (param,) = expression.parameters
+    slope = expression.gradient(param)
+    if getattr(slope, "parameters", None):
+        raise ValueError(
+            f"CompiledCircuit: gate {name!r} on qubit {qubits[0]} has the expression "
+            f"{expression}; expected a * parameter + b"
+        )
+    offset = float(expression.assign(param, 0.0))
+    if param in input_index:
+        return Angle("input", input_index[param], offset, float(slope))
+    return Angle("weight", weight_index[param], offset, float(slope))
 
 
 def _diagonal_terms(observables: Sequence[SparsePauliOp], n_qubits: int) -> list[Terms]:
