@@ -129,9 +129,16 @@ def profile_shots(name: str, profile_dir: Path | None = None) -> int | None:
 
 
 # -- training -----------------------------------------------------------------------------------
-def train(epochs: int, seed: int, n_points: int | None, with_lstm: bool) -> tuple[Run, dict]:
+def train(
+    epochs: int,
+    seed: int,
+    n_points: int | None,
+    with_lstm: bool,
+    backend: str = TRAIN_DEFAULTS["backend"],
+    backend_options: dict[str, Any] | None = None,
+) -> tuple[Run, dict]:
     """Train a QLSTM (and the parameter-matched ``nn.LSTM``) with ``qlstm-qiskit train``'s
-    defaults on ``statevector``; prints one line per 10 epochs.
+    defaults on ``backend`` (``statevector`` by default); prints one line per 10 epochs.
 
     Every model then holds the weights of its epoch with the lowest *training* MSE (the test
     MSE of the last epochs swings by two orders of magnitude at lr 0.01, so the last epoch's
@@ -146,7 +153,8 @@ def train(epochs: int, seed: int, n_points: int | None, with_lstm: bool) -> tupl
         hidden_size=settings["hidden_size"],
         num_layers=settings["num_layers"],
         circuit=circuit,
-        backend=settings["backend"],
+        backend=backend,
+        backend_options=dict(backend_options or {}),
         dtype=settings["dtype"],
         seed=seed,
     )
