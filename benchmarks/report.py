@@ -14,7 +14,9 @@ Sections, in the order of the document (each a script of this folder that can al
 - ``scaling``  ``bench_scaling.py``: step time and peak memory against each hyperparameter;
 - ``accuracy`` ``bench_accuracy.py``: QLSTM against a classical LSTM on the paper's tasks;
 - ``noise``    ``bench_noise.py``: a trained model's test MSE on exact, sampled, noisy backends
-               and fake devices.
+               and fake devices;
+- ``density``  ``bench_density.py``: the ``density_matrix`` REF step against ``statevector`` and
+               ``aer_noisy_exact``, and its step time and peak memory against qubits.
 
 Each section module provides ``main(argv) -> results`` (JSON-serialisable), ``render(results,
 figures) -> markdown`` and ``QUICK_ARGS``. A run saves the raw results of every section it runs as
@@ -46,6 +48,7 @@ SECTIONS = {
     "scaling": "bench_scaling.py",
     "accuracy": "bench_accuracy.py",
     "noise": "bench_noise.py",
+    "density": "bench_density.py",
 }
 PACKAGES = (
     "torch",
