@@ -570,3 +570,17 @@ def test_repr_and_list_backends_say_what_it_computes():
     )
     named = get_backend("density_matrix", noise_from="aer_noisy_exact")
     assert "noise_from='aer_noisy_exact'" in repr(named) and "basis_gates" not in repr(named)
+
+
+@pytest.mark.parametrize(
+    ("options", "computes"),
+    [
+        ({}, "noisy"),
+        ({"shots": 100}, "noisy"),
+        ({"noise_scale": 0.0}, "exact"),
+        ({"noise_scale": 0.0, "shots": 100}, "sampled"),
+        ({"noise_from": "aer_noisy", "noise_scale": 0.0}, "exact"),
+    ],
+)
+def test_computes_says_what_the_options_compute(options, computes):
+    assert get_backend("density_matrix", **options).computes == computes

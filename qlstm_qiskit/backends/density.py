@@ -51,10 +51,9 @@ class DensityMatrixBackend(QuantumBackend):
             :func:`qlstm_qiskit.get_backend`'s ``profile_dir``).
     """
 
-    computes = "noisy"
-
     def __init__(self, profile: Profile, profile_dir=None) -> None:
         self.name = profile.name
+        self.computes = profile.computes
         opts = profile.options
         own_table = opts["noise_from"] is None  # basis_gates are the own table's
         self._options = {

@@ -121,10 +121,11 @@ class Profile:
 
     @property
     def computes(self) -> str:
-        """What the configuration computes: "noisy" with a noise table or on a device, "sampled"
-        with shots."""
+        """What the configuration computes: "noisy" with a noise table (unless scaled to 0) or on
+        a device, "sampled" with shots, else "exact"."""
         noise_from = self.options.get("noise_from") is not None
-        if self.kind == "device" or any(self.noise.values()) or noise_from:
+        noiseless = self.kind == "density" and self.options["noise_scale"] == 0
+        if not noiseless and (self.kind == "device" or any(self.noise.values()) or noise_from):
             return "noisy"
         return "sampled" if self.options.get("shots") is not None else "exact"
 
