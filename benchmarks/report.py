@@ -15,6 +15,8 @@ Sections, in the order of the document (each a script of this folder that can al
 - ``accuracy`` ``bench_accuracy.py``: QLSTM against a classical LSTM on the paper's tasks;
 - ``noise``    ``bench_noise.py``: a trained model's test MSE on exact, sampled, noisy backends
                and fake devices;
+- ``noise_aware`` ``bench_noise_aware.py``: models trained exactly and under a fake device's
+               noise model (``density_matrix``), evaluated on the device;
 - ``density``  ``bench_density.py``: the ``density_matrix`` REF step against ``statevector`` and
                ``aer_noisy_exact``, and its step time and peak memory against qubits.
 
@@ -48,6 +50,7 @@ SECTIONS = {
     "scaling": "bench_scaling.py",
     "accuracy": "bench_accuracy.py",
     "noise": "bench_noise.py",
+    "noise_aware": "bench_noise_aware.py",
     "density": "bench_density.py",
 }
 PACKAGES = (

@@ -63,12 +63,12 @@ def test_bench_density_quick_run_and_render(quick_report, tmp_path):
     )
     results = quick_report.results("density")  # saved as JSON: JSON-serialisable
     json.dumps(results)
-    assert results["settings"]["threads"] is None and positive(results["threads"])
+    assert results["settings"]["threads"] == 1 == results["threads"]
 
     # part 1: the four models alternated, the ratios of each density variant
     ref = results["ref"]
     assert ref["workload"] == {"hidden": 3, "n_qubits": 4, "batch": 2, "seq": 2}
-    assert ref["is_ref"] is False and ref["aer_threads"] == 0
+    assert ref["is_ref"] is False
     models = ref["models"]
     assert list(models) == [
         "statevector",
@@ -115,7 +115,7 @@ def test_bench_density_quick_run_and_render(quick_report, tmp_path):
         assert row["over_statevector"] == row["density_step_s"] / row["statevector_step_s"]
 
     printed = "\n".join(quick_report.printed("density"))  # what main(QUICK_ARGS) printed
-    assert re.search(r"torch threads, Aer threads all", printed)
+    assert "1 torch threads, Aer on every core" in printed
     assert re.search(r"^density_fake_manila: aer_noisy_exact / density ", printed, re.MULTILINE)
     assert re.search(r"^\s+7\s+evolution\s", printed, re.MULTILINE)
 
@@ -140,5 +140,5 @@ def test_bench_density_quick_run_and_render(quick_report, tmp_path):
     markdown = bench.render(dict(results, qubits=[]), tmp_path / "none")
     assert "### Against qubits" not in markdown and not (tmp_path / "none").exists()
     markdown = bench.render(dict(results, ref=None), tmp_path / "figures")
-    assert "### Training step" not in markdown and "Aer threads" not in markdown
+    assert "### Training step" not in markdown and "Aer on all cores" not in markdown
     assert "### Against qubits" in markdown

@@ -86,7 +86,14 @@ def test_report_renders_every_section_from_a_quick_run(quick_report, tmp_path):
     assert quick_report.path == docs / "BENCHMARKS.md"
     text = quick_report.text
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert [h.split()[1] for h in headings] == ["Speed", "Scaling", "Accuracy", "Noise", "Density"]
+    assert [h.split()[1] for h in headings] == [
+        "Speed",
+        "Scaling",
+        "Accuracy",
+        "Noise",
+        "Noise-aware",
+        "Density",
+    ]
     for name in report.SECTIONS:
         record = json.loads((docs / "results" / f"{name}.json").read_text())
         assert record["section"] == name and record["wall_seconds"] >= 0
