@@ -32,4 +32,5 @@ def test_bench_noise_aware_quick_run_and_render(quick_report, tmp_path):
     markdown = bench.render(results, tmp_path)
     assert markdown.startswith("## Noise-aware training\n")
     assert "| 0 | exact | 1 |" in markdown and "| 0 | noise-aware | 1 |" in markdown
-    assert "On `fake_manila` the noise-aware models' mean test MSE is" in markdown
+    assert "On `fake_manila` (sampled values) the noise-aware models' mean test MSE is" in markdown
+    assert "On `density_matrix` (exact noisy values) the noise-aware models'" in markdown

@@ -408,3 +408,47 @@ def test_credentials_are_never_stored(tmp_path, capsys):
     )
     assert code == 1 and "looks like a credential" in err and "abc" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_noise_aware_training_then_evaluation_on_the_device(tmp_path, capsys):
+    """Issue 13's workflow: train under fake_manila's noise model (density_matrix), evaluate the
+    same weights on the fake device and on statevector."""
+    pytest.importorskip("qiskit_ibm_runtime")
+    run_dir = tmp_path / "run"
+    status, out, _ = run_cli(
+        capsys,
+        "train",
+        *TINY,
+        "--epochs",
+        "1",
+        "--backend",
+        "density_matrix:noise_from=fake_manila",
+        "--run-dir",
+        run_dir,
+    )
+    assert status == 0, out
+    config = metrics(run_dir)["models"]["qlstm"]["config"]
+    assert (config["backend"], config["backend_options"]) == (
+        "density_matrix",
+        {"noise_from": "fake_manila"},
+    )
+    status, out, _ = run_cli(
+        capsys,
+        "evaluate",
+        run_dir,
+        "--backends",
+        "fake_manila:shots=200",
+        "statevector",
+        "density_matrix:noise_from=fake_manila",
+    )
+    assert status == 0, out
+    with (run_dir / "evaluate.csv").open() as handle:
+        rows = {
+            row["backend"].split(":")[0]: float(row["test_mse"]) for row in csv.DictReader(handle)
+        }
+    assert set(rows) == {"fake_manila", "statevector", "density_matrix"}
+    # the training backend reproduces the run's own test MSE; the others differ from it
+    final = metrics(run_dir)["models"]["qlstm"]["final_test_mse"]
+    assert rows["density_matrix"] == pytest.approx(final, rel=1e-9)
+    assert rows["statevector"] != pytest.approx(final, rel=1e-6)
+    assert rows["fake_manila"] != rows["density_matrix"]
