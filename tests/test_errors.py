@@ -38,7 +38,7 @@ CONSTRUCTOR_CASES = [
         {"backend": "aer_magic"},
         ValueError,
         r"get_backend: unknown backend 'aer_magic'; valid names: aer_noisy, .*aer_statevector, "
-        r"statevector",
+        r"density_matrix, statevector",
     ),
     ({"backend": 3}, TypeError, r"QLSTM: backend must be a backend name .* got int"),
     ({"seed": -1}, ValueError, r"QLSTM: seed must be in the range >= 0, got -1"),
