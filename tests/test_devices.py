@@ -321,3 +321,29 @@ def test_hardware_smoke():
     with torch.no_grad():
         output, _ = model(torch.zeros(1, 1, 1, dtype=torch.float64))
     assert torch.isfinite(output).all() and model.backend.estimator.submitted == 1
+
+
+def test_the_runtime_is_bounded_and_the_installed_one_is_within_the_bounds():
+    """setup.cfg bounds qiskit-ibm-runtime (below the first release that may drop the legacy
+    EstimatorV2) in every extra that installs it, as RUNTIME_REQUIREMENT says; the installed
+    version is inside the range."""
+    import configparser
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    from qlstm_qiskit.backends.ibm_runtime import RUNTIME_REQUIREMENT
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    extras = config["options.extras_require"]
+    declared = {
+        name: [line for line in extras[name].splitlines() if "qiskit-ibm-runtime" in line]
+        for name in extras
+    }
+    declared = {name: lines for name, lines in declared.items() if lines}
+    assert set(declared) >= {"ibm", "test", "bench"}
+    assert all(lines == [RUNTIME_REQUIREMENT] for lines in declared.values()), declared
+    requirement = Requirement(RUNTIME_REQUIREMENT)
+    assert any(spec.operator == "<" for spec in requirement.specifier)
+    assert requirement.specifier.contains(version("qiskit-ibm-runtime"))

@@ -30,7 +30,7 @@ from typing import Any
 
 from .cost import CostPreview
 from .estimators import shots_precision
-from .ibm_runtime import runtime
+from .ibm_runtime import RUNTIME_REQUIREMENT, runtime
 from .jobs import LedgerEstimator
 from .ledger import Ledger
 from .primitive import PrimitiveBackend
@@ -114,7 +114,7 @@ def make_estimator(device, opts: dict[str, Any], local: bool):
         raise ImportError(
             f"device backends need qiskit_ibm_runtime.EstimatorV2, which this "
             f"qiskit-ibm-runtime ({rt.__version__}) no longer has; install a "
-            'version that has it: pip install "qiskit-ibm-runtime>=0.40,<0.60"'
+            f'supported version: pip install "{RUNTIME_REQUIREMENT}"'
         )
     with warnings.catch_warnings():
         # EstimatorV2 is deprecated since 0.50 in favour of the executor-based Estimator, which

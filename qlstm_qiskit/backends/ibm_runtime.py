@@ -10,6 +10,8 @@ from functools import lru_cache
 
 from ..checks import import_optional
 
+#: the qiskit-ibm-runtime versions the device backends support (setup.cfg's extras say the same)
+RUNTIME_REQUIREMENT = "qiskit-ibm-runtime>=0.40,<0.52"
 IBM_INSTALL = 'pip install "qlstm-qiskit[ibm]"'
 TOKEN_VAR = "QISKIT_IBM_TOKEN"
 INSTANCE_VAR = "QISKIT_IBM_INSTANCE"
