@@ -18,7 +18,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
 from qlstm_qiskit import QLSTM, get_backend
-from qlstm_qiskit.backends.cost import SECONDS_PER_JOB, SECONDS_PER_SHOT
+from qlstm_qiskit.backends.cost import QUICK_SECONDS_PER_EXECUTION, SECONDS_PER_JOB
 from qlstm_qiskit.backends.jobs import LedgerEstimator
 from qlstm_qiskit.backends.ledger import Ledger
 from qlstm_qiskit.cli import main
@@ -90,9 +90,13 @@ def test_dry_run_counts_jobs_circuits_shots_and_submits_nothing(tmp_path):
     backend = get_backend("fake_manila", shots=100, ledger=str(tmp_path / "ledger"))
     cost = preview_dataset(model_on(backend), dataset())
     assert (cost.jobs, cost.circuits, cost.shots) == (T, T * 4 * 12, 100)
-    assert cost.executions == T * 4 * 12 * 100
+    assert cost.requested_executions == T * 4 * 12 * 100
+    # resilience_level 1 (the runtime's default): 100 shots twirled as 2 x 64 = 128, plus
+    # 32 x 64 readout-calibration executions a job: 48 x 128 + 2048 = 8192 a job
+    assert cost.executions == T * (48 * 128 + 2048)
+    # this short circuit: IBM's quick form is the estimate, 2 s + 0.35 ms an execution a job
     assert cost.qpu_seconds == pytest.approx(
-        cost.executions * SECONDS_PER_SHOT + T * SECONDS_PER_JOB
+        T * SECONDS_PER_JOB + cost.executions * QUICK_SECONDS_PER_EXECUTION
     )
     report = cost.report()
     assert "jobs:      3" in report and "QPU time:" in report and "nothing submitted" in report
@@ -236,6 +240,9 @@ def test_cli_dry_run_prints_the_cost_and_writes_nothing(checkpoint, tmp_path, ca
     )
     out = capsys.readouterr().out
     assert code == 0 and "cost preview for fake_manila" in out and "jobs:      3" in out
+    for line in ("overhead:", "rep_delay: 250 us", "circuit:", "shots run:", "model:", "quick:"):
+        assert line in out  # the breakdown
+    assert "billing:   execution=job" in out
     assert list(tmp_path.iterdir()) == []
     code = main(
         [

@@ -29,6 +29,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from .cost import CostPreview
+from .cost_model import device_pricing
 from .estimators import shots_precision
 from .ibm_runtime import RUNTIME_REQUIREMENT, runtime
 from .jobs import LedgerEstimator
@@ -166,6 +167,8 @@ class DeviceBackend(PrimitiveBackend):
     ) -> None:
         self.device = device
         self.local = local
+        #: prices the jobs of a preview: the device's rep_delay and target, the options' overhead
+        self.pricing = device_pricing(device, opts)
         ledger = Ledger(opts["ledger"]) if opts["ledger"] is not None else None
         service = None if local else getattr(device, "service", None)
         estimator = LedgerEstimator(
@@ -206,8 +209,9 @@ class DeviceBackend(PrimitiveBackend):
     @contextmanager
     def preview(self):
         """Within the block, estimator calls are counted (and answered with zeros), nothing is
-        submitted; yields the :class:`CostPreview`."""
-        preview = CostPreview(self.name, self.estimator.shots)
+        submitted; yields the :class:`CostPreview`, each job priced by :attr:`pricing` (IBM's
+        model: see :mod:`~qlstm_qiskit.backends.cost_model`)."""
+        preview = CostPreview(self.name, self.estimator.shots, pricing=self.pricing)
         self.estimator.preview = preview
         try:
             yield preview

@@ -182,11 +182,8 @@ class LedgerEstimator(BaseEstimatorV2):
 
     def _job(self, pubs: list[EstimatorPub]) -> list[tuple[np.ndarray, np.ndarray]]:
         """One job: from the preview, the ledger, a re-attached job or a new submission."""
-        rows = sum(pub.parameter_values.size for pub in pubs)
         if self.preview is not None:
-            self.preview.jobs += 1
-            self.preview.circuits += rows
-            self.preview.per_job.append(rows)
+            self.preview.count_job([(pub.circuit, pub.parameter_values.size) for pub in pubs])
             return [(np.zeros(pub.shape), np.zeros(pub.shape)) for pub in pubs]
         key = self.key(pubs)
         ledger = self.ledger
