@@ -261,6 +261,54 @@ def test_cli_dry_run_prints_the_cost_and_writes_nothing(checkpoint, tmp_path, ca
     assert code == 0 and "cost preview for fake_manila" in out and not (tmp_path / "run").exists()
 
 
+def test_max_qpu_seconds_refuses_a_run_over_the_budget(checkpoint, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    command = ["predict", str(checkpoint), "--backend", "fake_manila", "--out", str(out)]
+    code = main([*command, "--max-qpu-seconds", "5"])
+    err = capsys.readouterr().err
+    # 3 jobs: at least 3 x 2 s of per-job overhead, more than 5 s
+    assert code == 1 and "exceeds --max-qpu-seconds 5; nothing was submitted" in err
+    assert "estimated QPU time" in err and list(tmp_path.iterdir()) == []  # no ledger, no csv
+    code = main(
+        ["train", *TINY, "--epochs", "1", "--backend", "fake_manila", "--max-qpu-seconds", "1"]
+        + ["--run-dir", str(tmp_path / "run")]
+    )
+    assert code == 1 and "nothing was submitted" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_max_qpu_seconds_allows_a_run_under_the_budget(checkpoint, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    command = ["predict", str(checkpoint), "--backend", "fake_manila:seed=1", "--shots", "100"]
+    code = main([*command, "--out", str(out), "--max-qpu-seconds", "1000"])
+    captured = capsys.readouterr()
+    assert code == 0 and out.is_file() and "fake_manila jobs: 3 submitted" in captured.out
+    assert "cost preview" not in captured.out  # a local device: no question, no preview shown
+
+
+def test_max_qpu_seconds_must_be_positive_and_needs_a_device(checkpoint, tmp_path, capsys):
+    out = str(tmp_path / "p.csv")
+    code = main(
+        [
+            "predict",
+            str(checkpoint),
+            "--backend",
+            "fake_manila",
+            "--out",
+            out,
+            "--max-qpu-seconds",
+            "0",
+        ]
+    )
+    assert code == 1 and "--max-qpu-seconds: the budget must be > 0 seconds, got 0.0" in (
+        capsys.readouterr().err
+    )
+    code = main(["predict", str(checkpoint), "--out", out, "--max-qpu-seconds", "10"])
+    assert code == 1 and "--max-qpu-seconds apply only to device backends" in (
+        capsys.readouterr().err
+    )
+
+
 def test_device_flags_need_a_device_backend(checkpoint, tmp_path, capsys):
     code = main(["predict", str(checkpoint), "--shots", "10", "--out", str(tmp_path / "p.csv")])
     err = capsys.readouterr().err

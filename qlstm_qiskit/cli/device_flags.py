@@ -1,7 +1,7 @@
 """The command line's device flags (``--execution``, ``--shots``, ``--run-name``, ``--ledger``,
-``--dry-run``, ``--yes``) and what they do around a run: defaults for the run's name and ledger,
-the cost preview, the confirmation for real devices, the job summary, and closing batches and
-sessions."""
+``--dry-run``, ``--max-qpu-seconds``, ``--yes``) and what they do around a run: defaults for the
+run's name and ledger, the cost preview, the QPU-time budget, the confirmation for real devices,
+the job summary, and closing batches and sessions."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ _FLAGS = {
 
 class NotConfirmed(ValueError):
     """The user did not confirm a submission to real hardware."""
+
+
+class OverBudget(ValueError):
+    """The estimated QPU time exceeds ``--max-qpu-seconds``."""
 
 
 def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> None:
@@ -55,7 +59,15 @@ def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> No
     group.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the jobs, circuits, shots and estimated QPU seconds, submit nothing",
+        help="print the jobs, circuits, shots, executions and estimated QPU seconds with "
+        "their breakdown (IBM's usage model), submit nothing",
+    )
+    group.add_argument(
+        "--max-qpu-seconds",
+        type=float,
+        metavar="S",
+        help="refuse to submit anything when the estimated QPU time (as --dry-run prints it) "
+        "exceeds S seconds",
     )
     group.add_argument(
         "--yes",
@@ -83,7 +95,9 @@ def device_options(
     given = {key: getattr(args, key) for key in _FLAGS if getattr(args, key) is not None}
     if name is None or not is_device(name):
         flags = [_FLAGS[k] for k in given] + [
-            f for f in ("--dry-run", "--yes") if getattr(args, f[2:].replace("-", "_"))
+            f
+            for f in ("--dry-run", "--max-qpu-seconds", "--yes")
+            if getattr(args, f[2:].replace("-", "_"), None) not in (None, False)
         ]
         if flags:
             raise ValueError(
@@ -96,17 +110,31 @@ def device_options(
 
 def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
     """Before anything is submitted: with ``--dry-run`` print the cost preview ``cost()`` and
-    return False (do not run); for real hardware print it and ask ``Proceed? [y/N]`` unless
-    ``--yes``. Returns whether to run."""
+    return False (do not run); with ``--max-qpu-seconds S`` refuse (:class:`OverBudget`) when
+    its estimate exceeds ``S`` (after printing it on a dry run); for real hardware print it and
+    ask ``Proceed? [y/N]`` unless ``--yes``. Returns whether to run."""
     backends = [b for model in models for b in device_backends(model)]
     if not backends:
         return True
+    budget = getattr(args, "max_qpu_seconds", None)
+    if budget is not None and not budget > 0:  # also refuses NaN
+        raise ValueError(f"--max-qpu-seconds: the budget must be > 0 seconds, got {budget}")
     real = any(b.real for b in backends)
-    if not args.dry_run and (args.yes or not real):
+    ask = real and not args.yes
+    if not (args.dry_run or ask or budget is not None):
         return True
-    print(cost().report())
+    preview = cost()
+    if args.dry_run or ask:
+        print(preview.report())
+    if budget is not None and preview.qpu_seconds > budget:
+        raise OverBudget(
+            f"estimated QPU time {preview.qpu_seconds:.1f} s exceeds --max-qpu-seconds "
+            f"{budget:g}; nothing was submitted"
+        )
     if args.dry_run:
         return False
+    if not ask:
+        return True
     print("Proceed? [y/N] ", end="", flush=True)
     answer = sys.stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
