@@ -108,7 +108,8 @@ class CostPreview:
             f"cost preview for {self.backend} (dry run: nothing submitted)",
             f"  jobs:      {self.jobs}",
             f"  circuits:  {self.circuits} parameter rows (at most {largest} in one job)",
-            f"  shots:     {self.shots} per circuit, {self.requested_executions} executions requested",
+            f"  shots:     {self.shots} per circuit, "
+            f"{self.requested_executions} executions requested",
         ]
         for pricing in self.pricings:
             lines += _device_lines(pricing, self.shots, len(self.pricings) > 1)
