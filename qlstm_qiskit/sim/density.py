@@ -127,6 +127,8 @@ class DensityProgram:
         self.pair_index = sum(
             ((pair[q] & 1) << (n + q)) | ((pair[q] >> 1) << q) for q in range(n)
         ).astype(np.int64)
+        #: its inverse: the flattened-matrix order in the Kronecker order
+        self.matrix_index = np.argsort(self.pair_index)
 
     def _multi_qubit(self, op: Instruction, channel: np.ndarray | None) -> MultiQubitGate:
         n = self.n_qubits
@@ -291,7 +293,7 @@ class DensityBound:
     def _evolved_probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
         n, dim = self.program.n_qubits, self.dim
         rho = self._product_state(inputs)
-        index = torch.as_tensor(np.argsort(self.program.pair_index), device=self.device)
+        index = torch.as_tensor(self.program.matrix_index, device=self.device)
         rho = rho.expand(self.n_circuits, inputs.shape[1], rho.shape[-1])[..., index]
         for stage in self.rest:
             if isinstance(stage, list):
