@@ -27,6 +27,7 @@ import qlstm_qiskit.sim.density as density
 from qlstm_qiskit import QLSTM, get_backend, list_backends
 from qlstm_qiskit.backends.density import DensityMatrixBackend
 from qlstm_qiskit.backends.noise import noise_model, scaled_noise
+from qlstm_qiskit.backends.noise_channels import device_noise_model
 from qlstm_qiskit.backends.profiles import builtin_dir, load_profile
 from qlstm_qiskit.circuits import CircuitSpec, gate_circuit
 
@@ -131,13 +132,13 @@ def test_values_equal_aer_noisy_exact(aer_noisy_exact, case):
 
 @pytest.fixture(scope="module")
 def devices():
-    """name -> (fake device, Aer's NoiseModel.from_backend of it, density_matrix backend)."""
+    """name -> (fake device, the noise model its simulator runs, density_matrix backend)."""
     from qlstm_qiskit.backends.transpile import cached_device
 
     found = {}
     for name in DEVICES:
         device = cached_device("fake", name)
-        model = NoiseModel.from_backend(device)
+        model = device_noise_model(device)
         found[name] = (device, model, get_backend("density_matrix", noise_from=name))
     return found
 
@@ -186,7 +187,7 @@ def aer_device_values(device, model, spec, weights, inputs) -> np.ndarray:
     from qlstm_qiskit.backends.transpile import cached_pass_manager
 
     isa = cached_pass_manager(device, 1).run(gate_circuit(spec).circuit)  # cached: the backend's
-    errors = basic_device_readout_errors(target=device.target)
+    errors = basic_device_readout_errors(properties=device.properties())
     readout = {qubits[0]: np.asarray(error.probabilities) for qubits, error in errors}
     return aer_values(spec, isa, model, readout, weights, inputs)
 

@@ -1,6 +1,8 @@
-"""Device backends in qiskit-ibm-runtime's local testing mode (FakeManilaV2: 5 qubits, CX basis;
-FakeBrisbane: 127 qubits, ECR basis), credentials, and an opt-in hardware smoke test."""
+"""Fake device backends, simulated on their active qubits (FakeManilaV2: 5 qubits, CX basis;
+FakeBrisbane: 127 qubits, ECR basis), credentials, and an opt-in hardware smoke test. The
+``ibm_<device>`` path on the runtime's primitives is in test_runtime.py."""
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -15,10 +17,11 @@ import torch
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
 from qlstm_qiskit.backends.devices import DeviceBackend
 from qlstm_qiskit.backends.ibm_runtime import SAVE_ACCOUNT_HINT, fake_device_names
+from qlstm_qiskit.backends.local_device import ActiveQubitEstimator, restricted_noise_model
+from qlstm_qiskit.backends.noise_channels import device_noise_model
 from qlstm_qiskit.circuits import gate_circuit
 
 pytest.importorskip("qiskit_ibm_runtime")
-from qiskit_ibm_runtime import Batch, Session  # noqa: E402
 from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2  # noqa: E402
 
 SPEC = CircuitSpec(n_qubits=2)
@@ -65,7 +68,7 @@ def test_list_backends_names_every_fake_device_and_the_ibm_pattern():
             r"unknown option\(s\) 'shotz' for backend "
             r"'fake_manila'; valid options: gradient, shots, seed, optimization_level, "
             r"resilience_level, twirling, dynamical_decoupling, job_tags, execution, "
-            r"run_name, ledger",
+            r"run_name, ledger, max_executions, max_execution_time, service",
         ),
         (
             "fake_manila",
@@ -103,6 +106,14 @@ def test_list_backends_names_every_fake_device_and_the_ibm_pattern():
             r"range 0..3",
         ),
         ("ibm_brisbane", {"seed": 1}, ValueError, r"seed applies only to fake devices"),
+        (
+            "fake_manila",
+            {"max_execution_time": 0},
+            ValueError,
+            r"max_execution_time must be in the range >= 1, got 0",
+        ),
+        ("fake_manila", {"service": object()}, ValueError, r"service applies only to ibm_"),
+        ("ibm_manila", {"service": "token"}, TypeError, r"service must be a qiskit_ibm_runtime"),
     ],
 )
 def test_device_option_errors(name, options, error, message):
@@ -178,44 +189,28 @@ def test_transpilation_happens_once_per_circuit_and_device():
     assert model.backend.pass_manager.transpiled >= 1
 
 
-@pytest.mark.parametrize(
-    "execution, mode_type", [("job", None), ("batch", Batch), ("session", Session)]
-)
-def test_execution_modes_and_job_tags(execution, mode_type):
-    backend = get_backend(
-        "fake_manila", shots=200, seed=1, execution=execution, run_name="my-run", job_tags=["extra"]
+def test_fake_devices_say_which_options_they_do_not_simulate():
+    with pytest.warns(UserWarning) as caught:
+        backend = get_backend(
+            "fake_manila",
+            shots=100,
+            seed=1,
+            resilience_level=1,
+            twirling=True,
+            dynamical_decoupling="XY4",
+            execution="session",
+        )
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith(
+        "backend 'fake_manila': not simulated on a fake device: resilience_level, twirling, "
+        "dynamical_decoupling, execution"
     )
-    values, _ = executor_values(backend, batch=2)
-    assert np.isfinite(values).all()
-    estimator = backend.estimator
-    runtime_estimator = estimator.estimator
-    assert type(runtime_estimator).__name__ == "EstimatorV2"
-    assert list(runtime_estimator.options.environment.job_tags) == ["my-run", "extra"]
-    if mode_type is None:
-        assert estimator.mode is None and runtime_estimator.backend() is backend.device
-    else:
-        assert isinstance(estimator.mode, mode_type) and runtime_estimator.mode is estimator.mode
-    backend.close()
-    assert estimator.mode is None
-
-
-def test_mitigation_options_pass_through_and_local_mode_warns():
-    backend = get_backend(
-        "fake_manila",
-        shots=100,
-        seed=1,
-        resilience_level=1,
-        twirling=True,
-        dynamical_decoupling="XY4",
-    )
-    options = backend.estimator.estimator.options
-    assert options.resilience_level == 1
-    assert options.twirling.enable_gates is True and options.twirling.enable_measure is True
-    assert options.dynamical_decoupling.enable is True
-    assert options.dynamical_decoupling.sequence_type == "XY4"
-    with pytest.warns(UserWarning, match="no effect in local testing mode"):
-        values, _ = executor_values(backend, batch=1)
-    assert np.isfinite(values).all()
+    assert backend.options()["resilience_level"] == 1  # they price the preview
+    values, _ = executor_values(backend, batch=1)
+    assert np.isfinite(values).all() and backend.estimator.mode is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to say when nothing unsimulated is set
+        get_backend("fake_manila", shots=100, twirling=False, execution="job")
 
 
 def test_training_on_fake_manila_changes_every_parameter():
@@ -347,3 +342,91 @@ def test_the_runtime_is_bounded_and_the_installed_one_is_within_the_bounds():
     requirement = Requirement(RUNTIME_REQUIREMENT)
     assert any(spec.operator == "<" for spec in requirement.specifier)
     assert requirement.specifier.contains(version("qiskit-ibm-runtime"))
+
+
+# -- active qubits only ---------------------------------------------------------------------------
+def _touched(circuit) -> set[int]:
+    return {
+        circuit.find_bit(q).index
+        for instruction in circuit.data
+        if instruction.operation.name != "barrier"
+        for q in instruction.qubits
+    }
+
+
+def test_fake_brisbane_simulates_only_the_active_qubits():
+    backend = get_backend("fake_brisbane", shots=SHOTS, seed=5)
+    values, _ = executor_values(backend, batch=2)
+    isa = backend.compile(gate_circuit(SPEC)).network.circuit
+    active = _touched(isa)
+    inner = backend.estimator.estimator
+    assert isinstance(inner, ActiveQubitEstimator) and isa.num_qubits == 127
+    assert inner.simulated_qubits == tuple(sorted(active)) and len(active) < 10
+    (simulator,) = inner._simulators.values()
+    # every circuit that reached Aer had the active qubits only (4 gates x 2 rows)
+    assert simulator.widths == [len(active)] * 8
+    wide = isa.assign_parameters(np.zeros(isa.num_parameters))
+    with pytest.raises(RuntimeError, match=r"has 127 qubits, more than the \d active qubits"):
+        simulator.run(wide)
+
+
+def test_restricted_noise_model_is_the_device_model_on_those_qubits():
+    device = FakeProviderForBackendV2().backend("fake_manila")
+    whole = device_noise_model(device).to_dict()["errors"]
+    kept = (2, 1)  # renumbered in this order: device qubit 2 -> 0, 1 -> 1
+    small = restricted_noise_model(device, kept).to_dict()["errors"]
+
+    def table(errors, rename):
+        found = {}
+        for error in errors:
+            for qubits in error["gate_qubits"]:
+                if all(q in rename for q in qubits):
+                    key = (tuple(error["operations"]), tuple(rename[q] for q in qubits))
+                    found[key] = {k: v for k, v in error.items() if k not in ("id", "gate_qubits")}
+        return found
+
+    expected = table(whole, {q: i for i, q in enumerate(kept)})
+    assert expected and table(small, {0: 0, 1: 1}) == expected
+    assert {("cx", (0, 1)), ("measure", (1,))} <= {(k[0][0], k[1]) for k in expected}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("qiskit_ibm_runtime.estimator") is None,
+    reason="this qiskit-ibm-runtime has no legacy EstimatorV2",
+)
+def test_active_qubit_sampling_equals_the_runtime_local_mode_on_the_whole_device():
+    """Today's path (before the executor): the legacy runtime EstimatorV2 in local testing mode on
+    the whole device. With the same seed, the active-qubit simulation gives the same values."""
+    from qiskit_ibm_runtime.estimator import EstimatorV2
+
+    from qlstm_qiskit.backends.estimators import shots_precision
+
+    backend = get_backend("fake_brisbane", shots=SHOTS, seed=5)
+    network = backend.compile(gate_circuit(SPEC)).network
+    values = np.random.default_rng(0).uniform(0, 3, (3, network.circuit.num_parameters))
+    pub = (network.circuit, network.observables, values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy = EstimatorV2(
+            mode=backend.device,
+            options={
+                "default_precision": shots_precision(SHOTS),
+                "simulator": {"seed_simulator": 77},
+            },
+        )
+    ours = ActiveQubitEstimator(backend.device, SHOTS)
+    ours.seed_simulator = 77
+    np.testing.assert_array_equal(
+        ours.run([pub]).result()[0].data.evs, legacy.run([pub]).result()[0].data.evs
+    )
+
+
+def test_fake_device_values_agree_with_the_exact_noisy_values_within_shot_noise():
+    shots = 20000
+    backend = get_backend("fake_manila", shots=shots, seed=11)
+    exact_noisy = get_backend("density_matrix", noise_from="fake_manila")
+    values, _ = executor_values(backend, batch=3, seed=2)
+    expected, _ = executor_values(exact_noisy, batch=3, seed=2)
+    std = np.sqrt(np.clip(1 - expected**2, 1e-3, None) / shots)
+    assert np.abs(values - expected).max() < 4.5 * std.max()
+    assert np.abs((values - expected) / std).mean() < 1.2  # ~0.8 for unbiased shot noise

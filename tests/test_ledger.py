@@ -13,18 +13,18 @@ import pytest
 import torch
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
-from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
-from qiskit_aer.primitives import EstimatorV2 as AerEstimator
 
-from qlstm_qiskit import QLSTM, get_backend
+from qlstm_qiskit import QLSTM, CircuitSpec, get_backend
 from qlstm_qiskit.backends.cost import QUICK_SECONDS_PER_EXECUTION, SECONDS_PER_JOB
-from qlstm_qiskit.backends.jobs import LedgerEstimator
 from qlstm_qiskit.backends.ledger import Ledger
+from qlstm_qiskit.backends.runtime_estimator import estimator_class, installed_primitive
+from qlstm_qiskit.circuits import gate_circuit
 from qlstm_qiskit.cli import main
 from qlstm_qiskit.forecasting.inference import predict_dataset, preview_dataset, preview_work
 
 pytest.importorskip("qiskit_ibm_runtime")
+from runtime_standin import StandInService  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -131,40 +131,49 @@ def _one_qubit_pub():
     return (circuit, [SparsePauliOp("Z")], [[0.3], [1.1]])
 
 
-class RuntimeServiceStandIn:
-    """What the ledger needs of ``QiskitRuntimeService`` (the network boundary): ``job(id)``."""
+def _ibm_values(service, ledger):
+    """One estimator call of a 2-qubit gate circuit on ``ibm_manila`` of the stand-in service
+    (the real runtime Estimator in local mode) with a ledger; returns (values, backend)."""
+    backend = get_backend(
+        "ibm_manila", service=service, shots=200, resilience_level=0, ledger=str(ledger)
+    )
+    spec = CircuitSpec(n_qubits=2)
+    circuit = backend.compile(gate_circuit(spec))
+    weights = torch.full((4, spec.n_weights), 0.4, dtype=torch.float64)
+    inputs = torch.full((4, 2, spec.n_inputs), 0.9, dtype=torch.float64)
+    with torch.no_grad():
+        return circuit.bind(weights).expectation(inputs).numpy(), backend
 
-    def __init__(self):
-        self.asked = []
 
-    def job(self, job_id):
-        self.asked.append(job_id)
-        return AerEstimator().run([_one_qubit_pub()])
+def _forget_results(ledger: Path) -> None:
+    """The ledger as a crash right after submission leaves it: no ``done`` lines."""
+    path = ledger / "ledger.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines if e["status"] != "done"))
 
 
-def test_a_pending_job_is_reattached_by_id_or_resubmitted_locally(tmp_path):
-    def estimator(service):
-        return LedgerEstimator(
-            lambda: (AerEstimator(), None),
-            backend_name="test",
-            options={"shots": 100},
-            shots=100,
-            ledger=Ledger(tmp_path),
-            service=service,
-        )
-
-    pub = _one_qubit_pub()
-    key = estimator(None).key([EstimatorPub.coerce(pub)])
-    Ledger(tmp_path).record({"key": key, "status": "submitted", "job_id": "job-42"})
-    service = RuntimeServiceStandIn()
-    remote = estimator(service)
-    evs = remote.run([pub]).result()[0].data.evs
-    assert np.allclose(evs, np.cos([0.3, 1.1]).reshape(evs.shape))
-    assert service.asked == ["job-42"] and (remote.reattached, remote.submitted) == (1, 0)
-    Ledger(tmp_path).record({"key": key, "status": "submitted", "job_id": "job-43"})
-    local = estimator(None)  # local jobs cannot be retrieved: submitted again
-    local.run([pub]).result()
-    assert (local.reattached, local.submitted) == (0, 1)
+def test_a_pending_job_is_reattached_by_id_or_resubmitted_locally(tmp_path, monkeypatch):
+    service = StandInService()
+    service.record_submissions(monkeypatch, estimator_class(installed_primitive()))
+    first, backend = _ibm_values(service, tmp_path / "ibm")
+    assert backend.estimator.submitted == 1
+    (job_id,) = [e["job_id"] for e in Ledger(tmp_path / "ibm").lines if e["status"] == "submitted"]
+    _forget_results(tmp_path / "ibm")
+    again, backend = _ibm_values(service, tmp_path / "ibm")
+    assert service.asked == [job_id]
+    assert (backend.estimator.reattached, backend.estimator.submitted) == (1, 0)
+    np.testing.assert_array_equal(again, first)  # the job's own result, read back
+    # local jobs cannot be retrieved by id: submitted again
+    model = QLSTM(1, 2, n_qubits=2, seed=0, dtype=torch.float64)
+    model.set_backend("fake_manila", shots=100, seed=1, ledger=str(tmp_path / "fake"))
+    x = torch.zeros(1, 1, 1, dtype=torch.float64)
+    with torch.no_grad():
+        model(x)
+    _forget_results(tmp_path / "fake")
+    model.set_backend("fake_manila", shots=100, seed=1, ledger=str(tmp_path / "fake"))
+    with torch.no_grad():
+        model(x)
+    assert (model.backend.estimator.reattached, model.backend.estimator.submitted) == (0, 1)
 
 
 def test_a_corrupt_ledger_is_an_error_but_a_cut_last_line_is_ignored(tmp_path):
@@ -196,6 +205,8 @@ def predict_argv(checkpoint, ledger, out):
 DIES_AFTER_FIRST_RESULT = """
 import os, sys
 from qlstm_qiskit.backends.ledger import Ledger
+from qlstm_qiskit.backends.runtime_estimator import estimator_class, installed_primitive
+from qlstm_qiskit.circuits import gate_circuit
 from qlstm_qiskit.cli import main
 record = Ledger.record
 def record_then_die(self, entry):
@@ -388,47 +399,24 @@ def test_real_devices_ask_before_submitting(monkeypatch, capsys):
     assert model.backend.estimator.submitted == 0
 
 
-class FailedJobService(RuntimeServiceStandIn):
-    """A service whose re-attached job failed on the device."""
-
-    def job(self, job_id):
-        self.asked.append(job_id)
-
-        class Failed:
-            def job_id(self):
-                return job_id
-
-            def result(self):
-                raise RuntimeError("job cancelled")
-
-        return Failed()
-
-
-def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_path):
-    def estimator(service=None):
-        return LedgerEstimator(
-            lambda: (AerEstimator(), None),
-            backend_name="test",
-            options={"shots": 100},
-            shots=100,
-            ledger=Ledger(tmp_path),
-            service=service,
-        )
-
-    pub = _one_qubit_pub()
-    key = estimator().key([EstimatorPub.coerce(pub)])
-    Ledger(tmp_path).record({"key": key, "status": "submitted", "job_id": "job-7"})
-    remote = estimator(FailedJobService())
-    evs = remote.run([pub]).result()[0].data.evs
-    assert np.allclose(evs, np.cos([0.3, 1.1]).reshape(evs.shape))
-    assert (remote.reattached, remote.submitted) == (1, 1)
-    statuses = [entry["status"] for entry in Ledger(tmp_path).lines if entry["key"] == key]
+def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_path, monkeypatch):
+    service = StandInService()
+    service.record_submissions(monkeypatch, estimator_class(installed_primitive()))
+    first, backend = _ibm_values(service, tmp_path)
+    (entry,) = [e for e in Ledger(tmp_path).lines if e["status"] == "submitted"]
+    _forget_results(tmp_path)
+    service.stored[entry["job_id"]]._status = "ERROR"  # the job failed on the device
+    service.stored[entry["job_id"]]._job = None
+    again, backend = _ibm_values(service, tmp_path)
+    assert (backend.estimator.reattached, backend.estimator.submitted) == (1, 1)
+    statuses = [e["status"] for e in Ledger(tmp_path).lines if e["key"] == entry["key"]]
     assert statuses == ["submitted", "failed", "submitted", "done"]
-    result_file = tmp_path / Ledger(tmp_path).finished(key)["result"]
+    assert np.abs(again - first).max() < 0.5  # sampled again: the same values within shots
+    result_file = tmp_path / Ledger(tmp_path).finished(entry["key"])["result"]
     result_file.write_bytes(result_file.read_bytes()[:20])  # cut short, as by a crash
-    again = estimator()
-    assert np.allclose(again.run([pub]).result()[0].data.evs, evs)
-    assert (again.reused, again.submitted) == (0, 1)
+    third, backend = _ibm_values(service, tmp_path)
+    assert (backend.estimator.reused, backend.estimator.submitted) == (0, 1)
+    assert np.isfinite(third).all()
 
 
 def test_routing_is_the_same_in_every_process(tmp_path):

@@ -220,7 +220,7 @@ def test_readout_assignments_are_the_transposed_readout_probabilities(devices):
     device, model = devices["fake_manila"]
     circuit, observables = isa(device, 3)
     small = compact(circuit, observables)
-    errors = {tuple(q): e for q, e in basic_device_readout_errors(target=device.target)}
+    errors = {tuple(q): e for q, e in basic_device_readout_errors(properties=device.properties())}
     for qubit, matrix in zip(small.physical, readout_assignments(model, small), strict=True):
         np.testing.assert_array_equal(matrix, np.asarray(errors[(qubit,)].probabilities).T)
     profile = load_profile(builtin_dir() / "aer_noisy.toml")

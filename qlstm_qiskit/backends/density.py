@@ -8,9 +8,10 @@ Aer ``NoiseModel`` attaches, with :mod:`qlstm_qiskit.sim.density`. Where the noi
   ``basis_gates``;
 - a profile name (``"aer_noisy"``): that profile's ``[noise]`` table, ``basis_gates`` and
   ``optimization_level``;
-- a fake device name (``"fake_manila"``): ``NoiseModel.from_backend`` of the device, on the same
-  seeded ISA circuit as the ``fake_<device>`` backend (:mod:`.transpile`), simulating only the
-  qubits the circuit touches;
+- a fake device name (``"fake_manila"``): the noise model the ``fake_<device>`` backend samples
+  (:func:`~qlstm_qiskit.backends.noise_channels.device_noise_model`, from the device's
+  calibration properties, asymmetric readout included), on the same seeded ISA circuit as that
+  backend (:mod:`.transpile`), simulating only the qubits the circuit touches;
 - a ``qiskit_aer.noise.NoiseModel``: its errors, on its basis gates.
 
 ``noise_scale=k`` scales every error rate: a ``[noise]`` table is scaled as a table
@@ -37,7 +38,12 @@ from ..sim.density import DensityBound, DensityProgram
 from ..sim.program import parse_program
 from .base import CircuitTemplate, QuantumBackend
 from .noise import noise_model, scaled_noise
-from .noise_channels import compact, instruction_channels, readout_assignments
+from .noise_channels import (
+    compact,
+    device_noise_model,
+    instruction_channels,
+    readout_assignments,
+)
 from .profiles import Profile, find_profiles, load_profile
 from .transpile import cached_device, cached_pass_manager
 
@@ -193,6 +199,4 @@ def _basis_pass_manager(basis, level: int):
 
 @cache
 def _device_noise_model(name: str):
-    from qiskit_aer.noise import NoiseModel
-
-    return NoiseModel.from_backend(cached_device("fake", name))
+    return device_noise_model(cached_device("fake", name))

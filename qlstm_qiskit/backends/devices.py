@@ -1,24 +1,21 @@
-"""Device backends: ``fake_<device>`` (local testing mode) and ``ibm_<device>`` (IBM Quantum).
+"""Device backends: ``fake_<device>`` (simulated locally) and ``ibm_<device>`` (IBM Quantum).
 
 Both take one code path, :func:`device_backend`: the device is a ``BackendV2`` (a fake device of
-``qiskit_ibm_runtime.fake_provider``, or ``QiskitRuntimeService().backend(name)``); each gate
-circuit is transpiled once per device and optimization level to an ISA circuit with
+``qiskit_ibm_runtime.fake_provider``, or ``service.backend(name)`` of a ``QiskitRuntimeService``);
+each gate circuit is transpiled once per device and optimization level to an ISA circuit with
 ``generate_preset_pass_manager`` (:class:`CachedPassManager`), its observables laid out with the
-transpiled layout, and evaluated by the runtime's ``EstimatorV2`` with ``mode=`` the device
-(``execution="job"``), a ``Batch`` or a ``Session``. Every estimator call goes through a
+transpiled layout, and every estimator call goes through a
 :class:`~qlstm_qiskit.backends.jobs.LedgerEstimator`, which tags, counts, splits over the per-job
-limit, previews (dry run) and, with a ledger, records and resumes the jobs.
+limit, previews (dry run) and, with a ledger, records and resumes the jobs. What runs the jobs:
 
-Why ``EstimatorV2`` and not the executor-based ``qiskit_ibm_runtime.executor_estimator.Estimator``
-of qiskit-ibm-runtime 0.51: in local testing mode the executor simulates every qubit of the device
-(a 2-qubit circuit on FakeBrisbane asks Aer for 127 qubits and fails for lack of memory), while
-``EstimatorV2`` runs ``BackendEstimatorV2`` on the device's noise model. ``EstimatorV2`` is
-deprecated since 0.50; its construction is the only place where we silence that warning.
-
-Local testing mode (fake devices): shots are sampled on the device's noise model (gate errors,
-relaxation, readout); ``resilience_level``, ``twirling`` and ``dynamical_decoupling`` are passed
-to the runtime, which only warns that they have no effect locally; ``Batch``/``Session`` are
-created and ignored by the runtime; local jobs cannot be retrieved by id after the process ends.
+- ``ibm_<device>``: the runtime's Estimator (:mod:`~qlstm_qiskit.backends.runtime_estimator`:
+  the executor-based one where the installed runtime has it, else the legacy ``EstimatorV2``)
+  with ``mode=`` the device (``execution="job"``), a ``Batch`` or a ``Session``;
+- ``fake_<device>``: :class:`~qlstm_qiskit.backends.local_device.ActiveQubitEstimator`, which
+  samples the ISA circuits on their active qubits only, with the device's noise model, seeded per
+  job. Resilience, twirling, dynamical decoupling, ``max_execution_time`` and the execution mode
+  are not simulated (a ``UserWarning`` names those that are set); they still price the cost
+  preview. Local jobs cannot be retrieved by id after the process ends.
 """
 
 from __future__ import annotations
@@ -30,12 +27,18 @@ from typing import Any
 
 from .cost import CostPreview
 from .cost_model import device_pricing
-from .estimators import shots_precision
-from .ibm_runtime import RUNTIME_REQUIREMENT, runtime
 from .jobs import LedgerEstimator
 from .ledger import Ledger
+from .local_device import ActiveQubitEstimator, unsimulated_options
 from .primitive import PrimitiveBackend
 from .profiles import EXECUTION_MODES, FAMILIES, MAX_EXECUTIONS_PER_JOB
+from .runtime_estimator import (
+    check_estimator_options,
+    estimator_options,
+    installed_primitive,
+    job_tags,
+    make_estimator,
+)
 from .transpile import cached_device, cached_pass_manager
 
 __all__ = [
@@ -47,99 +50,42 @@ __all__ = [
     "preview",
 ]
 
-
-def estimator_options(opts: dict[str, Any], local: bool) -> dict[str, Any]:
-    """The runtime ``EstimatorV2`` options of a device backend's options.
-
-    ``shots`` become ``default_shots`` on a real device; locally the runtime turns
-    ``default_shots`` into ``precision = 1/sqrt(shots)`` and then samples ``ceil(1/precision²)``
-    shots (one too many after rounding), so there ``default_precision`` is set to the precision
-    that samples exactly ``shots``. ``job_tags`` start with the run's name."""
-    options: dict[str, Any] = {}
-    if local:
-        options["default_precision"] = shots_precision(opts["shots"])
-    else:
-        options["default_shots"] = opts["shots"]
-    if local and opts["seed"] is not None:  # LedgerEstimator gives every job its own seed
-        options["simulator"] = {"seed_simulator": opts["seed"]}
-    if opts["resilience_level"] is not None:
-        options["resilience_level"] = opts["resilience_level"]
-    twirling = opts["twirling"]
-    if isinstance(twirling, bool):
-        options["twirling"] = {"enable_gates": twirling, "enable_measure": twirling}
-    elif twirling is not None:
-        options["twirling"] = dict(twirling)
-    dd = opts["dynamical_decoupling"]
-    if isinstance(dd, bool):
-        options["dynamical_decoupling"] = {"enable": dd}
-    elif isinstance(dd, str):
-        options["dynamical_decoupling"] = {"enable": True, "sequence_type": dd}
-    elif dd is not None:
-        options["dynamical_decoupling"] = dict(dd)
-    options["environment"] = {"job_tags": job_tags(opts)}
-    return options
-
-
-def job_tags(opts: dict[str, Any]) -> list[str]:
-    """The run's name, then the user's ``job_tags``."""
-    tags = opts["job_tags"]
-    tags = [tags] if isinstance(tags, str) else list(tags or ())
-    return [run_name(opts), *[t for t in tags if t != run_name(opts)]]
-
-
-def run_name(opts: dict[str, Any]) -> str:
-    return opts["run_name"] or "qlstm-qiskit"
-
-
-def check_estimator_options(owner: str, options: dict[str, Any]) -> None:
-    """Validate runtime options (twirling and dynamical-decoupling tables included) without
-    contacting anything; a bad value is a ``ValueError`` naming the option."""
-    rt = runtime(owner)
-    try:
-        rt.options.EstimatorOptions(**options)
-    except Exception as exc:  # pydantic's ValidationError and the runtime's own errors
-        raise ValueError(f"{owner}: invalid runtime estimator options ({exc})") from exc
-
-
-def make_estimator(device, opts: dict[str, Any], local: bool):
-    """The runtime ``EstimatorV2`` in the execution mode of ``opts``: ``mode=`` the device, a
-    ``Batch`` or a ``Session`` on it; returns ``(estimator, mode or None)``."""
-    rt = runtime("device backends")
-    mode = device
-    if opts["execution"] == "batch":
-        mode = rt.Batch(backend=device)
-    elif opts["execution"] == "session":
-        mode = rt.Session(backend=device)
-    estimator_class = getattr(rt, "EstimatorV2", None)
-    if estimator_class is None:
-        raise ImportError(
-            f"device backends need qiskit_ibm_runtime.EstimatorV2, which this "
-            f"qiskit-ibm-runtime ({rt.__version__}) no longer has; install a "
-            f'supported version: pip install "{RUNTIME_REQUIREMENT}"'
-        )
-    with warnings.catch_warnings():
-        # EstimatorV2 is deprecated since 0.50 in favour of the executor-based Estimator, which
-        # cannot run fake devices above a few qubits locally (see the module docstring).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        estimator = estimator_class(mode=mode, options=estimator_options(opts, local))
-    return estimator, (None if mode is device else mode)
+#: options never shown in a backend's description (objects, or the per-job limit's default)
+HIDDEN_OPTIONS = ("service",)
 
 
 def device_backend(profile, name: str):
     """The :class:`DeviceBackend` of ``name`` (``fake_*`` or ``ibm_*``)
     configured by the device ``profile`` (its options already validated)."""
     family = profile.family
-    device = cached_device(family, name)
-    local = family == "fake"
     opts = profile.options
-    check_estimator_options(f"backend {name!r}", estimator_options(opts, local))
+    local = family == "fake"
+    device = cached_device(family, name, None if local else opts["service"])
+    # the runtime's own options class checks them (tables included), also for a fake device,
+    # whose options still price the cost preview
+    primitive = installed_primitive()
+    check_estimator_options(f"backend {name!r}", estimator_options(opts), primitive)
+    if local:
+        unsimulated = unsimulated_options(opts)
+        if unsimulated:
+            warnings.warn(
+                f"backend {name!r}: not simulated on a fake device: {', '.join(unsimulated)} (its "
+                "circuits are sampled on the device's noise model as they are); these options "
+                "price the cost preview only",
+                UserWarning,
+                stacklevel=3,
+            )
+        primitive, service = None, None
+    else:
+        service = opts["service"] if opts["service"] is not None else device.service
     pass_manager = cached_pass_manager(device, opts["optimization_level"])
     return DeviceBackend(
         device,
         opts,
         name=name,
         computes=profile.computes,
-        local=local,
+        primitive=primitive,
+        service=service,
         gradient=profile.gradient,
         pass_manager=pass_manager,
     )
@@ -149,10 +95,10 @@ class DeviceBackend(PrimitiveBackend):
     """A ``fake_<device>`` or ``ibm_<device>`` backend (built by
     :func:`device_backend`): a :class:`~qlstm_qiskit.backends.primitive.PrimitiveBackend` whose
     estimator is a :class:`~qlstm_qiskit.backends.jobs.LedgerEstimator` around the runtime
-    estimator.
+    Estimator (``ibm_<device>``) or an :class:`ActiveQubitEstimator` (``fake_<device>``).
 
     ``computes`` is ``"noisy"``: sampled shots on the device's noise model (fake devices) or on
-    the hardware. The module docstring says what local testing mode does."""
+    the hardware. The module docstring says what a fake device simulates."""
 
     def __init__(
         self,
@@ -161,18 +107,31 @@ class DeviceBackend(PrimitiveBackend):
         *,
         name: str,
         computes: str,
-        local: bool,
+        primitive: str | None,
+        service,
         gradient: str,
         pass_manager,
     ) -> None:
         self.device = device
-        self.local = local
+        self.local = primitive is None
+        #: ``"executor"`` or ``"legacy"`` (the runtime Estimator of ``ibm_<device>``); ``None``
+        #: for a fake device (:class:`ActiveQubitEstimator`)
+        self.primitive = primitive
         #: prices the jobs of a preview: the device's rep_delay and target, the options' overhead
         self.pricing = device_pricing(device, opts)
         ledger = Ledger(opts["ledger"]) if opts["ledger"] is not None else None
-        service = None if local else getattr(device, "service", None)
+        if self.local:
+
+            def make():
+                return ActiveQubitEstimator(device, opts["shots"]), None
+
+        else:
+
+            def make():
+                return make_estimator(device, opts, primitive)
+
         estimator = LedgerEstimator(
-            lambda: make_estimator(device, opts, local),
+            make,
             backend_name=name,
             options=opts,
             shots=opts["shots"],
@@ -180,12 +139,15 @@ class DeviceBackend(PrimitiveBackend):
             ledger=ledger,
             tags=job_tags(opts),
             service=service,
-            simulator_seed=opts["seed"] if local else None,
+            simulator_seed=opts["seed"] if self.local else None,
+            primitive=primitive or "local",
+            pricing=self.pricing,
         )
         shown = {
             k: v
             for k, v in opts.items()
             if v is not None
+            and k not in HIDDEN_OPTIONS
             and (gradient == "spsa" or not k.startswith("spsa"))
             and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)
         }

@@ -69,16 +69,18 @@ def runtime_service():
     ``QISKIT_IBM_INSTANCE``, ``QISKIT_IBM_CHANNEL``) when the token is set, else from the saved
     account. Any failure is a ``ValueError`` that says how to save an account and never contains
     the token."""
-    rt = runtime("ibm devices")
+    runtime("ibm devices")
+    from qiskit_ibm_runtime.qiskit_runtime_service import QiskitRuntimeService
+
     token = os.environ.get(TOKEN_VAR)
     try:
         if token:
-            return rt.QiskitRuntimeService(
+            return QiskitRuntimeService(
                 channel=os.environ.get(CHANNEL_VAR) or DEFAULT_CHANNEL,
                 token=token,
                 instance=os.environ.get(INSTANCE_VAR) or None,
             )
-        return rt.QiskitRuntimeService()
+        return QiskitRuntimeService()
     except Exception as exc:  # the runtime raises account, network and parsing errors alike
         reason = f"{type(exc).__name__}: {exc}"
         cause = exc

@@ -11,9 +11,12 @@ service's per-job limit). Each job is
    values): a finished job's stored result is returned without submitting anything; a pending one
    is re-attached with ``service.job(id)`` where the service can do that (IBM Quantum; local
    fake-device jobs cannot be retrieved after their process ended, so they are submitted again);
-2. otherwise submitted, and its id, what it computes, its tags and the time are appended to the
-   ledger BEFORE its result is waited on;
-3. on arrival its expectation values are saved and a ``done`` line is appended.
+2. otherwise submitted, and its id, what it computes, its tags, the primitive, its estimated QPU
+   time and the time are appended to the ledger BEFORE its result is waited on; a job sent to
+   IBM Quantum carries the tag ``qlstm-key:<key>`` besides the run's tags, so that a lost ledger
+   can be rebuilt from ``service.jobs(job_tags=[run name])``;
+3. on arrival its expectation values are saved and a ``done`` line is appended, with the QPU
+   seconds IBM Quantum billed (``job.usage()``) for a remote job.
 
 Running the same computation again with the same ledger therefore reads back every finished step
 and submits only what is missing: a resumed run submits, in all, as many jobs as an uninterrupted
@@ -44,6 +47,8 @@ KEY_OPTIONS = (
     "twirling",
     "dynamical_decoupling",
 )
+#: the job tag that carries a remote job's ledger key (``KEY_TAG + key``)
+KEY_TAG = "qlstm-key:"
 #: how seeded local jobs are seeded (part of their ledger keys, so that results sampled under
 #: another scheme, e.g. one fixed seed for every job, are never read back as these)
 JOB_SEEDING = "per-job-key"
@@ -58,9 +63,14 @@ class LedgerEstimator(BaseEstimatorV2):
         shots: shots per circuit; ``max_executions``: per-job limit on rows × shots.
         ledger: a :class:`Ledger` or ``None`` (no persistence).
         tags: the job tags (recorded in the ledger).
-        service: what re-attaches pending jobs by id (``None``: they cannot be).
+        service: the ``QiskitRuntimeService`` of remote jobs, which re-attaches pending jobs
+            by id (``None``: local jobs, which cannot be re-attached).
         simulator_seed: the ``seed`` of a local (fake-device) simulator: every job then samples
-            with a seed of its own, :func:`job_seed` of its key (which holds ``seed``).
+            with a seed of its own, :func:`job_seed` of its key (which holds ``seed``), set as
+            the estimator's ``seed_simulator``.
+        primitive: what runs the jobs (``"executor"``, ``"legacy"`` or ``"local"``; recorded).
+        pricing: a :class:`~qlstm_qiskit.backends.cost_model.DevicePricing` that estimates each
+            job's QPU seconds for the ledger (``None``: not estimated).
     """
 
     def __init__(
@@ -75,6 +85,8 @@ class LedgerEstimator(BaseEstimatorV2):
         tags: list[str] | None = None,
         service=None,
         simulator_seed: int | None = None,
+        primitive: str = "local",
+        pricing=None,
     ) -> None:
         self._make_estimator = make_estimator
         self._estimator = None
@@ -86,6 +98,8 @@ class LedgerEstimator(BaseEstimatorV2):
         self.tags = list(tags or ())
         self.service = service
         self.simulator_seed = simulator_seed
+        self.primitive = primitive
+        self.pricing = pricing
         seeding = {} if simulator_seed is None else {"seeding": JOB_SEEDING}
         self._key_prefix = json.dumps(
             {"device": backend_name, **seeding, **{k: options.get(k) for k in KEY_OPTIONS}},
@@ -213,22 +227,29 @@ class LedgerEstimator(BaseEstimatorV2):
                 # same job samples the same shots in every process, and different jobs sample
                 # independently (one fixed seed would repeat the same shot noise in every job).
                 # The library waits for each job before the next run, so no other run reads
-                # these shared options meanwhile.
-                self.estimator.options.simulator.seed_simulator = job_seed(key)
+                # this shared setting meanwhile (the same holds for the job tags below).
+                self.estimator.seed_simulator = job_seed(key)
+            tags = self.tags
+            if self.service is not None:
+                tags = [*self.tags, KEY_TAG + key]
+                self.estimator.options.environment.job_tags = tags
             job = self.estimator.run(pubs)
             self.submitted += 1
             if ledger is not None:
-                ledger.record(
-                    {
-                        "key": key,
-                        "status": "submitted",
-                        "job_id": job.job_id(),
-                        "backend": self.backend_name,
-                        "tags": self.tags,
-                        "local": self.service is None,
-                        "computes": self._describe(pubs),
-                    }
-                )
+                entry = {
+                    "key": key,
+                    "status": "submitted",
+                    "job_id": job.job_id(),
+                    "backend": self.backend_name,
+                    "tags": tags,
+                    "local": self.service is None,
+                    "primitive": self.primitive,
+                    "computes": self._describe(pubs),
+                }
+                if self.pricing is not None:
+                    circuits = [(pub.circuit, pub.parameter_values.size) for pub in pubs]
+                    entry["estimated_seconds"] = self.pricing.job(circuits, self.shots).seconds
+                ledger.record(entry)
         if result is None:
             result = job.result()
         arrays = {}
@@ -237,7 +258,10 @@ class LedgerEstimator(BaseEstimatorV2):
             arrays[f"stds_{k}"] = np.asarray(pub_result.data.stds, dtype=np.float64)
         if ledger is not None:
             name = ledger.save_result(key, arrays)
-            ledger.record({"key": key, "status": "done", "result": name})
+            done = {"key": key, "status": "done", "result": name}
+            if self.service is not None:
+                done["usage_seconds"] = job_usage(job)
+            ledger.record(done)
         return _unpack(arrays, len(pubs))
 
     def _reattach(self, entry: dict[str, Any] | None):
@@ -289,6 +313,16 @@ class LedgerEstimator(BaseEstimatorV2):
             ],
             "shots": self.shots,
         }
+
+
+def job_usage(job) -> float | None:
+    """The QPU seconds IBM Quantum billed for a finished ``job`` (``job.usage()``), or ``None``
+    where the job cannot tell (the error is not raised: the result is already saved)."""
+    try:
+        usage = job.usage()
+    except Exception:  # an old runtime without usage(), or a metrics request that failed
+        return None
+    return None if usage is None else float(usage)
 
 
 def job_seed(key: str) -> int:

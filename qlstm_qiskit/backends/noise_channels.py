@@ -45,6 +45,7 @@ from .ibm_runtime import fake_device
 __all__ = [
     "CompactCircuit",
     "compact",
+    "device_noise_model",
     "instruction_channels",
     "noise_model_from",
     "readout_assignments",
@@ -82,12 +83,18 @@ class CompactCircuit:
     physical: tuple[int, ...]
 
 
-def compact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp]) -> CompactCircuit:
+def compact(
+    circuit: QuantumCircuit,
+    observables: Sequence[SparsePauliOp],
+    keep: Sequence[int] | None = None,
+) -> CompactCircuit:
     """The :class:`CompactCircuit` of ``circuit``: the qubits that an instruction other than a
     barrier touches or an observable acts on (non-identity Pauli in some term) are kept, the others
     dropped, and so are barriers. The observables must be on ``circuit.num_qubits`` qubits (laid out
     with the circuit's layout, as ``SparsePauliOp.apply_layout`` does); they are kept term by term,
-    coefficients unchanged. Control-flow instructions are not supported."""
+    coefficients unchanged. ``keep`` (optional): keep these qubits instead, a superset of the
+    active ones (e.g. the union over several circuits). Control-flow instructions are not
+    supported."""
     owner = "compact"
     observables = list(observables)
     if not isinstance(circuit, QuantumCircuit):
@@ -118,6 +125,14 @@ def compact(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp]) -> Co
         if operation.name != "barrier":
             active[[index[bit] for bit in instruction.qubits]] = True
     physical = tuple(int(q) for q in np.flatnonzero(active))
+    if keep is not None:
+        missing = sorted(set(physical) - {int(q) for q in keep})
+        if missing:
+            raise ValueError(
+                f"{owner}: keep must include every active qubit of the circuit; it leaves out "
+                f"{missing}"
+            )
+        physical = tuple(sorted({int(q) for q in keep}))
     position = {q: c for c, q in enumerate(physical)}
     small = QuantumCircuit(
         len(physical),
@@ -297,10 +312,27 @@ def noise_model_from(source: Any, owner: str) -> NoiseModel:
             f"{owner}: noise source must be a qiskit_aer NoiseModel or a fake device name "
             f"'fake_<device>', got {source!r}"
         )
-    device = fake_device(source)
+    return device_noise_model(fake_device(source))
+
+
+def device_noise_model(device, properties=None) -> NoiseModel:
+    """The noise model a fake device's own simulator runs (``FakeBackendV2.run``): built by
+    ``NoiseModel.from_backend_properties`` from the device's calibration properties (gate errors
+    with thermal relaxation over the gate times, and per-qubit readout errors with their
+    asymmetric ``prob_meas1_prep0``/``prob_meas0_prep1``), not by ``NoiseModel.from_backend``
+    (whose readout errors, read from the target, are symmetric). ``properties``: use these
+    instead of ``device.properties()`` (e.g. restricted to some qubits). A device without
+    calibration properties is an error (its simulator would run noiseless)."""
+    if properties is None and callable(getattr(device, "properties", None)):
+        properties = device.properties()
+    if properties is None:
+        raise ValueError(
+            f"device {getattr(device, 'name', device)!r} has no calibration properties, so it has "
+            "no noise model to simulate; use a fake device of qiskit_ibm_runtime.fake_provider"
+        )
     with warnings.catch_warnings():  # some fake devices warn that their error values are made up
         warnings.simplefilter("ignore", UserWarning)
-        return NoiseModel.from_backend(device)
+        return NoiseModel.from_backend_properties(properties, dt=device.dt)
 
 
 # -- reading the model ----------------------------------------------------------------------------

@@ -84,6 +84,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "run_name": None,
         "ledger": None,
         "max_executions": MAX_EXECUTIONS_PER_JOB,
+        "max_execution_time": None,
+        # ibm only: a QiskitRuntimeService (an override; default: the saved account/environment)
+        "service": None,
         **_SPSA,
     },
 }
@@ -293,6 +296,19 @@ def _validate_device(owner: str, opts: dict[str, Any], family: str | None, gradi
         if opts[name] is not None and not isinstance(opts[name], str):
             raise TypeError(
                 f"{owner}: {name} must be a string, got {type(opts[name]).__name__} {opts[name]!r}"
+            )
+    check_optional_int(owner, "max_execution_time", opts["max_execution_time"], 1)
+    service = opts["service"]
+    if service is not None:
+        if family != "ibm":
+            raise ValueError(
+                f"{owner}: service applies only to ibm_<device> backends (IBM Quantum), "
+                f"got it for a {family!r} device"
+            )
+        if not callable(getattr(service, "backend", None)):
+            raise TypeError(
+                f"{owner}: service must be a qiskit_ibm_runtime QiskitRuntimeService, got "
+                f"{type(service).__name__}"
             )
     if opts["seed"] is not None and family == "ibm" and gradient != "spsa":
         raise ValueError(

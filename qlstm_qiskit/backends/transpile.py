@@ -47,7 +47,8 @@ def cached_pass_manager(device, optimization_level: int) -> CachedPassManager:
 
 
 @cache
-def cached_device(family: str, name: str):
-    """One device object per name and process (``family`` ``"fake"`` or ``"ibm"``), so that its
-    transpilations are cached and every backend on it sees the same ISA circuits."""
-    return fake_device(name) if family == "fake" else ibm_device(name)
+def cached_device(family: str, name: str, service=None):
+    """One device object per name, service and process (``family`` ``"fake"`` or ``"ibm"``;
+    ``service``: the ``QiskitRuntimeService`` of an ibm device, ``None`` for the saved account),
+    so that its transpilations are cached and every backend on it sees the same ISA circuits."""
+    return fake_device(name) if family == "fake" else ibm_device(name, service)

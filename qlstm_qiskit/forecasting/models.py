@@ -65,6 +65,12 @@ class ModelConfig:
 def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
     """Return backend ``options`` if none looks like a credential (they go into checkpoints)."""
     for key in options:
+        if key == "service":
+            raise ValueError(
+                f"{owner}: backend option 'service' (a QiskitRuntimeService) holds credentials "
+                "and is never stored in checkpoints; runs take the service from the saved "
+                "account or the environment"
+            )
         if any(word in str(key).lower() for word in _CREDENTIAL_WORDS):
             raise ValueError(
                 f"{owner}: backend option {key!r} looks like a credential; "
