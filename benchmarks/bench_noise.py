@@ -24,7 +24,8 @@ What it does:
      written as a user profile (TOML) into a temporary folder and loaded with
      ``get_backend(name, profile_dir=...)``,
    - each fake IBM device of ``--devices`` at its default 1024 shots, ``--repeats`` times with
-     different ``seed`` options (local testing mode of qiskit-ibm-runtime).
+     different ``seed`` options (simulated on the ISA circuits' active qubits with the
+     device's noise model: ``qlstm_qiskit.backends.local_device``).
 
 It prints one table row per backend setting as it goes: what the backend computes, shots, noise
 scale, test MSE mean ± sample standard deviation over the repetitions, the number of runs and the
@@ -646,9 +647,9 @@ def render(results: dict, figures: Path) -> str:
         f"{_noise_line(tables['aer_noisy'])}; `aer_noisy_exact` "
         f"{_noise_line(tables['aer_noisy_exact'])} (its shipped depolarizing rates are twice "
         "`aer_noisy`'s).",
-        "- `fake_<device>`: qiskit-ibm-runtime fake device in local testing mode: circuits "
-        "transpiled to the device (optimization level 1), shots sampled on its noise model "
-        "(1024 shots).",
+        "- `fake_<device>`: qiskit-ibm-runtime fake device: circuits transpiled to the device "
+        "(optimization level 1), shots sampled on its noise model, on the circuits' active "
+        "qubits only (1024 shots).",
         "",
         f"Sampled settings (Aer and fake devices) ran {settings['repeats']} time(s) with "
         "different `seed` options (reproducible); ± is the sample "

@@ -31,7 +31,7 @@ from .jobs import LedgerEstimator
 from .ledger import Ledger
 from .local_device import ActiveQubitEstimator, unsimulated_options
 from .primitive import PrimitiveBackend
-from .profiles import EXECUTION_MODES, FAMILIES, MAX_EXECUTIONS_PER_JOB
+from .profiles import EXECUTION_MODES, FAMILIES
 from .runtime_estimator import (
     check_estimator_options,
     estimator_options,
@@ -50,7 +50,7 @@ __all__ = [
     "preview",
 ]
 
-#: options never shown in a backend's description (objects, or the per-job limit's default)
+#: options never shown in a backend's description (objects)
 HIDDEN_OPTIONS = ("service",)
 
 
@@ -149,7 +149,6 @@ class DeviceBackend(PrimitiveBackend):
             if v is not None
             and k not in HIDDEN_OPTIONS
             and (gradient == "spsa" or not k.startswith("spsa"))
-            and not (k == "max_executions" and v == MAX_EXECUTIONS_PER_JOB)
         }
         super().__init__(
             estimator,

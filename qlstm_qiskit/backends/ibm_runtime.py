@@ -82,23 +82,49 @@ def runtime_service():
             )
         return QiskitRuntimeService()
     except Exception as exc:  # the runtime raises account, network and parsing errors alike
-        reason = f"{type(exc).__name__}: {exc}"
-        cause = exc
-        if token and token in reason:  # never show (or chain) the token
-            reason, cause = reason.replace(token, "***"), None
-        source = f"the environment variable {TOKEN_VAR}" if token else "the saved account"
-        raise ValueError(
-            f"IBM Quantum credentials from {source} did not work ({reason}); {SAVE_ACCOUNT_HINT}"
-        ) from cause
+        raise credentials_error(exc) from (None if _shows_token(exc) else exc)
+
+
+def _shows_token(exc: Exception) -> bool:
+    token = os.environ.get(TOKEN_VAR)
+    return bool(token) and token in f"{exc}"
+
+
+def credentials_error(exc: Exception) -> ValueError:
+    """The ``ValueError`` for a service that could not be built or reached: where the
+    credentials came from, the reason (the token, if the runtime quoted it, replaced by
+    ``***``) and how to save an account."""
+    token = os.environ.get(TOKEN_VAR)
+    reason = f"{type(exc).__name__}: {exc}"
+    if token:
+        reason = reason.replace(token, "***")
+    source = f"the environment variable {TOKEN_VAR}" if token else "the saved account"
+    return ValueError(
+        f"IBM Quantum credentials from {source} did not work ({reason}); {SAVE_ACCOUNT_HINT}"
+    )
 
 
 def ibm_device(name: str, service=None):
-    """``service.backend(name)`` (``service``: :func:`runtime_service` by default)."""
+    """``service.backend(name)`` (``service``: :func:`runtime_service` by default). A device the
+    account does not have is a ``ValueError`` saying so; any other failure (older runtimes build
+    the service without contacting IBM, so bad credentials or no network show up here) is the
+    credentials error of :func:`credentials_error` (a given ``service``'s failure is reported as
+    such)."""
+    from qiskit.providers.exceptions import QiskitBackendNotFoundError
+
+    given = service is not None
     service = runtime_service() if service is None else service
     try:
         return service.backend(name)
     except Exception as exc:
-        raise ValueError(
-            f"get_backend: IBM Quantum has no device {name!r} for this account "
-            f"({type(exc).__name__}: {exc})"
-        ) from exc
+        if isinstance(exc, (QiskitBackendNotFoundError, LookupError)):
+            raise ValueError(
+                f"get_backend: IBM Quantum has no device {name!r} for this account "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        if given:
+            raise ValueError(
+                f"get_backend: the given service could not return the device {name!r} "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        raise credentials_error(exc) from (None if _shows_token(exc) else exc)

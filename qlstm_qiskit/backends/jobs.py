@@ -3,8 +3,8 @@ limit, or counted for a cost preview.
 
 :class:`LedgerEstimator` is the ``BaseEstimatorV2`` of every device backend. One ``run`` call (one
 time step of the network) is one job, split into several only where ``rows × shots`` would exceed
-``max_executions`` (:data:`~qlstm_qiskit.backends.profiles.MAX_EXECUTIONS_PER_JOB`, the
-service's per-job limit). Each job is
+``max_executions``, a cap the user may set (by default none: IBM Quantum splits a large
+Estimator job into sub-jobs itself; its 10M-executions limit applies to Sampler jobs). Each job is
 
 1. looked up in the :class:`~qlstm_qiskit.backends.ledger.Ledger` by its key (a hash of the
    device, the options that change results, the ISA circuit, the observables and the parameter
@@ -36,7 +36,6 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 
 from .cost import CostPreview
 from .ledger import Ledger
-from .profiles import MAX_EXECUTIONS_PER_JOB
 
 #: the options that change what a job computes (part of the ledger key).
 KEY_OPTIONS = (
@@ -60,7 +59,8 @@ class LedgerEstimator(BaseEstimatorV2):
     Args:
         make_estimator: builds ``(runtime estimator, Batch/Session or None)`` on first use.
         backend_name, options: the device's name and options (the ledger key's part).
-        shots: shots per circuit; ``max_executions``: per-job limit on rows × shots.
+        shots: shots per circuit; ``max_executions``: a cap on rows × shots per job (``None``:
+            one job per call).
         ledger: a :class:`Ledger` or ``None`` (no persistence).
         tags: the job tags (recorded in the ledger).
         service: the ``QiskitRuntimeService`` of remote jobs, which re-attaches pending jobs
@@ -80,7 +80,7 @@ class LedgerEstimator(BaseEstimatorV2):
         backend_name: str,
         options: dict[str, Any],
         shots: int,
-        max_executions: int = MAX_EXECUTIONS_PER_JOB,
+        max_executions: int | None = None,
         ledger: Ledger | None = None,
         tags: list[str] | None = None,
         service=None,
@@ -145,10 +145,11 @@ class LedgerEstimator(BaseEstimatorV2):
         return job
 
     def _execute(self, pubs: list[EstimatorPub]) -> PrimitiveResult:
-        limit = max(1, self.max_executions // self.shots)  # rows per job
-        if sum(pub.parameter_values.size for pub in pubs) <= limit:
+        rows = sum(pub.parameter_values.size for pub in pubs)
+        if self.max_executions is None or rows * self.shots <= self.max_executions:
             results = self._job(pubs)
         else:
+            limit = max(1, self.max_executions // self.shots)  # rows per job
             results = []
             for pub in pubs:
                 results += (

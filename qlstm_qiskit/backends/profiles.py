@@ -47,8 +47,6 @@ GRADIENTS = {
 PROFILE_KEYS = ("description", "kind", "computes", "gradient", "options", "noise", "family")
 
 _SPSA = {"spsa_samples": 4, "spsa_epsilon": 0.1}
-#: IBM Quantum's limit on executions (circuits × shots) in one job.
-MAX_EXECUTIONS_PER_JOB = 10_000_000
 #: kind -> option -> default (``None``: unset).
 OPTIONS: dict[str, dict[str, Any]] = {
     "statevector": {"method": "auto"},
@@ -83,7 +81,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "execution": "job",
         "run_name": None,
         "ledger": None,
-        "max_executions": MAX_EXECUTIONS_PER_JOB,
+        # None: one job per estimator call (the service splits large Estimator jobs itself;
+        # IBM's 10M-executions limit applies to Sampler jobs)
+        "max_executions": None,
         "max_execution_time": None,
         # ibm only: a QiskitRuntimeService (an override; default: the saved account/environment)
         "service": None,
@@ -267,7 +267,7 @@ def _validate_device(owner: str, opts: dict[str, Any], family: str | None, gradi
     check_optional_int(owner, "seed", opts["seed"], 0)
     check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
     check_optional_int(owner, "resilience_level", opts["resilience_level"], 0, 2)
-    check_int(owner, "max_executions", opts["max_executions"], 1)
+    check_optional_int(owner, "max_executions", opts["max_executions"], 1)
     check_int(owner, "spsa_samples", opts["spsa_samples"], 1)
     check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
     check_choice(owner, "execution", opts["execution"], EXECUTION_MODES)

@@ -3,8 +3,8 @@
 On a device backend (``fake_<device>``, ``ibm_<device>``) every time step of every layer is one
 estimator call, whatever the batch size; running the whole dataset as ONE batch therefore submits
 ``T × num_layers`` jobs for ``T`` time steps, never one per sample or per gate. A step is split
-over several jobs only where its ``rows × shots`` exceed the backend's ``max_executions`` (the
-per-job limit, :data:`qlstm_qiskit.backends.profiles.MAX_EXECUTIONS_PER_JOB`).
+over several jobs only where its ``rows × shots`` exceed the backend's ``max_executions`` (a cap
+the user may set; none by default).
 """
 
 from __future__ import annotations
