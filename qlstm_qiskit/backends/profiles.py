@@ -141,6 +141,12 @@ class Profile:
                 f"{owner}: unknown option(s) {', '.join(map(repr, unknown))} for "
                 f"backend {self.name!r}; valid options: {', '.join(allowed)}"
             )
+        if "shots" in overrides and overrides["shots"] is None and self.computes == "sampled":
+            raise ValueError(
+                f"{owner}: backend {self.name!r} samples shots (computes 'sampled'); shots must "
+                "be an int >= 1, got None (for exact values use an exact backend such as "
+                "aer_statevector)"
+            )
         options = dict(self.options)
         options.update({k: v for k, v in overrides.items() if k != "gradient"})
         profile = Profile(
@@ -344,7 +350,15 @@ def builtin_dir() -> Path:
 def search_dirs(profile_dir: str | os.PathLike | list | tuple | None = None) -> list[Path]:
     """Folders searched for profiles, lowest precedence first."""
     dirs = [builtin_dir()]
-    dirs += [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
+    for folder in os.environ.get(ENV_VAR, "").split(os.pathsep):
+        if folder and not Path(folder).is_dir():
+            raise ValueError(
+                f"list_backends/get_backend: the environment variable {ENV_VAR} names "
+                f"{folder!r}, which is not an existing folder (it lists folders of backend "
+                f"profiles, separated by {os.pathsep!r})"
+            )
+        if folder:
+            dirs.append(Path(folder))
     if profile_dir is not None:
         extra = profile_dir if isinstance(profile_dir, (list, tuple)) else [profile_dir]
         for folder in extra:
@@ -376,8 +390,17 @@ def load_profile(path: Path) -> Profile:
     """Parse and validate one profile file; errors name the file."""
     owner = f"backend profile {str(path)!r}"
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is allowed
+    except OSError as exc:
+        raise ValueError(f"{owner}: cannot read it ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{owner}: is not UTF-8 text, as TOML must be (byte {exc.start}: {exc.reason}); "
+            "save it as UTF-8"
+        ) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{owner}: cannot read it as TOML: {exc}") from exc
     _check_keys(owner, "key", data, PROFILE_KEYS)
     for key in ("description", "kind", "gradient"):
@@ -417,6 +440,7 @@ def load_profile(path: Path) -> Profile:
         family,
     )
     profile.validate(owner)
+    check_applicable(owner, options, profile.gradient, profile.options.get("shots"))
     declared = data.get("computes")
     if declared != profile.computes:
         raise ValueError(

@@ -1,0 +1,67 @@
+"""Backend profiles that mean what they say (issue 15): text encodings, options a profile cannot
+use, an explicit ``shots=None`` on a sampling profile, a missing profile folder, and a bad profile
+that breaks only its own name."""
+
+import os
+
+import pytest
+
+from qlstm_qiskit import get_backend, list_backends
+
+EXACT = (
+    'description = "exact"\nkind = "aer"\ncomputes = "exact"\ngradient = "param_shift"\n[options]\n'
+)
+SAMPLED = (
+    'description = "my shots"\nkind = "aer"\ncomputes = "sampled"\ngradient = "param_shift"\n'
+    "[options]\nshots = 100\n"
+)
+
+
+def write(folder, name, text, encoding="utf-8"):
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (EXACT + "seed = 3\n", r"seed applies only to sampled backends"),
+        (EXACT + "spsa_samples = 8\n", r"spsa_samples apply only with gradient='spsa'"),
+    ],
+)
+def test_options_a_profile_cannot_use_are_rejected_in_the_file(tmp_path, text, message):
+    path = write(tmp_path, "mine", text)
+    with pytest.raises(ValueError, match=rf"backend profile '{path}': {message}"):
+        get_backend("mine", profile_dir=tmp_path)
+
+
+def test_a_latin1_profile_is_an_error_naming_the_file(tmp_path):
+    path = write(tmp_path, "latin", SAMPLED.replace("my shots", "mes coups é"), "latin-1")
+    with pytest.raises(ValueError, match=rf"backend profile '{path}': is not UTF-8 text"):
+        get_backend("latin", profile_dir=tmp_path)
+
+
+def test_a_byte_order_mark_is_allowed(tmp_path):
+    write(tmp_path, "bom", SAMPLED, "utf-8-sig")
+    backend = get_backend("bom", profile_dir=tmp_path)
+    assert backend.options()["shots"] == 100 and backend.computes == "sampled"
+
+
+def test_explicit_shots_none_on_a_sampling_profile_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match=r"'aer_shots' samples shots .* got None"):
+        get_backend("aer_shots", shots=None)
+    write(tmp_path, "mine", SAMPLED)
+    with pytest.raises(ValueError, match=r"'mine' samples shots"):
+        get_backend("mine", profile_dir=tmp_path, shots=None)
+    assert get_backend("aer_shots", shots=50).options()["shots"] == 50
+
+
+def test_a_missing_folder_in_the_environment_variable_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("QLSTM_QISKIT_BACKENDS", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match=r"QLSTM_QISKIT_BACKENDS names .*nowhere.*not an existing"):
+        list_backends()
+    write(tmp_path, "mine", SAMPLED)
+    monkeypatch.setenv("QLSTM_QISKIT_BACKENDS", f"{tmp_path}{os.pathsep}")  # an empty entry: fine
+    assert list_backends()["mine"] == "my shots"
