@@ -92,6 +92,13 @@ def runtime_service():
         ) from cause
 
 
+def redact(text: str) -> str:
+    """``text`` with the token of ``QISKIT_IBM_TOKEN`` (if set) replaced by ``***``: for messages
+    that quote what the service said."""
+    token = os.environ.get(TOKEN_VAR)
+    return text.replace(token, "***") if token else text
+
+
 def ibm_device(name: str, service=None):
     """``service.backend(name)`` (``service``: :func:`runtime_service` by default)."""
     service = runtime_service() if service is None else service
