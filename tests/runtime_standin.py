@@ -5,7 +5,9 @@ IBM Quantum cannot be reached from these machines, and the runtime's local testi
 service: no account plan, no usage figures, no job listing by tag, no retrieving a job by id after
 it ran, no least-busy device. :class:`StandInService` stands in for exactly those calls
 (``backend``, ``backends``, ``least_busy``, ``usage``, ``instances``, ``active_instance``,
-``job``, ``jobs``), with the signatures and return shapes of qiskit-ibm-runtime 0.51. Everything
+``job``, ``jobs``), with the signatures and return shapes of qiskit-ibm-runtime 0.51; its jobs
+(:class:`StandInJob`) answer ``job_id``, ``status``, ``result``, ``usage``, ``error_message``,
+``cancel`` (pending jobs only), ``tags`` and ``backend`` as a ``RuntimeJobV2`` does. Everything
 else is real: its devices are real fake devices of ``qiskit_ibm_runtime.fake_provider`` (named
 ``ibm_<device>``), and the jobs are run by the real runtime Estimator in local mode;
 :meth:`StandInService.record_submissions` registers each of them with the stand-in as the server
@@ -26,7 +28,8 @@ PENDING = ("INITIALIZING", "QUEUED", "RUNNING")
 
 class StandInJob:
     """A job as ``service.job(id)`` returns it: a real local runtime job (``job``), or none for a
-    job the test declares pending (``status="QUEUED"``), whose result never arrives."""
+    job the test declares pending (``status="QUEUED"``), whose result never arrives, or failed
+    (``status="ERROR"``; ``error`` is then its ``error_message()``)."""
 
     def __init__(self, job_id, tags, backend_name, *, job=None, status=None, usage=None):
         self._id = job_id
@@ -37,6 +40,7 @@ class StandInJob:
         self._usage = usage
         self.creation_date = datetime.now(UTC)
         self.cancelled = False
+        self.error = "Error code 1517; the stand-in job failed"
 
     def job_id(self) -> str:
         return self._id
@@ -57,6 +61,9 @@ class StandInJob:
 
     def usage(self) -> float | None:
         return self._usage if self.status() == "DONE" else None
+
+    def error_message(self) -> str | None:
+        return self.error if self.status() == "ERROR" else None
 
     def cancel(self) -> None:
         if self.status() not in PENDING:

@@ -69,7 +69,7 @@ def trained(tmp_path_factory):
 def test_help_of_every_subcommand(capsys):
     status, out, _ = run_cli(capsys, "--help")
     assert status == 0
-    for command in ("train", "evaluate", "predict", "backends", "circuit"):
+    for command in ("train", "evaluate", "predict", "backends", "circuit", "jobs"):
         assert command in out
     expected = {
         "train": [
@@ -92,6 +92,7 @@ def test_help_of_every_subcommand(capsys):
         "predict": ["--backend", "--input", "--dataset", "--out"],
         "backends": [],
         "circuit": ["--gate", "--n-qubits", "--out"],
+        "jobs": ["RUN_DIR|LEDGER", "--refresh", "--rebuild", "--cancel", "--run-name", "--merge"],
     }
     for command, flags in expected.items():
         status, out, _ = run_cli(capsys, command, "--help")

@@ -104,6 +104,13 @@ def credentials_error(exc: Exception) -> ValueError:
     )
 
 
+def redact(text: str) -> str:
+    """``text`` with the token of ``QISKIT_IBM_TOKEN`` (if set) replaced by ``***``: for messages
+    that quote what the service said."""
+    token = os.environ.get(TOKEN_VAR)
+    return text.replace(token, "***") if token else text
+
+
 def ibm_device(name: str, service=None):
     """``service.backend(name)`` (``service``: :func:`runtime_service` by default). A device the
     account does not have is a ``ValueError`` saying so; any other failure (older runtimes build

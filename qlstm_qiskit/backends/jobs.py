@@ -16,7 +16,8 @@ Estimator job into sub-jobs itself; its 10M-executions limit applies to Sampler 
    IBM Quantum carries the tag ``qlstm-key:<key>`` besides the run's tags, so that a lost ledger
    can be rebuilt from ``service.jobs(job_tags=[run name])``;
 3. on arrival its expectation values are saved and a ``done`` line is appended, with the QPU
-   seconds IBM Quantum billed (``job.usage()``) for a remote job.
+   seconds IBM Quantum billed (``job.usage()``) for a remote job. A job whose last state is
+   ``failed`` or ``cancelled`` is submitted again.
 
 Running the same computation again with the same ledger therefore reads back every finished step
 and submits only what is missing: a resumed run submits, in all, as many jobs as an uninterrupted
@@ -253,10 +254,7 @@ class LedgerEstimator(BaseEstimatorV2):
                 ledger.record(entry)
         if result is None:
             result = job.result()
-        arrays = {}
-        for k, pub_result in enumerate(result):
-            arrays[f"evs_{k}"] = np.asarray(pub_result.data.evs, dtype=np.float64)
-            arrays[f"stds_{k}"] = np.asarray(pub_result.data.stds, dtype=np.float64)
+        arrays = result_arrays(result)
         if ledger is not None:
             name = ledger.save_result(key, arrays)
             done = {"key": key, "status": "done", "result": name}
@@ -314,6 +312,16 @@ class LedgerEstimator(BaseEstimatorV2):
             ],
             "shots": self.shots,
         }
+
+
+def result_arrays(result) -> dict[str, np.ndarray]:
+    """An estimator job's result as the ledger saves it: ``evs_<k>`` and ``stds_<k>`` (float64)
+    of its ``k``-th PUB."""
+    arrays = {}
+    for k, pub_result in enumerate(result):
+        arrays[f"evs_{k}"] = np.asarray(pub_result.data.evs, dtype=np.float64)
+        arrays[f"stds_{k}"] = np.asarray(pub_result.data.stds, dtype=np.float64)
+    return arrays
 
 
 def job_usage(job) -> float | None:

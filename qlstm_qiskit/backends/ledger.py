@@ -1,10 +1,12 @@
 """A run's job ledger: what was submitted to a device, and the results that came back.
 
 ``ledger.jsonl`` in the ledger folder holds one JSON object a line, appended and fsynced: at least
-``key`` (what identifies a job's computation) and ``status`` (``submitted``, ``done`` or
-``failed``), with the job id, tags and what it computes when submitted and the result's file when
-done; the last line of a key says its state. Results are ``results/<key>.npz``. The ledger is pure
-bookkeeping: :class:`~qlstm_qiskit.backends.jobs.LedgerEstimator` decides what to submit. It holds
+``key`` (what identifies a job's computation) and ``status`` (one of :data:`STATUSES`), with the
+job id, tags and what it computes when submitted and the result's file when done; the last line of
+a key says its state. ``failed`` and ``cancelled`` (:data:`ENDED_WITHOUT_RESULT`) are alike: the
+job ended without a result, and a later run submits it again. Results are ``results/<key>.npz``.
+The ledger is pure bookkeeping: :class:`~qlstm_qiskit.backends.jobs.LedgerEstimator` decides what
+to submit, :mod:`~qlstm_qiskit.backends.job_admin` lists, refreshes, rebuilds and cancels. It holds
 no credentials.
 """
 
@@ -23,6 +25,11 @@ import numpy as np
 from ..files import atomic_write
 
 LEDGER_FILE = "ledger.jsonl"
+#: the states of a job: submitted (its id is known, its result not yet), done (its result is
+#: saved), failed or cancelled (ended without a result: a later run submits it again)
+STATUSES = ("submitted", "done", "failed", "cancelled")
+#: the states of a job that ended without a result
+ENDED_WITHOUT_RESULT = ("failed", "cancelled")
 
 
 class Ledger:
@@ -45,11 +52,14 @@ class Ledger:
                     raise ValueError(
                         f"job ledger {self.path}: line {number} is not JSON ({exc})"
                     ) from exc
+                _check_entry(entry, f"job ledger {self.path}: line {number}")
                 self.lines.append(entry)
                 self.entries[entry["key"]] = {**self.entries.get(entry["key"], {}), **entry}
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Append ``entry`` (it must hold ``key`` and ``status``) durably."""
+        """Append ``entry`` (it must hold ``key`` and a ``status`` of :data:`STATUSES`)
+        durably."""
+        _check_entry(entry, f"Ledger.record ({self.path})")
         entry = {**entry, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         (self.folder / "results").mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as handle:
@@ -87,3 +97,12 @@ class Ledger:
     def submitted(self) -> int:
         """Jobs submitted over every process that used this ledger."""
         return sum(1 for line in self.lines if line["status"] == "submitted")
+
+
+def _check_entry(entry: Any, where: str) -> None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        raise ValueError(f"{where}: expected a JSON object with a string 'key', got {entry!r}")
+    if entry.get("status") not in STATUSES:
+        raise ValueError(
+            f"{where}: status must be one of {', '.join(STATUSES)}, got {entry.get('status')!r}"
+        )

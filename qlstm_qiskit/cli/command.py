@@ -13,6 +13,7 @@ import qlstm_qiskit
 from .errors import PROG, CommandError
 from .evaluate import add_evaluate
 from .info import add_backends, add_circuit
+from .jobs import add_jobs
 from .predict import add_predict
 from .train import add_train
 
@@ -22,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Quantum LSTM (Qiskit circuits in PyTorch): train forecasters, "
-        "evaluate them on simulators and noisy backends, predict, list backends, draw circuits.",
+        "evaluate them on simulators and noisy backends, predict, list backends, draw circuits, "
+        "administer device jobs.",
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {qlstm_qiskit.__version__}"
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict(commands)
     add_backends(commands)
     add_circuit(commands)
+    add_jobs(commands)
     return parser
 
 

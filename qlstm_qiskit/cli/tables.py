@@ -1,4 +1,5 @@
-"""The CSV tables the commands write (evaluate's results, predict's predictions)."""
+"""The tables of the commands: CSV files (evaluate's results, predict's predictions) and text
+tables printed to the terminal (the jobs of a ledger)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,17 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def format_table(header: list[str], rows: list[list[Any]], *, right: tuple[int, ...] = ()) -> str:
+    """``header`` and ``rows`` as aligned text columns (two spaces apart; the columns numbered in
+    ``right`` aligned to the right, for numbers), no trailing spaces."""
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in cells
+    )
