@@ -55,7 +55,7 @@ from qlstm_qiskit.backends.noise import (  # the keys: what a scaled table scale
     PROBABILITY_KEYS,  # noqa: F401
     scaled_noise,
 )
-from qlstm_qiskit.backends.profiles import builtin_dir, find_profiles, load_profile
+from qlstm_qiskit.backends.profile_files import builtin_dir, find_profiles, load_profile
 from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.cli.device_flags import closing_devices
 from qlstm_qiskit.cli.specs import format_backend

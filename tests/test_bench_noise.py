@@ -8,7 +8,7 @@ import math
 import pytest
 
 from qlstm_qiskit import get_backend
-from qlstm_qiskit.backends.profiles import find_profiles, load_profile
+from qlstm_qiskit.backends.profile_files import find_profiles, load_profile
 
 from test_example import assert_png, load
 

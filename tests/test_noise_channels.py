@@ -39,7 +39,7 @@ from qlstm_qiskit.backends.noise_channels import (
     readout_assignments,
     scaled_channel,
 )
-from qlstm_qiskit.backends.profiles import builtin_dir, load_profile
+from qlstm_qiskit.backends.profile_files import builtin_dir, load_profile
 from qlstm_qiskit.circuits import CircuitSpec, gate_circuit
 
 pytest.importorskip("qiskit_ibm_runtime")

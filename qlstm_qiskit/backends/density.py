@@ -44,7 +44,8 @@ from .noise_channels import (
     instruction_channels,
     readout_assignments,
 )
-from .profiles import Profile, find_profiles, load_profile
+from .profile_files import find_profiles, load_profile
+from .profiles import Profile
 from .transpile import cached_device, cached_pass_manager
 
 

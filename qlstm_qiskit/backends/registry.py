@@ -21,7 +21,8 @@ from qiskit.providers import BackendV2
 
 from .base import QuantumBackend
 from .ibm_runtime import IBM_INSTALL, fake_device_names, runtime_available
-from .profiles import Profile, find_profiles, load_profile
+from .profile_files import find_profiles, load_profile
+from .profiles import Profile
 from .statevector import StatevectorBackend
 
 
