@@ -9,7 +9,8 @@ it ran, no least-busy device. :class:`StandInService` stands in for exactly thos
 (:class:`StandInJob`) answer ``job_id``, ``status``, ``result``, ``usage``, ``error_message``,
 ``cancel`` (pending jobs only), ``tags`` and ``backend`` as a ``RuntimeJobV2`` does. Everything
 else is real: its devices are real fake devices of ``qiskit_ibm_runtime.fake_provider`` (named
-``ibm_<device>``), and the jobs are run by the real runtime Estimator in local mode;
+``ibm_<device>``: their ``name`` is set to it and their ``service`` to the stand-in, as on a
+device of IBM Quantum), and the jobs are run by the real runtime Estimator in local mode;
 :meth:`StandInService.record_submissions` registers each of them with the stand-in as the server
 would, with the tags the estimator's options carried.
 """
@@ -117,6 +118,8 @@ class StandInService:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 device = FakeProviderForBackendV2().backend(self.device_names[name])
+            device.name = name  # as on IBM Quantum: service.backend(name).name == name
+            device.service = self  # as IBMBackend.service
             self._devices[name] = device
         return self._devices[name]
 
@@ -168,6 +171,28 @@ class StandInService:
 
     def active_instance(self) -> str:
         return "crn:v1:stand-in"
+
+    def refuse_sessions(self, monkeypatch):
+        """Make the runtime's ``Session`` (not ``Batch``) refuse to open, as IBM Quantum does on
+        a plan without sessions (the Open Plan): its constructor raises the runtime's
+        ``RequestsApiError`` with status 403 (the message is illustrative). A local Session
+        never asks a service, so this is the one way to see that answer here."""
+        from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+        from qiskit_ibm_runtime.session import Session
+
+        original = Session.__init__
+        plan = self.plan
+
+        def init(session, backend, *args, **kwargs):
+            if type(session) is Session:
+                raise RequestsApiError(
+                    f"403 Client Error: Forbidden for url: .../sessions. Sessions are not "
+                    f"available on the {plan} plan.",
+                    403,
+                )
+            original(session, backend, *args, **kwargs)
+
+        monkeypatch.setattr(Session, "__init__", init)
 
     # -- jobs -------------------------------------------------------------------------------
     def job(self, job_id):

@@ -47,7 +47,8 @@ def test_list_backends_names_every_fake_device_and_the_ibm_pattern():
         warnings.simplefilter("ignore", UserWarning)
         names = {b.name for b in FakeProviderForBackendV2().backends()}
     assert len(names) > 50 and names <= set(backends) and set(fake_device_names()) == names
-    assert "ibm_<device>" in backends and "fake_device" not in backends
+    assert "ibm_<device>" in backends and "ibm_least_busy" in backends
+    assert "fake_device" not in backends
     assert "ibm_device" not in backends
 
 
@@ -68,7 +69,7 @@ def test_list_backends_names_every_fake_device_and_the_ibm_pattern():
             r"unknown option\(s\) 'shotz' for backend "
             r"'fake_manila'; valid options: gradient, shots, seed, optimization_level, "
             r"resilience_level, twirling, dynamical_decoupling, job_tags, execution, "
-            r"run_name, ledger, max_executions, max_execution_time, service",
+            r"run_name, ledger, max_executions, max_execution_time, service, min_qubits",
         ),
         (
             "fake_manila",
@@ -301,18 +302,14 @@ def test_library_works_without_qiskit_ibm_runtime(tmp_path):
 @pytest.mark.hardware
 def test_hardware_smoke():
     """One time step of a 2-qubit QLSTM on a real device (QLSTM_QISKIT_IBM_DEVICE, default
-    ibm_brisbane), 100 shots, one job."""
+    ibm_least_busy: the least busy operational device of the account), 100 shots, one job."""
     if not os.environ.get("QISKIT_IBM_TOKEN") and _no_saved_account():
         pytest.skip("no IBM Quantum credentials (QISKIT_IBM_TOKEN or a saved account)")
-    name = os.environ.get("QLSTM_QISKIT_IBM_DEVICE", "ibm_brisbane")
-    model = QLSTM(
-        1,
-        1,
-        n_qubits=2,
-        seed=0,
-        dtype=torch.float64,
-        backend=get_backend(name, shots=100, run_name="qlstm-qiskit-smoke"),
-    )
+    name = os.environ.get("QLSTM_QISKIT_IBM_DEVICE") or "ibm_least_busy"
+    backend = get_backend(name, shots=100, run_name="qlstm-qiskit-smoke")
+    assert backend.requested == name and backend.name.startswith("ibm_")
+    assert backend.name != "ibm_least_busy"  # resolved to a device
+    model = QLSTM(1, 1, n_qubits=2, seed=0, dtype=torch.float64, backend=backend)
     with torch.no_grad():
         output, _ = model(torch.zeros(1, 1, 1, dtype=torch.float64))
     assert torch.isfinite(output).all() and model.backend.estimator.submitted == 1

@@ -68,8 +68,9 @@ def test_installed_package_lists_the_builtin_profiles(installed, tmp_path):
         "fake_device",
         "ibm_device",
     }
-    assert named | {"ibm_<device>", "fake_manila", "fake_brisbane"} <= set(names)
-    assert {n for n in names if not n.startswith("fake_")} == named | {"ibm_<device>"}
+    ibm = {"ibm_<device>", "ibm_least_busy"}
+    assert named | ibm | {"fake_manila", "fake_brisbane"} <= set(names)
+    assert {n for n in names if not n.startswith("fake_")} == named | ibm
     assert {"statevector", "aer_statevector", "aer_shots", "aer_noisy"} <= set(names)
 
 

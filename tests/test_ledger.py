@@ -379,8 +379,8 @@ def test_real_devices_ask_before_submitting(monkeypatch, capsys):
 
     from qlstm_qiskit.cli.device_flags import NotConfirmed, confirm_or_preview
 
-    model = model_on(get_backend("fake_manila", shots=100))
-    model.backend.local = False  # stands in for an ibm_<device>, which needs credentials
+    model = model_on(get_backend("ibm_manila", service=StandInService(), shots=100))
+    assert model.backend.real
     args = argparse.Namespace(dry_run=False, yes=False)
 
     def cost():
@@ -390,7 +390,8 @@ def test_real_devices_ask_before_submitting(monkeypatch, capsys):
     with pytest.raises(NotConfirmed, match="not confirmed: nothing was submitted"):
         confirm_or_preview(args, [model], cost)
     out = capsys.readouterr().out
-    assert "cost preview for fake_manila" in out and out.rstrip().endswith("Proceed? [y/N]")
+    assert "cost preview for ibm_manila" in out and out.rstrip().endswith("Proceed? [y/N]")
+    assert "no usage limit on this instance" in out  # the stand-in's plan sets none
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     assert confirm_or_preview(args, [model], cost) is True
     args.yes = True

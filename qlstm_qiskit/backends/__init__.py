@@ -7,8 +7,8 @@ package as ``qlstm_qiskit.profiles_data``.
 Layers: :mod:`.base` (:class:`QuantumBackend` and the executor contract), :mod:`.profiles`,
 :mod:`.statevector` (the torch simulator of :mod:`qlstm_qiskit.sim`), the primitive path
 (:mod:`.network`, :mod:`.estimators`, :mod:`.primitive`, :mod:`.aer`, :mod:`.noise`,
-:mod:`.user_objects`), the devices (:mod:`.ibm_runtime`, :mod:`.cost`, :mod:`.ledger`,
-:mod:`.jobs`, :mod:`.devices`) and, on top, :mod:`.registry`.
+:mod:`.user_objects`), the devices (:mod:`.ibm_runtime`, :mod:`.ibm_account`, :mod:`.cost`,
+:mod:`.ledger`, :mod:`.jobs`, :mod:`.devices`) and, on top, :mod:`.registry`.
 """
 
 from .base import QuantumBackend

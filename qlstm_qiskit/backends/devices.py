@@ -16,6 +16,10 @@ limit, previews (dry run) and, with a ledger, records and resumes the jobs. What
   job. Resilience, twirling, dynamical decoupling, ``max_execution_time`` and the execution mode
   are not simulated (a ``UserWarning`` names those that are set); they still price the cost
   preview. Local jobs cannot be retrieved by id after the process ends.
+
+``ibm_least_busy`` is resolved to a device before anything else (the backend carries its name);
+the account's plan is checked against the execution mode (no sessions on the Open Plan): see
+:mod:`~qlstm_qiskit.backends.ibm_account`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from .cost import CostPreview
 from .cost_model import device_pricing
+from .ibm_account import LEAST_BUSY, check_execution_mode, least_busy_device
 from .jobs import LedgerEstimator
 from .ledger import Ledger
 from .local_device import ActiveQubitEstimator, unsimulated_options
@@ -55,11 +60,22 @@ HIDDEN_OPTIONS = ("service",)
 
 
 def device_backend(profile, name: str):
-    """The :class:`DeviceBackend` of ``name`` (``fake_*`` or ``ibm_*``)
-    configured by the device ``profile`` (its options already validated)."""
+    """The :class:`DeviceBackend` of ``name`` (``fake_*``, ``ibm_*`` or ``ibm_least_busy``)
+    configured by the device ``profile`` (its options already validated).
+
+    For ``ibm_*``, before anything is submitted: ``ibm_least_busy`` is resolved to the least busy
+    operational device (the backend then carries that device's name, shows
+    ``requested='ibm_least_busy'`` among its options, and its ledger keys and transpilations are
+    the resolved device's), and ``execution="session"`` is refused on the Open Plan (see
+    :mod:`~qlstm_qiskit.backends.ibm_account`)."""
     family = profile.family
     opts = profile.options
     local = family == "fake"
+    requested = name
+    service = opts["service"]
+    if name == LEAST_BUSY:
+        service, chosen = least_busy_device(service, opts["min_qubits"])
+        name = chosen.name
     device = cached_device(family, name, None if local else opts["service"])
     # the runtime's own options class checks them (tables included), also for a fake device,
     # whose options still price the cost preview
@@ -77,12 +93,14 @@ def device_backend(profile, name: str):
             )
         primitive, service = None, None
     else:
-        service = opts["service"] if opts["service"] is not None else device.service
+        service = service if service is not None else device.service
+        check_execution_mode(f"backend {name!r}", service, opts["execution"])
     pass_manager = cached_pass_manager(device, opts["optimization_level"])
     return DeviceBackend(
         device,
         opts,
         name=name,
+        requested=requested,
         computes=profile.computes,
         primitive=primitive,
         service=service,
@@ -106,6 +124,7 @@ class DeviceBackend(PrimitiveBackend):
         opts: dict[str, Any],
         *,
         name: str,
+        requested: str | None = None,
         computes: str,
         primitive: str | None,
         service,
@@ -114,6 +133,11 @@ class DeviceBackend(PrimitiveBackend):
     ) -> None:
         self.device = device
         self.local = primitive is None
+        #: the name asked for: ``name`` itself, or ``"ibm_least_busy"`` (resolved to ``name``)
+        self.requested = requested or name
+        #: the ``QiskitRuntimeService`` of an ``ibm_*`` device (usage, re-attaching jobs);
+        #: ``None`` for a fake device
+        self.service = service
         #: ``"executor"`` or ``"legacy"`` (the runtime Estimator of ``ibm_<device>``); ``None``
         #: for a fake device (:class:`ActiveQubitEstimator`)
         self.primitive = primitive
@@ -143,7 +167,8 @@ class DeviceBackend(PrimitiveBackend):
             primitive=primitive or "local",
             pricing=self.pricing,
         )
-        shown = {
+        shown = {} if self.requested == name else {"requested": self.requested}
+        shown |= {
             k: v
             for k, v in opts.items()
             if v is not None

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..checks import check_choice, check_int, check_optional_int, check_real
 from ..sim import METHODS
+from .ibm_account import check_account_options
 
 KINDS = ("statevector", "aer", "density", "device")
 FAMILIES = ("fake", "ibm")
@@ -80,6 +81,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "max_execution_time": None,
         # ibm only: a QiskitRuntimeService (an override; default: the saved account/environment)
         "service": None,
+        # ibm_least_busy only: the fewest qubits the device may have (see backends.ibm_account)
+        "min_qubits": None,
         **_SPSA,
     },
 }
@@ -175,6 +178,7 @@ class Profile:
         opts = self.options
         if self.kind == "device":
             _validate_device(owner, opts, self.family, self.gradient)
+            check_account_options(owner, self.name, self.family, opts)
             return
         if self.kind == "statevector":
             check_choice(owner, "method", opts["method"], METHODS)
@@ -297,18 +301,6 @@ def _validate_device(owner: str, opts: dict[str, Any], family: str | None, gradi
                 f"{owner}: {name} must be a string, got {type(opts[name]).__name__} {opts[name]!r}"
             )
     check_optional_int(owner, "max_execution_time", opts["max_execution_time"], 1)
-    service = opts["service"]
-    if service is not None:
-        if family != "ibm":
-            raise ValueError(
-                f"{owner}: service applies only to ibm_<device> backends (IBM Quantum), "
-                f"got it for a {family!r} device"
-            )
-        if not callable(getattr(service, "backend", None)):
-            raise TypeError(
-                f"{owner}: service must be a qiskit_ibm_runtime QiskitRuntimeService, got "
-                f"{type(service).__name__}"
-            )
     if opts["seed"] is not None and family == "ibm" and gradient != "spsa":
         raise ValueError(
             f"{owner}: seed applies only to fake devices (it seeds the local "

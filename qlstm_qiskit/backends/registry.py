@@ -20,6 +20,7 @@ from qiskit.primitives import BaseEstimatorV2
 from qiskit.providers import BackendV2
 
 from .base import QuantumBackend
+from .ibm_account import LEAST_BUSY, LEAST_BUSY_DESCRIPTION
 from .ibm_runtime import IBM_INSTALL, fake_device_names, runtime_available
 from .profile_files import find_profiles, load_profile
 from .profiles import Profile
@@ -44,7 +45,8 @@ def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[s
     Every fake device of ``qiskit_ibm_runtime.fake_provider`` is listed by name
     (``fake_manila``, ...); without qiskit-ibm-runtime one entry ``fake_<device>`` says how to
     install it. IBM Quantum devices cannot be listed offline: one entry ``ibm_<device>`` stands
-    for all of them.
+    for all of them, and ``ibm_least_busy`` for the least busy one of the account (resolved when
+    the backend is built, see :mod:`.ibm_account`).
 
     Args:
         profile_dir: a folder (or a list of folders) of user profiles, searched after the built-in
@@ -61,6 +63,7 @@ def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[s
             found["fake_<device>"] = f"{description} (needs qiskit-ibm-runtime: {IBM_INSTALL})"
     if "ibm" in templates:
         found["ibm_<device>"] = templates["ibm"].description
+        found[LEAST_BUSY] = LEAST_BUSY_DESCRIPTION
     return dict(sorted(found.items()))
 
 
@@ -68,11 +71,14 @@ def get_backend(
     name: str, *, profile_dir: str | os.PathLike | list | None = None, **overrides: Any
 ) -> QuantumBackend:
     """The backend of profile ``name``, ``overrides`` replacing its ``gradient`` and options;
-    ``fake_<device>`` and ``ibm_<device>`` names use the device templates.
+    ``fake_<device>`` and ``ibm_<device>`` names use the device templates, and
+    ``ibm_least_busy`` (option ``min_qubits``) the ``ibm`` template on the least busy device of
+    the account (the backend's ``name`` is that device's).
 
     Raises:
         ValueError: unknown name (the error lists the valid ones), unknown option or bad value,
-            missing IBM Quantum credentials (the error says how to save an account).
+            missing IBM Quantum credentials (the error says how to save an account),
+            ``execution="session"`` on the Open Plan, no device for ``ibm_least_busy``.
         TypeError: an option of the wrong type.
         ImportError: a device backend without qiskit-ibm-runtime (the error gives the pip
             command).
@@ -86,6 +92,7 @@ def get_backend(
         return device_backend(profile, name)
     if not isinstance(name, str) or name not in named:
         valid = [*named, *(f"{f}_<device>" for f in templates)]
+        valid += [LEAST_BUSY] if "ibm" in templates else []
         raise ValueError(f"get_backend: unknown backend {name!r}; valid names: {', '.join(valid)}")
     profile = load_profile(named[name]).with_overrides("get_backend", overrides)
     if profile.kind == "statevector":
@@ -122,7 +129,7 @@ def resolve_backend(owner: str, backend: Any, options: dict[str, Any]) -> Quantu
         return from_estimator(owner, backend, options)
     raise TypeError(
         f"{owner}: backend must be a backend name (one of "
-        f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>), a "
+        f"{', '.join(_catalogue(None)[0])}, fake_<device>, ibm_<device>, {LEAST_BUSY}), a "
         "QuantumBackend, a Qiskit BackendV2 or a "
         f"BaseEstimatorV2, got {type(backend).__name__}"
     )

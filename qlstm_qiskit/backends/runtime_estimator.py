@@ -39,6 +39,7 @@ import importlib.util
 import warnings
 from typing import Any
 
+from .ibm_account import mode_refused
 from .ibm_runtime import RUNTIME_REQUIREMENT, runtime
 
 __all__ = [
@@ -149,10 +150,17 @@ def check_estimator_options(owner: str, options: dict[str, Any], primitive: str)
 
 def make_estimator(device, opts: dict[str, Any], primitive: str):
     """The runtime Estimator of ``primitive`` in the execution mode of ``opts``: ``mode=`` the
-    device, a ``Batch`` or a ``Session`` on it; returns ``(estimator, mode or None)``."""
+    device, a ``Batch`` or a ``Session`` on it; returns ``(estimator, mode or None)``. A
+    ``Batch``/``Session`` the service refuses to open (a plan without sessions) is a
+    ``ValueError`` that suggests the modes to use instead (:func:`.ibm_account.mode_refused`)."""
     mode = device
-    if opts["execution"] in MODE_CLASSES:
-        mode = _load(*MODE_CLASSES[opts["execution"]])(backend=device)
+    execution = opts["execution"]
+    if execution in MODE_CLASSES:
+        mode_class = _load(*MODE_CLASSES[execution])
+        try:
+            mode = mode_class(backend=device)
+        except Exception as exc:  # the service's refusal (RequestsApiError, IBMRuntimeError)
+            raise mode_refused(device.name, execution, exc) from exc
     with warnings.catch_warnings():
         # the legacy EstimatorV2 is deprecated since 0.50; it runs only where the installed
         # runtime has no executor-based Estimator (installed_primitive)

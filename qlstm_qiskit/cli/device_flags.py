@@ -1,7 +1,8 @@
 """The command line's device flags (``--execution``, ``--shots``, ``--run-name``, ``--ledger``,
-``--dry-run``, ``--max-qpu-seconds``, ``--yes``) and what they do around a run: defaults for the
-run's name and ledger, the cost preview, the QPU-time budget, the confirmation for real devices,
-the job summary, and closing batches and sessions."""
+``--dry-run``, ``--max-qpu-seconds``, ``--force``, ``--yes``) and what they do around a run:
+defaults for the run's name and ledger, the cost preview, the QPU-time budget, the IBM Quantum
+instance's remaining usage, the confirmation for real devices, the job summary, and closing
+batches and sessions."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.devices import device_backends
+from ..backends.ibm_account import AccountUsage, account_usage
 from ..backends.profiles import EXECUTION_MODES, FAMILIES
 
 _FLAGS = {
@@ -28,6 +30,10 @@ class NotConfirmed(ValueError):
 
 class OverBudget(ValueError):
     """The estimated QPU time exceeds ``--max-qpu-seconds``."""
+
+
+class OverUsage(OverBudget):
+    """The estimated QPU time exceeds what remains of the IBM Quantum instance's usage."""
 
 
 def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> None:
@@ -70,6 +76,12 @@ def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> No
         "exceeds S seconds",
     )
     group.add_argument(
+        "--force",
+        action="store_true",
+        help="on IBM Quantum, submit even when the estimated QPU time exceeds what remains of "
+        "the instance's usage (service.usage(); by default such a run is refused)",
+    )
+    group.add_argument(
         "--yes",
         action="store_true",
         help="do not ask for confirmation before submitting to IBM Quantum hardware",
@@ -96,7 +108,7 @@ def device_options(
     if name is None or not is_device(name):
         flags = [_FLAGS[k] for k in given] + [
             f
-            for f in ("--dry-run", "--max-qpu-seconds", "--yes")
+            for f in ("--dry-run", "--max-qpu-seconds", "--force", "--yes")
             if getattr(args, f[2:].replace("-", "_"), None) not in (None, False)
         ]
         if flags:
@@ -111,26 +123,40 @@ def device_options(
 def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
     """Before anything is submitted: with ``--dry-run`` print the cost preview ``cost()`` and
     return False (do not run); with ``--max-qpu-seconds S`` refuse (:class:`OverBudget`) when
-    its estimate exceeds ``S`` (after printing it on a dry run); for real hardware print it and
-    ask ``Proceed? [y/N]`` unless ``--yes``. Returns whether to run."""
+    its estimate exceeds ``S`` (after printing it on a dry run); on IBM Quantum (real devices)
+    show the instance's remaining usage with the preview and refuse (:class:`OverUsage`) when
+    the estimate exceeds it, unless ``--force``; for real hardware print it and ask
+    ``Proceed? [y/N]`` unless ``--yes``. Returns whether to run."""
     backends = [b for model in models for b in device_backends(model)]
     if not backends:
         return True
     budget = getattr(args, "max_qpu_seconds", None)
     if budget is not None and not budget > 0:  # also refuses NaN
         raise ValueError(f"--max-qpu-seconds: the budget must be > 0 seconds, got {budget}")
-    real = any(b.real for b in backends)
-    ask = real and not args.yes
-    if not (args.dry_run or ask or budget is not None):
+    force = getattr(args, "force", False)
+    real = [b for b in backends if b.real]
+    ask = bool(real) and not args.yes
+    show = args.dry_run or ask
+    if not (show or budget is not None or (real and not force)):
         return True
     preview = cost()
-    if args.dry_run or ask:
+    usages = _usages(real, force) if show or not force else {}
+    if show:
         print(preview.report())
+        for line in usages.values():
+            print(f"  {line if isinstance(line, str) else line.describe()}")
     if budget is not None and preview.qpu_seconds > budget:
         raise OverBudget(
             f"estimated QPU time {preview.qpu_seconds:.1f} s exceeds --max-qpu-seconds "
             f"{budget:g}; nothing was submitted"
         )
+    for usage in usages.values():
+        if not force and not usage.covers(preview.qpu_seconds):
+            raise OverUsage(
+                f"estimated QPU time {preview.qpu_seconds:.1f} s exceeds what remains on this "
+                f"IBM Quantum instance ({usage.describe().removeprefix('usage:').strip()}); "
+                "nothing was submitted (pass --force to submit anyway)"
+            )
     if args.dry_run:
         return False
     if not ask:
@@ -140,6 +166,27 @@ def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
     if answer not in ("y", "yes"):
         raise NotConfirmed("not confirmed: nothing was submitted (pass --yes to skip the question)")
     return True
+
+
+def _usages(real, force: bool) -> dict[int, AccountUsage | str]:
+    """The usage of each distinct service of the real-device backends ``real``. A usage that
+    cannot be read refuses the run, unless ``force``: then the line says why it is unknown."""
+    found: dict[int, AccountUsage | str] = {}
+    for backend in real:
+        service = backend.service
+        if id(service) in found:
+            continue
+        try:
+            found[id(service)] = account_usage(service)
+        except ValueError as exc:
+            if not force:
+                raise OverUsage(
+                    f"{backend.name}: {exc}; the estimate cannot be checked against the "
+                    "instance's remaining usage, nothing was submitted (pass --force to submit "
+                    "without the check)"
+                ) from exc
+            found[id(service)] = f"usage:     unknown ({exc}); --force: not checked"
+    return found
 
 
 def job_summary(model) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import get_backend
+from ..backends.ibm_account import LEAST_BUSY
 from ..forecasting.models import check_storable_options
 from ..forecasting.training import CHECKPOINT, read_checkpoint
 from .device_flags import device_options
@@ -53,11 +54,19 @@ def checked_backend(
 ) -> tuple[str, dict[str, Any]]:
     """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
     :mod:`qlstm_qiskit.cli.device_flags`) and build the backend once, so that a bad name or
-    option fails early."""
+    option fails early.
+
+    ``ibm_least_busy`` is resolved here, once, and printed: the pair returned names the chosen
+    device (without ``min_qubits``), so that the whole command, its checkpoint and a resumed run
+    use that device (and key its ledger's jobs by it)."""
     name, options = parse_backend_spec(spec) if isinstance(spec, str) else spec
     if args is not None:
         options = device_options(args, name, options, run_name=run_name, ledger=ledger)
-    get_backend(name, **options)
+    backend = get_backend(name, **options)
+    if name == LEAST_BUSY:
+        options = {k: v for k, v in options.items() if k != "min_qubits"}
+        name = backend.name
+        print(f"{LEAST_BUSY}: the least busy operational device is {name}; this run uses it")
     return name, options
 
 
