@@ -59,7 +59,7 @@ def test_installed_package_imports_outside_the_repository(installed, tmp_path):
 
 def test_installed_package_lists_the_builtin_profiles(installed, tmp_path):
     code = (
-        "import json, qlstm_qiskit.backends.profiles as p, qlstm_qiskit as q; "
+        "import json, qlstm_qiskit.backends.profile_files as p, qlstm_qiskit as q; "
         "print(json.dumps([str(p.builtin_dir()), sorted(q.list_backends())]))"
     )
     folder, names = json.loads(run_outside(installed, tmp_path, code))
