@@ -10,8 +10,9 @@ from typing import Any
 from ..backends import get_backend
 from ..forecasting.models import check_storable_options
 from ..forecasting.training import CHECKPOINT, read_checkpoint
-from .device_flags import device_options
+from .device_flags import check_flags_agree, device_options, is_device
 from .errors import CommandError
+from .guards import check_simulator_shots
 
 
 def parse_value(text: str) -> Any:
@@ -53,11 +54,17 @@ def checked_backend(
 ) -> tuple[str, dict[str, Any]]:
     """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
     :mod:`qlstm_qiskit.cli.device_flags`) and build the backend once, so that a bad name or
-    option fails early."""
+    option fails early. A device flag that disagrees with the same option in a typed ``spec``,
+    and more shots than a local simulator runs (:data:`.guards.MAX_SIMULATOR_SHOTS`), are
+    errors."""
     name, options = parse_backend_spec(spec) if isinstance(spec, str) else spec
     if args is not None:
+        if isinstance(spec, str) and is_device(name):  # a saved spec may be overridden by flags
+            check_flags_agree(args, spec, options)
         options = device_options(args, name, options, run_name=run_name, ledger=ledger)
-    get_backend(name, **options)
+    check_simulator_shots(name, options.get("shots"))  # before a simulator allocates them
+    backend = get_backend(name, **options)
+    check_simulator_shots(name, backend.options().get("shots"))  # a profile's own default
     return name, options
 
 
