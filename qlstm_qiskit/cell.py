@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from qiskit import QuantumCircuit
+from qiskit.exceptions import QiskitError
 from torch import nn
 
 from .backends import QuantumBackend, resolve_backend
@@ -139,7 +140,7 @@ class QLSTMCell(nn.Module):
         )
         self.gate_circuit = gate_circuit(self.spec)  # the layout the four gates share
         #: the gate circuit compiled for :attr:`backend` (``bind(weights)`` per sequence)
-        self.executor = self.backend.compile(self.gate_circuit)
+        self.executor = self.compile_for(self.backend, _owner)
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -181,10 +182,26 @@ class QLSTMCell(nn.Module):
         kwargs.setdefault("output", "text")
         return circuits[gate].draw(**kwargs)
 
+    def compile_for(self, backend: QuantumBackend, owner: str = "QLSTMCell"):
+        """The gate circuit compiled for ``backend`` (an executor), without switching to it.
+
+        Raises ``ValueError`` naming the backend when Qiskit cannot compile the circuit for it
+        (e.g. more qubits than the device has)."""
+        try:
+            return backend.compile(self.gate_circuit)
+        except QiskitError as exc:
+            raise ValueError(
+                f"{owner}: the gate circuit ({self.spec.n_qubits} qubits) cannot run on backend "
+                f"{backend.name!r}: {exc}"
+            ) from exc
+
     def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTMCell:
-        """Run the same weights on another backend; returns ``self``."""
-        self.backend = resolve_backend(f"{type(self).__name__}.set_backend", backend, options)
-        self.executor = self.backend.compile(self.gate_circuit)
+        """Run the same weights on another backend; returns ``self``. The backend is resolved
+        and the circuit compiled before anything changes: on an error the cell is as before."""
+        owner = f"{type(self).__name__}.set_backend"
+        resolved = resolve_backend(owner, backend, options)
+        executor = self.compile_for(resolved, owner)
+        self.backend, self.executor = resolved, executor
         return self
 
     # -- computation ----------------------------------------------------------------------------

@@ -93,6 +93,10 @@ def check_optional_int(
     return None if value is None else check_int(owner, name, value, low, high)
 
 
-def check_seed(owner: str, value: Any) -> int | None:
-    """Return ``value`` if it is ``None`` or a non-negative int."""
-    return check_optional_int(owner, "seed", value, 0)
+#: the largest seed: a signed 64-bit integer, what torch's generators, NumPy and Aer all take
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(owner: str, value: Any, name: str = "seed") -> int | None:
+    """Return ``value`` if it is ``None`` or an int in ``[0, MAX_SEED]``."""
+    return check_optional_int(owner, name, value, 0, MAX_SEED)

@@ -161,10 +161,15 @@ class QLSTM(nn.Module):
         return self.cells()[0].draw(gate, **kwargs)
 
     def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTM:
-        """Run the same weights on another backend; returns ``self``."""
-        self.backend = resolve_backend("QLSTM.set_backend", backend, options)
-        for cell in self.cells():
-            cell.set_backend(self.backend)
+        """Run the same weights on another backend; returns ``self``. The backend is resolved
+        and every cell's circuit compiled before anything changes: on an error (an unknown name
+        or option, a circuit the device cannot run) the model is exactly as before."""
+        owner = "QLSTM.set_backend"
+        resolved = resolve_backend(owner, backend, options)
+        executors = [cell.compile_for(resolved, owner) for cell in self.cells()]
+        for cell, executor in zip(self.cells(), executors, strict=True):
+            cell.backend, cell.executor = resolved, executor
+        self.backend = resolved
         return self
 
     def _check_states(self, hx: Any, batch: int, batched: bool, dtype: torch.dtype):

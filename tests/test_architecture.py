@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "qlstm_qiskit"
 MAX_LINES = 450
 #: layer of each module, lowest first: a module imports only from its own layer and below
 LAYERS = {
-    "foundation": ["checks", "files"],
+    "foundation": ["checks", "files", "locks"],
     "sim": ["sim"],
     "backends": ["backends"],
     "model": ["__init__", "circuits", "recurrence", "cell", "qlstm"],

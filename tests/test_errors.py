@@ -41,7 +41,7 @@ CONSTRUCTOR_CASES = [
         r"density_matrix, statevector",
     ),
     ({"backend": 3}, TypeError, r"QLSTM: backend must be a backend name .* got int"),
-    ({"seed": -1}, ValueError, r"QLSTM: seed must be in the range >= 0, got -1"),
+    ({"seed": -1}, ValueError, r"QLSTM: seed must be in the range 0..9223372036854775807, got -1"),
     ({"shots": 0}, ValueError, r"QLSTM: shots must be in the range >= 1, got 0"),
     (
         {"shots": 100},

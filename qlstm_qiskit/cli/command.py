@@ -54,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except (MemoryError, OverflowError) as exc:  # what was asked does not fit this machine
+        detail = f" ({exc})" if str(exc) else ""
+        print(
+            f"{PROG}: error: {args.command} stopped: {type(exc).__name__}{detail}: a size or "
+            "number too large for this machine; check the shots, batch size, n_qubits and the "
+            "size of the input",
+            file=sys.stderr,
+        )
+        return 1
     finally:  # main() may run inside a larger program (or a test session)
         torch.set_num_threads(threads)
 

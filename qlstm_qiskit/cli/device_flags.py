@@ -120,6 +120,19 @@ def device_options(
     return {"run_name": run_name, "ledger": str(ledger), **options, **given}
 
 
+def check_flags_agree(args: argparse.Namespace, spec: str, options: dict[str, Any]) -> None:
+    """A device flag (``--shots``, ``--execution``, ``--run-name``, ``--ledger``) and the same
+    option in the backend spec ``spec`` the user typed must not disagree: which one was meant
+    cannot be told. Equal values are accepted."""
+    for key, flag in _FLAGS.items():
+        value = getattr(args, key, None)
+        if value is not None and key in options and options[key] != value:
+            raise ValueError(
+                f"{flag} {value} and {key}={options[key]} in the backend spec {spec!r} "
+                "disagree; give the value once (or the same value in both)"
+            )
+
+
 def confirm_or_preview(args: argparse.Namespace, models, cost) -> bool:
     """Before anything is submitted: with ``--dry-run`` print the cost preview ``cost()`` and
     return False (do not run); with ``--max-qpu-seconds S`` refuse (:class:`OverBudget`) when

@@ -13,6 +13,7 @@ from ..forecasting.training import Run
 from .device_flags import add_device_flags, closing_devices, confirm_or_preview, job_summary
 from .errors import CommandError
 from .flags import add_inference_flags
+from .guards import check_output_dir
 from .specs import checked_backend, format_backend, saved_backend
 from .tables import write_csv
 
@@ -51,6 +52,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CommandError(f"--batch-size must be >= 1, got {batch_size}")
     checkpoint = Path(args.checkpoint)
     out = Path(args.out) if args.out else (checkpoint if checkpoint.is_dir() else checkpoint.parent)
+    check_output_dir(out, "--out" if args.out else "the checkpoint's directory")
     device = {"run_name": f"{out.name}-evaluate", "ledger": out / "evaluate-ledger"}
     specs = [checked_backend(spec, args, **device) for spec in args.backends or ()]
     saved = saved_backend(checkpoint)

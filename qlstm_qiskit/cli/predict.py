@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..forecasting.datasets import DATASETS, generate, load_csv_column, sliding_windows
+from ..forecasting.datasets import DATASETS, MISSING, generate, load_csv_column, sliding_windows
 from ..forecasting.inference import predict_dataset, preview_work
 from ..forecasting.training import Run
 from .device_flags import (
@@ -21,6 +22,7 @@ from .device_flags import (
 )
 from .errors import CommandError
 from .flags import add_inference_flags
+from .guards import check_output_file
 from .specs import checked_backend, saved_backend
 from .tables import write_csv
 
@@ -45,12 +47,18 @@ def add_predict(commands) -> None:
     source.add_argument("--input", metavar="CSV", help="a CSV file (with --column)")
     source.add_argument("--dataset", choices=list(DATASETS), help="a built-in series")
     p.add_argument("--column", metavar="NAME", help="the CSV column: header name or 0-based index")
+    p.add_argument(
+        "--missing",
+        choices=MISSING,
+        help="what an empty cell of the --input column does: error (name its row), drop the row, "
+        "or interpolate it linearly from its neighbours (default: error)",
+    )
     p.add_argument("--n-points", type=int, metavar="N", help="length of a built-in series")
     p.add_argument(
         "--out",
         metavar="CSV",
         default="predictions.csv",
-        help="output file (default: predictions.csv)",
+        help="output file; missing folders are created (default: predictions.csv)",
     )
     add_device_flags(p, "OUT_STEM-ledger next to the output")
     p.set_defaults(handler=cmd_predict)
@@ -60,11 +68,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Predict after every window of the series and write ``index,target,<model>...`` rows."""
     if args.batch_size is not None and args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.column is not None and args.input is None:
-        raise CommandError("--column goes with --input")
+    for flag in ("column", "missing"):
+        if getattr(args, flag) is not None and args.input is None:
+            raise CommandError(f"--{flag} goes with --input")
     if args.n_points is not None and args.dataset is None:
         raise CommandError("--n-points goes with --dataset")
     out = Path(args.out)
+    check_output_file(out, "--out")
     spec = args.backend or saved_backend(Path(args.checkpoint))
     if spec[0] == "classical":
         backend = None
@@ -77,7 +87,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.input is not None:
         if args.column is None:
             raise CommandError("--input needs --column (a header name or 0-based index)")
-        series = load_csv_column(args.input, args.column)
+        series = load_csv_column(args.input, args.column, missing=args.missing or "error")
     elif args.dataset is not None:
         series = generate(args.dataset, args.n_points)
     else:
@@ -104,6 +114,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             name: scaler.inverse_transform(values[:, 0].to(torch.float64).numpy())
             for name, values in predict_all().items()
         }
+    for name, values in columns.items():
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"model {name!r} predicted {int((~np.isfinite(values)).sum())} NaN or infinite "
+                f"value(s) (the input's values may be far outside the training range); "
+                f"nothing was written to {out}"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     indices = range(run.data.window, len(series))
     write_csv(

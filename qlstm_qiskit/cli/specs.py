@@ -11,8 +11,9 @@ from ..backends import get_backend
 from ..backends.ibm_account import LEAST_BUSY
 from ..forecasting.models import check_storable_options
 from ..forecasting.training import CHECKPOINT, read_checkpoint
-from .device_flags import device_options
+from .device_flags import check_flags_agree, device_options, is_device
 from .errors import CommandError
+from .guards import check_simulator_shots
 
 
 def parse_value(text: str) -> Any:
@@ -54,15 +55,21 @@ def checked_backend(
 ) -> tuple[str, dict[str, Any]]:
     """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
     :mod:`qlstm_qiskit.cli.device_flags`) and build the backend once, so that a bad name or
-    option fails early.
+    option fails early. A device flag that disagrees with the same option in a typed ``spec``,
+    and more shots than a local simulator runs (:data:`.guards.MAX_SIMULATOR_SHOTS`), are
+    errors.
 
     ``ibm_least_busy`` is resolved here, once, and printed: the pair returned names the chosen
     device (without ``min_qubits``), so that the whole command, its checkpoint and a resumed run
     use that device (and key its ledger's jobs by it)."""
     name, options = parse_backend_spec(spec) if isinstance(spec, str) else spec
     if args is not None:
+        if isinstance(spec, str) and is_device(name):  # a saved spec may be overridden by flags
+            check_flags_agree(args, spec, options)
         options = device_options(args, name, options, run_name=run_name, ledger=ledger)
+    check_simulator_shots(name, options.get("shots"))  # before a simulator allocates them
     backend = get_backend(name, **options)
+    check_simulator_shots(name, backend.options().get("shots"))  # a profile's own default
     if name == LEAST_BUSY:
         options = {k: v for k, v in options.items() if k != "min_qubits"}
         name = backend.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..circuits import CircuitSpec
 from ..forecasting.datasets import (
     DATASETS,
     FIT_ON,
+    MISSING,
     TRAIN_FRACTION,
     WINDOW,
     generate,
@@ -25,6 +27,7 @@ from ..forecasting.datasets import (
 from ..forecasting.inference import preview_work
 from ..forecasting.models import ModelConfig
 from ..forecasting.training import CHECKPOINT, Run, TrainConfig
+from ..locks import hold
 from .device_flags import (
     add_device_flags,
     closing_devices,
@@ -34,6 +37,7 @@ from .device_flags import (
 )
 from .errors import PROG, CommandError
 from .flags import CIRCUIT_FIELDS, add_circuit_flags, add_threads
+from .guards import check_output_dir, check_positive, check_seed_flag
 from .specs import checked_backend
 
 MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
@@ -42,6 +46,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "dataset": "damped_shm",
     "csv": None,
     "column": None,
+    "missing": "error",
     "n_points": None,
     "window": WINDOW,
     "train_fraction": TRAIN_FRACTION,
@@ -87,6 +92,12 @@ def add_train(commands) -> None:
         "--column",
         metavar="NAME",
         help="the CSV column: header name or 0-based index (required with --csv)",
+    )
+    data.add_argument(
+        "--missing",
+        choices=MISSING,
+        help="what an empty cell of the CSV column does: error (name its row), drop the row, or "
+        f"interpolate it linearly from its neighbours {_default('missing')}",
     )
     data.add_argument(
         "--n-points",
@@ -170,10 +181,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {
         name: getattr(args, name) for name in TRAIN_DEFAULTS if getattr(args, name) is not None
     }
-    started = _resumed_run(args, given) if args.resume else _new_run(args, given)
-    if started is None:  # --dry-run: the cost preview is printed, nothing is trained
-        return 0
-    run, run_dir, epochs = started
+    if "lr" in given:
+        check_positive("--lr", given["lr"])
+    if "seed" in given:
+        check_seed_flag("--seed", given["seed"])
+    with ExitStack() as held:  # the run directory's lock, from before the run is read or made
+        started = _resumed_run(args, given, held) if args.resume else _new_run(args, given, held)
+        if started is None:  # --dry-run: the cost preview is printed, nothing is trained
+            return 0
+        return _train(args, *started)
+
+
+def _train(args: argparse.Namespace, run: Run, run_dir: Path, epochs: int) -> int:
+    """Train ``run`` up to ``epochs`` in ``run_dir``, report it; 130 when interrupted."""
     if epochs < run.epoch:
         raise CommandError(f"--epochs {epochs} is below the {run.epoch} epochs the run has done")
     with closing_devices(run.models.values()):
@@ -193,8 +213,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resumed_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, Path, int]:
-    """The run of ``--resume DIR``, its directory and the epochs to reach."""
+def _resumed_run(
+    args: argparse.Namespace, given: dict[str, Any], held: ExitStack
+) -> tuple[Run, Path, int]:
+    """The run of ``--resume DIR``, its directory (held in ``held``) and the epochs to reach."""
     if args.run_dir:
         raise CommandError("--resume DIR is the run directory; do not also pass --run-dir")
     fixed = sorted(set(given) - set(_RESUMABLE))
@@ -210,6 +232,10 @@ def _resumed_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, 
             f"may be given, got {flags}"
         )
     run_dir = Path(args.resume)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CommandError(f"--resume {run_dir}: expected a run directory, got a file")
+    if run_dir.is_dir():
+        held.enter_context(hold(run_dir, "run directory"))
     probe = Run.load(run_dir)  # priced on a copy: the preview trains it on zeros
     epochs = given.get("epochs", probe.train_config.epochs)
     confirm_or_preview(args, probe.models.values(), lambda: _train_cost(probe, epochs))
@@ -218,9 +244,14 @@ def _resumed_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, 
     return run, run_dir, epochs
 
 
-def _new_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, Path, int] | None:
-    """A new run from the flags ``given`` over :data:`TRAIN_DEFAULTS`, its directory and the
-    epochs to reach; None after a ``--dry-run``."""
+def _new_run(
+    args: argparse.Namespace, given: dict[str, Any], held: ExitStack
+) -> tuple[Run, Path, int] | None:
+    """A new run from the flags ``given`` over :data:`TRAIN_DEFAULTS`, its directory (held in
+    ``held`` from before it is checked to the end) and the epochs to reach; None after a
+    ``--dry-run``."""
+    if args.run_dir:
+        check_output_dir(Path(args.run_dir), "--run-dir")
     settings = {**TRAIN_DEFAULTS, **given}
     quantum_flags = sorted(set(given) & {"backend", *CIRCUIT_FIELDS})
     if settings["model"] == "lstm" and quantum_flags:
@@ -258,17 +289,17 @@ def _new_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, Path
         lr=settings["lr"],
         seed=settings["seed"],
     )
-    if (run_dir / CHECKPOINT).exists():
-        raise CommandError(
-            f"{run_dir} already holds a run; continue it with --resume "
-            f"{run_dir} or choose another --run-dir"
-        )
+    if run_dir.is_dir() and not args.dry_run:  # held at once where that creates nothing
+        held.enter_context(hold(run_dir, "run directory"))
+    _check_no_run(run_dir)
     if is_device(backend):
         probe = Run(data_config, series, models, train)  # builds models, submits nothing
         if not confirm_or_preview(
             args, probe.models.values(), lambda: _train_cost(probe, train.epochs, initial=True)
         ):
             return None
+    held.enter_context(hold(run_dir, "run directory"))  # creates it; re-entrant if held
+    _check_no_run(run_dir)  # made by another process meanwhile
     run = Run.create(data_config, series, models, train)
     print(
         f"training {' and '.join(run.models)} on {data_config['dataset']}: "
@@ -276,6 +307,14 @@ def _new_run(args: argparse.Namespace, given: dict[str, Any]) -> tuple[Run, Path
         f"{run.data.window}; {train.epochs} epochs; run directory {run_dir}"
     )
     return run, run_dir, train.epochs
+
+
+def _check_no_run(run_dir: Path) -> None:
+    if (run_dir / CHECKPOINT).exists():
+        raise CommandError(
+            f"{run_dir} already holds a run; continue it with --resume "
+            f"{run_dir} or choose another --run-dir"
+        )
 
 
 def _train_cost(run: Run, epochs: int, initial: bool = False):
@@ -307,12 +346,15 @@ def _training_series(
             raise CommandError("--csv replaces --dataset and --n-points; give one data source")
         if settings["column"] is None:
             raise CommandError("--csv needs --column (a header name or 0-based index)")
-        series = load_csv_column(settings["csv"], settings["column"])
+        series = load_csv_column(settings["csv"], settings["column"], missing=settings["missing"])
         label = f"{Path(settings['csv']).stem}.{settings['column']}"
         data_config.update(dataset=label, csv=str(settings["csv"]), column=settings["column"])
+        if settings["missing"] != "error":
+            data_config["missing"] = settings["missing"]
     else:
-        if settings["column"] is not None:
-            raise CommandError("--column goes with --csv")
+        for name in ("column", "missing"):
+            if name in given:
+                raise CommandError(f"--{name} goes with --csv")
         series = generate(settings["dataset"], settings["n_points"])
         data_config.update(dataset=settings["dataset"], n_points=len(series))
     return series, data_config

@@ -24,20 +24,48 @@ the series is MinMax-scaled to ``[-1, 1]``; the first 67 % of the windows (chron
 the rest test. As in the authors' code, the scaler is fitted on the whole series before the split
 (``fit_on="series"``); ``fit_on="train"`` fits it on the values the training windows see instead,
 so that nothing of the test part leaks into the scaling.
+
+A series from a CSV column: :func:`load_csv_column` (from :mod:`.series_csv`: a size limit, strict
+numbers and a policy for missing values).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..checks import check_choice, check_int
+from .series_csv import MAX_INPUT_BYTES, MISSING, load_csv_column
+
+__all__ = [
+    "DATASETS",
+    "FIT_ON",
+    "MAX_INPUT_BYTES",
+    "MISSING",
+    "NARMA_DRIVES",
+    "TRAIN_FRACTION",
+    "WINDOW",
+    "MinMaxScaler",
+    "WindowedData",
+    "bessel_j2",
+    "damped_shm",
+    "delayed_control",
+    "generate",
+    "load_csv_column",
+    "make_windows",
+    "narma",
+    "narma5",
+    "narma5_smooth",
+    "narma10",
+    "narma_drive",
+    "population_inversion",
+    "sine",
+    "sliding_windows",
+]
 
 TRAIN_FRACTION = 0.67
 WINDOW = 4
@@ -162,64 +190,6 @@ def generate(name: str, n_points: int | None = None) -> np.ndarray:
     if n_points is None:
         return generator()
     return generator(check_int("generate", "n_points", n_points, WINDOW + 2))
-
-
-def load_csv_column(path: str | Path, column: str) -> np.ndarray:
-    """One numeric column of a CSV file, by header name (or 0-based index) as float64.
-
-    A first row whose fields are not all numbers is the header. Raises ``ValueError`` naming the
-    file, row and value for a missing file or column, an empty or non-numeric value, or fewer than
-    two values.
-    """
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is not a name
-            rows = [
-                (number, row)
-                for number, row in enumerate(csv.reader(handle), start=1)
-                if any(field.strip() for field in row)
-            ]
-    except FileNotFoundError:
-        raise ValueError(f"load_csv_column: no such file: {path}") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"load_csv_column: cannot read {path} as CSV: {exc}") from exc
-    if not rows:
-        raise ValueError(f"load_csv_column: {path} is empty")
-    header = [field.strip() for field in rows[0][1]]
-    has_header = not all(_is_number(field) for field in header)
-    if has_header and column in header:
-        index = header.index(column)
-    elif column.isdigit() and int(column) < len(header):
-        index = int(column)
-    else:
-        names = ", ".join(repr(name) for name in header) if has_header else "none (no header row)"
-        raise ValueError(
-            f"load_csv_column: {path} has no column {column!r}; columns: {names}; "
-            f"or a 0-based index below {len(header)}"
-        )
-    values = []
-    for number, row in rows[1:] if has_header else rows:  # number: the line in the file
-        field = row[index].strip() if index < len(row) else ""
-        if not _is_number(field) or not math.isfinite(float(field)):
-            raise ValueError(
-                f"load_csv_column: {path} row {number}, column {column!r}: expected a "
-                f"finite number, got {field!r}"
-            )
-        values.append(float(field))
-    if len(values) < 2:
-        raise ValueError(
-            f"load_csv_column: {path} column {column!r} has {len(values)} value(s); "
-            "a series needs more"
-        )
-    return np.asarray(values, dtype=np.float64)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

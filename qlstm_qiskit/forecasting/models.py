@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..backends import get_backend
-from ..checks import check_choice, check_int
+from ..checks import MAX_SEED, check_choice, check_int
 from ..circuits import CircuitSpec
 from ..qlstm import QLSTM
 from .inference import predict_dataset
@@ -95,6 +95,7 @@ class Forecaster(nn.Module):
         check_choice(owner, "dtype", config.dtype, DTYPES)
         check_int(owner, "hidden_size", config.hidden_size, 1)
         check_int(owner, "num_layers", config.num_layers, 1)
+        check_int(owner, "seed", config.seed, 0, MAX_SEED)
         self.config = config
         dtype = DTYPES[config.dtype]
         with torch.random.fork_rng(devices=[]):

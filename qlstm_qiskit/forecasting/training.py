@@ -16,6 +16,11 @@ was taken and, on a deterministic backend, ends with the same weights and losses
 uninterrupted one (float64, same machine). The random streams of sampled backends and of SPSA
 gradients are not checkpointed: they restart from their seeds. A ``kill -9`` loses at most the
 epoch it interrupts.
+
+:meth:`Run.fit` holds the run directory (:func:`qlstm_qiskit.locks.hold`) while it trains: a second
+process training into the same directory is refused with an error naming the holder. A non-finite
+training loss or weight stops training with :class:`NonFiniteLoss`; the checkpoint on disk then
+still holds the last good epoch. :meth:`Run.load` refuses a checkpoint with non-finite weights.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,8 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checks import check_int
+from ..checks import MAX_SEED, check_int, check_real
 from ..files import atomic_write
+from ..locks import hold
 from .datasets import WindowedData, make_windows
 from .models import Forecaster, ModelConfig
 
@@ -54,9 +61,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_int("TrainConfig", "epochs", self.epochs, 0)
         check_int("TrainConfig", "batch_size", self.batch_size, 1)
-        check_int("TrainConfig", "seed", self.seed, 0)
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"TrainConfig: lr must be a number > 0, got {self.lr!r}")
+        check_int("TrainConfig", "seed", self.seed, 0, MAX_SEED)
+        check_real("TrainConfig", "lr", self.lr, 0.0, open_low=True)
+
+
+class NonFiniteLoss(ValueError):
+    """Training produced a NaN or infinite loss or weight; nothing of it was checkpointed."""
 
 
 class Run:
@@ -127,12 +137,18 @@ class Run:
         model.train()
         order = torch.randperm(len(x), generator=self.generators[name])
         total, seen, shown = 0.0, 0, time.monotonic()
-        for batch in order.split(self.train_config.batch_size):
+        for number, batch in enumerate(order.split(self.train_config.batch_size), start=1):
             optimizer.zero_grad()
             loss = nn.functional.mse_loss(model(x[batch]), y[batch])
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"model {name!r}: the training loss is {value} in epoch {self.epoch + 1}, "
+                    f"batch {number} (lr {self.train_config.lr:g}); training diverged"
+                )
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(batch)
+            total += value * len(batch)
             seen += len(batch)
             if progress is not None and time.monotonic() - shown > 0.2:  # at most 5 redraws/s
                 progress.set_postfix_str(f"{name} running loss {total / seen:.5f}")
@@ -141,11 +157,27 @@ class Run:
 
     def fit(self, run_dir: str | Path, epochs: int | None = None, progress: bool = True) -> None:
         """Train every model up to ``epochs`` (default: the configured number), checkpointing and
-        writing the metrics after each epoch into ``run_dir``."""
+        writing the metrics after each epoch into ``run_dir``, which it holds for the time
+        (:func:`qlstm_qiskit.locks.hold`: another process holding it is an error).
+
+        Raises:
+            NonFiniteLoss: a NaN or infinite loss or weight; ``run_dir`` keeps the checkpoint of
+                the last good epoch, and this run object should not be used further.
+            qlstm_qiskit.locks.FolderLocked: another process holds ``run_dir``.
+        """
+        run_dir = Path(run_dir)
+        with hold(run_dir, "run directory"):
+            try:
+                self._fit(run_dir, epochs, progress)
+            except NonFiniteLoss as exc:
+                raise NonFiniteLoss(
+                    f"{exc}; training stopped: {run_dir / CHECKPOINT} keeps the last good "
+                    f"state (epoch {self.epoch}); a smaller learning rate may help"
+                ) from None
+
+    def _fit(self, run_dir: Path, epochs: int | None, progress: bool) -> None:
         from tqdm import tqdm
 
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
         epochs = self.train_config.epochs if epochs is None else epochs
         self.train_config.epochs = epochs
         if self.epoch == 0:
@@ -179,6 +211,13 @@ class Run:
         for name in self.models:
             train_mse = self.train_epoch(name, progress)
             test_mse = self.test_mse(name)
+            bad = non_finite_parameters(self.models[name])
+            if bad or not math.isfinite(test_mse):
+                where = f"parameter {bad[0]!r}" if bad else f"the test loss ({test_mse})"
+                raise NonFiniteLoss(
+                    f"model {name!r}: {where} is not finite after epoch {self.epoch + 1} "
+                    f"(lr {self.train_config.lr:g}); training diverged"
+                )
             self.history[name]["train_mse"].append(train_mse)
             self.history[name]["test_mse"].append(test_mse)
             summary[name] = (train_mse, test_mse)
@@ -245,13 +284,22 @@ class Run:
                 run.optimizers[name].load_state_dict(state["optimizers"][name])
                 run.generators[name].set_state(state["rng"]["shuffle"][name])
             torch.set_rng_state(state["rng"]["torch"])
-            run.epoch, run.seconds = int(state["epoch"]), float(state["seconds"])
+            run.epoch = check_int("checkpoint", "epoch", state["epoch"], 0)
+            run.seconds = check_real("checkpoint", "seconds", state["seconds"], 0.0)
             run.history = state["history"]
-        except (KeyError, TypeError, RuntimeError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
             raise ValueError(
                 f"Run.load: checkpoint {path} does not match its configuration "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
+        for name, model in run.models.items():
+            bad = non_finite_parameters(model)
+            if bad:
+                raise ValueError(
+                    f"Run.load: checkpoint {path}: model {name!r} parameter {bad[0]!r} holds "
+                    f"NaN or infinite values ({len(bad)} such parameter(s)); its predictions "
+                    "would be meaningless"
+                )
         return run
 
     def metrics(self) -> dict[str, Any]:
@@ -293,17 +341,28 @@ class Run:
         return out.getvalue()
 
 
+def non_finite_parameters(model: nn.Module) -> list[str]:
+    """The names of ``model``'s parameters holding a NaN or an infinite value."""
+    return [
+        name
+        for name, value in model.state_dict().items()
+        if value.is_floating_point() and not torch.isfinite(value).all()
+    ]
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file's contents (tensors and plain data only; no code is unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"Run.load: no checkpoint at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is not a readable qlstm-qiskit checkpoint: the file is empty")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file
+        first_line = (str(exc).strip().splitlines() or ["no details"])[0][:200]
         raise ValueError(
-            f"{path} is not a readable qlstm-qiskit checkpoint "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            f"{path} is not a readable qlstm-qiskit checkpoint ({type(exc).__name__}: {first_line})"
         ) from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"Run.load: {path} is not a qlstm-qiskit run checkpoint")
