@@ -34,8 +34,8 @@ LOCK_FILE = ".lock"
 #: seconds between two tries while waiting for a lock held by another process
 POLL_SECONDS = 0.05
 
-#: folders this process holds (resolved path -> nesting depth)
-_held: dict[Path, int] = {}
+#: folders this process holds: resolved path -> [lock file descriptor, holders]
+_held: dict[Path, list[int]] = {}
 
 
 class FolderLocked(BlockingIOError):
@@ -91,25 +91,33 @@ def hold(
         raise OSError(
             exc.errno, f"cannot lock the {what} {folder}: {exc.strerror or exc}", str(path)
         ) from exc
-    if descriptor is None:  # re-entrant within a process
-        _held[key] += 1
+    if descriptor is not None:
         try:
-            yield folder
-        finally:
-            _held[key] -= 1
-        return
+            _acquire(descriptor, folder, what, timeout)
+            _write_holder(descriptor, what)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        _held[key] = [descriptor, 0]
+    _held[key][1] += 1  # re-entrant within a process: the last one out lets go, whichever it is
     try:
-        _acquire(descriptor, folder, what, timeout)
-        _write_holder(descriptor, what)
-        _held[key] = 1
+        yield folder
+    finally:
+        _let_go(key)
+
+
+def _let_go(key: Path) -> None:
+    """One holder of ``key`` in this process is done; the last one unlocks and closes."""
+    entry = _held[key]
+    entry[1] -= 1
+    if entry[1] == 0:
+        del _held[key]
+        descriptor = entry[0]
         try:
-            yield folder
-        finally:
-            del _held[key]
             os.ftruncate(descriptor, 0)  # while still held: the next holder writes its own
             fcntl.flock(descriptor, fcntl.LOCK_UN)
-    finally:
-        os.close(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _acquire(descriptor: int, folder: Path, what: str, timeout: float | None) -> None:

@@ -118,11 +118,11 @@ TOO_BIG = r"/dev/zero is larger than the limit of 67,108,864 bytes \(64 MiB\) fo
         ),
         (
             ["evaluate", "{run}", "--backends", "aer_shots:shots=1000000000000", "--out", "{tmp}"],
-            r"backend 'aer_shots': shots=1000000000000 is above the 10,000,000 shots per circuit",
+            r"shots must be in the range 1..10000000, got 1000000000000$",
         ),
         (
             ["predict", "{run}", "--backend", "aer_shots:shots=10000001", "--out", "{tmp}/p.csv"],
-            r"shots=10000001 is above the 10,000,000 shots",
+            r"shots must be in the range 1..10000000, got 10000001$",
         ),
         (
             [*TRAIN, "--seed", str(2**70)],

@@ -400,7 +400,7 @@ def test_real_devices_ask_before_submitting(monkeypatch, capsys):
     assert model.backend.estimator.submitted == 0
 
 
-def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_path, monkeypatch):
+def test_a_failed_reattached_job_or_a_missing_result_is_computed_again(tmp_path, monkeypatch):
     service = StandInService()
     service.record_submissions(monkeypatch, estimator_class(installed_primitive()))
     first, backend = _ibm_values(service, tmp_path)
@@ -414,7 +414,11 @@ def test_a_failed_reattached_job_or_an_unreadable_result_is_computed_again(tmp_p
     assert statuses == ["submitted", "failed", "submitted", "done"]
     assert np.abs(again - first).max() < 0.5  # sampled again: the same values within shots
     result_file = tmp_path / Ledger(tmp_path).finished(entry["key"])["result"]
-    result_file.write_bytes(result_file.read_bytes()[:20])  # cut short, as by a crash
+    content = result_file.read_bytes()
+    result_file.write_bytes(content[:20])  # changed after it was written: never used as it is
+    with pytest.raises(ValueError, match=r"does not match the SHA-256 its done line records"):
+        _ibm_values(service, tmp_path)
+    result_file.unlink()  # moved away, as the message says: that job is computed again
     third, backend = _ibm_values(service, tmp_path)
     assert (backend.estimator.reused, backend.estimator.submitted) == (0, 1)
     assert np.isfinite(third).all()

@@ -65,3 +65,35 @@ def test_a_missing_folder_in_the_environment_variable_is_an_error(tmp_path, monk
     write(tmp_path, "mine", SAMPLED)
     monkeypatch.setenv("QLSTM_QISKIT_BACKENDS", f"{tmp_path}{os.pathsep}")  # an empty entry: fine
     assert list_backends()["mine"] == "my shots"
+
+
+@pytest.mark.parametrize(
+    "text, encoding, reason",
+    [
+        ('description = "x"\nkind = ', "utf-8", r"cannot read it as TOML"),
+        ("[tool.black]\nline-length = 100\n", "utf-8", r"unknown key\(s\) 'tool'"),
+        (SAMPLED.replace("my shots", "é"), "latin-1", r"is not UTF-8 text"),
+    ],
+)
+def test_a_bad_profile_breaks_only_its_own_name(tmp_path, monkeypatch, text, encoding, reason):
+    write(tmp_path, "broken", text, encoding)
+    write(tmp_path, "mine", SAMPLED)
+    monkeypatch.setenv("QLSTM_QISKIT_BACKENDS", str(tmp_path))
+    listed = list_backends()
+    assert listed["mine"] == "my shots" and listed["statevector"]
+    assert listed["broken"].startswith("BROKEN: ") and __import__("re").search(
+        reason, listed["broken"]
+    )
+    assert get_backend("statevector").name == "statevector"
+    assert get_backend("mine").options()["shots"] == 100
+    assert get_backend("density_matrix", noise_from="aer_noisy").computes == "noisy"
+    with pytest.raises(ValueError, match=rf"backend 'broken' cannot be built: .*{reason}"):
+        get_backend("broken")
+
+
+def test_a_broken_device_template_breaks_its_family_only(tmp_path):
+    write(tmp_path, "fake_device", 'description = "x"\nkind = "device"\n')
+    with pytest.raises(ValueError, match=r"backend 'fake_manila' cannot be built: .*fake_device"):
+        get_backend("fake_manila", profile_dir=tmp_path)
+    assert get_backend("aer_shots", profile_dir=tmp_path).computes == "sampled"
+    assert list_backends(profile_dir=tmp_path)["fake_device"].startswith("BROKEN: ")

@@ -44,7 +44,7 @@ from .noise_channels import (
     instruction_channels,
     readout_assignments,
 )
-from .profile_files import find_profiles, load_profile
+from .profile_files import load_profiles
 from .profiles import Profile
 from .transpile import cached_device, cached_pass_manager
 
@@ -176,11 +176,12 @@ def _noise_source(owner: str, profile: Profile, profile_dir):
 
 def _noise_profile(owner: str, name: str, profile_dir) -> Profile:
     """The profile named by ``noise_from``: an ``aer`` or ``density`` profile with noise."""
-    found = find_profiles(profile_dir)
+    profiles, broken = load_profiles(profile_dir)
+    if name in broken:
+        raise ValueError(f"{owner}: noise_from={name!r} names a broken profile: {broken[name]}")
     noisy = {
-        n: p for n, path in found.items() if (p := load_profile(path)).kind in ("aer", "density")
+        n: p for n, p in profiles.items() if p.kind in ("aer", "density") and any(p.noise.values())
     }
-    noisy = {n: p for n, p in noisy.items() if any(p.noise.values())}
     if name not in noisy:
         raise ValueError(
             f"{owner}: noise_from must be a profile with a [noise] table (one of "

@@ -76,7 +76,8 @@ def device_backend(profile, name: str):
     if name == LEAST_BUSY:
         service, chosen = least_busy_device(service, opts["min_qubits"])
         name = chosen.name
-    device = cached_device(family, name, None if local else opts["service"])
+    device = cached_device(family, name, None if local else service)
+    check_device_shots(name, device, opts["shots"])
     # the runtime's own options class checks them (tables included), also for a fake device,
     # whose options still price the cost preview
     primitive = installed_primitive()
@@ -107,6 +108,17 @@ def device_backend(profile, name: str):
         gradient=profile.gradient,
         pass_manager=pass_manager,
     )
+
+
+def check_device_shots(name: str, device, shots: int) -> None:
+    """``shots`` within the device's ``max_shots`` (its configuration's, where it has one)."""
+    configuration = getattr(device, "configuration", None)
+    limit = getattr(configuration(), "max_shots", None) if callable(configuration) else None
+    if isinstance(limit, int) and limit > 0 and shots > limit:
+        raise ValueError(
+            f"backend {name!r}: shots must be at most the device's max_shots {limit:,}, "
+            f"got {shots:,}"
+        )
 
 
 class DeviceBackend(PrimitiveBackend):

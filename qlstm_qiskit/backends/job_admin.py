@@ -214,20 +214,27 @@ def job_state(job) -> str:
 def refresh(ledger: Ledger, service) -> list[JobReport]:
     """Ask ``service`` for every remote job still ``submitted`` in ``ledger`` and record what it
     learns (see the module docstring); returns one report per job asked about, and one per local
-    job still ``submitted`` (which cannot be asked about)."""
-    require_remote(ledger, "refresh")
-    reports = _local_reports(ledger)
-    for row in submitted_remote(ledger):
-        job, report = _retrieve(service, row)
-        reports.append(report if job is None else _record_outcome(ledger, row.key, job))
-    return reports
+    job still ``submitted`` (which cannot be asked about). Holds the ledger meanwhile
+    (:meth:`Ledger.holding`: a run using it is an error naming that process)."""
+    with ledger.holding():
+        require_remote(ledger, "refresh")
+        reports = _local_reports(ledger)
+        for row in submitted_remote(ledger):
+            job, report = _retrieve(service, row)
+            reports.append(report if job is None else _record_outcome(ledger, row.key, job))
+        return reports
 
 
 def cancel(ledger: Ledger, service) -> list[JobReport]:
     """Cancel every remote job still ``submitted`` in ``ledger`` that ``service`` says is pending
     (:data:`PENDING_STATES`) and append its ``cancelled`` line; jobs that are no longer pending
     are reported (:func:`refresh` records them). Returns one report per job asked about, and one
-    per local job still ``submitted`` (which cannot be cancelled)."""
+    per local job still ``submitted`` (which cannot be cancelled). Holds the ledger meanwhile."""
+    with ledger.holding():
+        return _cancel(ledger, service)
+
+
+def _cancel(ledger: Ledger, service) -> list[JobReport]:
     require_remote(ledger, "cancel")
     reports = _local_reports(ledger)
     for row in submitted_remote(ledger):
@@ -283,6 +290,11 @@ def rebuild(folder: str | Path, service, run_name: str, *, merge: bool = False) 
     added). ``ValueError`` when no job carries the tag ``run_name``."""
     if not isinstance(run_name, str) or not run_name:
         raise ValueError(f"rebuild: run_name must be a non-empty string, got {run_name!r}")
+    with Ledger(folder).holding():
+        return _rebuild(folder, service, run_name, merge)
+
+
+def _rebuild(folder: str | Path, service, run_name: str, merge: bool) -> RebuildReport:
     ledger = check_rebuild_target(folder, merge)
     report = RebuildReport(ledger.folder)
     jobs = list(service.jobs(job_tags=[run_name], limit=None))
@@ -355,13 +367,13 @@ def _record_outcome(ledger: Ledger, key: str, job, state: str | None = None) -> 
             arrays = result_arrays(job.result())
         except Exception as exc:  # expired or unreadable: a later run re-attaches and decides
             return JobReport(key, job_id, "no result", _quote(exc, "DONE, but its result failed"))
-        name = ledger.save_result(key, arrays)
+        saved = ledger.save_result(key, arrays)
         usage = job_usage(job)
         ledger.record(
-            {"key": key, "status": "done", "job_id": job_id, "result": name, "usage_seconds": usage}
+            {"key": key, "status": "done", "job_id": job_id, **saved, "usage_seconds": usage}
         )
         billed = "unknown" if usage is None else f"{usage:g} s"
-        return JobReport(key, job_id, "done", f"result saved to {name}; billed {billed}")
+        return JobReport(key, job_id, "done", f"result saved to {saved['result']}; billed {billed}")
     if state in ENDED_STATES:
         entry = {"key": key, "status": ENDED_STATES[state], "job_id": job_id, "job_status": state}
         message = _error_message(job)

@@ -15,8 +15,12 @@ Estimator job into sub-jobs itself; its 10M-executions limit applies to Sampler 
    time and the time are appended to the ledger BEFORE its result is waited on; a job sent to
    IBM Quantum carries the tag ``qlstm-key:<key>`` besides the run's tags, so that a lost ledger
    can be rebuilt from ``service.jobs(job_tags=[run name])``;
-3. on arrival its expectation values are saved and a ``done`` line is appended, with the QPU
-   seconds IBM Quantum billed (``job.usage()``) for a remote job. A job whose last state is
+3. on arrival its expectation values are saved and a ``done`` line is appended (with the file's
+   SHA-256, and the QPU seconds IBM Quantum billed, ``job.usage()``, for a remote job).
+
+The ledger is held by this process from the first job until :meth:`LedgerEstimator.close`: a
+second process on the same ledger gets an error naming this one (never a job submitted twice);
+the ledger is checked writable before anything is submitted. A job whose last state is
    ``failed`` or ``cancelled`` is submitted again.
 
 Running the same computation again with the same ledger therefore reads back every finished step
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -108,6 +114,9 @@ class LedgerEstimator(BaseEstimatorV2):
             default=str,
         )
         self._digests: dict[int, tuple[Any, str]] = {}
+        self._holding = ExitStack()  # the ledger's lock, from the first job until close()
+        self._holding_ledger = False
+        weakref.finalize(self, self._holding.close)  # or until this estimator is collected
         #: set by :meth:`~qlstm_qiskit.backends.devices.DeviceBackend.preview`: answer with
         #: zeros and count instead.
         self.preview: CostPreview | None = None
@@ -122,11 +131,23 @@ class LedgerEstimator(BaseEstimatorV2):
         return self._estimator
 
     def close(self) -> None:
-        """Close the ``Batch``/``Session`` if one was opened."""
+        """Close the ``Batch``/``Session`` if one was opened, and let go of the ledger."""
         if self.mode is not None:
             self.mode.close()
             self.mode = None
             self._estimator = None
+        self._holding.close()
+
+    def _opened_ledger(self) -> Ledger | None:
+        """The ledger, held by this process from its first job until :meth:`close` (another
+        process using it is an error naming that process), read again once held and checked
+        writable before anything is submitted."""
+        if self.ledger is not None and not self._holding_ledger:
+            self._holding.enter_context(self.ledger.holding())
+            self._holding.callback(setattr, self, "_holding_ledger", False)
+            self._holding_ledger = True
+            self.ledger.check_writable()
+        return self.ledger
 
     # -- one run call ---------------------------------------------------------------------------
     def run(self, pubs, *, precision: float | None = None) -> PrimitiveJob:
@@ -202,7 +223,7 @@ class LedgerEstimator(BaseEstimatorV2):
             self.preview.count_job([(pub.circuit, pub.parameter_values.size) for pub in pubs])
             return [(np.zeros(pub.shape), np.zeros(pub.shape)) for pub in pubs]
         key = self.key(pubs)
-        ledger = self.ledger
+        ledger = self._opened_ledger()
         if ledger is not None and (entry := ledger.finished(key)):
             saved = ledger.load_result(entry)
             if saved is not None:
@@ -256,8 +277,7 @@ class LedgerEstimator(BaseEstimatorV2):
             result = job.result()
         arrays = result_arrays(result)
         if ledger is not None:
-            name = ledger.save_result(key, arrays)
-            done = {"key": key, "status": "done", "result": name}
+            done = {"key": key, "status": "done", **ledger.save_result(key, arrays)}
             if self.service is not None:
                 done["usage_seconds"] = job_usage(job)
             ledger.record(done)

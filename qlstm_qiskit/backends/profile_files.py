@@ -6,7 +6,8 @@ top-level ``backends/`` folder, shipped in the package as ``qlstm_qiskit.profile
 folders in the environment variable ``QLSTM_QISKIT_BACKENDS`` (``os.pathsep``-separated; a folder
 that does not exist is an error), then the ``profile_dir`` argument of
 :func:`qlstm_qiskit.list_backends` / :func:`qlstm_qiskit.get_backend`. A file is UTF-8 TOML (a
-byte-order mark is allowed).
+byte-order mark is allowed). A file that does not load breaks only its own name
+(:func:`load_profiles`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,19 @@ def find_profiles(profile_dir=None) -> dict[str, Path]:
             for path in sorted(folder.glob("*.toml")):
                 found[path.stem] = path
     return dict(sorted(found.items()))
+
+
+def load_profiles(profile_dir=None) -> tuple[dict[str, Profile], dict[str, str]]:
+    """Every profile found (:func:`find_profiles`), loaded: ``(name -> Profile, name -> error)``.
+    A file that does not load (bad TOML, a bad value, an unrelated ``*.toml``) breaks only its own
+    name: it is in the second dict with the reason, and the others load as usual."""
+    profiles, broken = {}, {}
+    for name, path in find_profiles(profile_dir).items():
+        try:
+            profiles[name] = load_profile(path)
+        except (ValueError, TypeError) as exc:
+            broken[name] = str(exc)
+    return profiles, broken
 
 
 def load_profile(path: Path) -> Profile:

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..checks import check_choice, check_int, check_optional_int, check_real
+from ..checks import MAX_SEED, check_choice, check_int, check_optional_int, check_real
 from ..sim import METHODS
 from .ibm_account import check_account_options
 
@@ -86,6 +86,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         **_SPSA,
     },
 }
+#: the most shots per circuit a local simulator (Aer, density matrix) samples: its samples are held
+#: in memory (fake devices are bounded by their own max_shots)
+MAX_SIMULATOR_SHOTS = 10**7
 DD_SEQUENCES = ("XX", "XpXm", "XY4")
 AER_METHODS = ("statevector", "density_matrix", "automatic")
 #: Aer's simulation devices; "GPU" needs the qiskit-aer-gpu build of Aer.
@@ -183,8 +186,8 @@ class Profile:
         if self.kind == "statevector":
             check_choice(owner, "method", opts["method"], METHODS)
             return
-        check_optional_int(owner, "shots", opts["shots"], 1)
-        check_optional_int(owner, "seed", opts["seed"], 0)
+        check_optional_int(owner, "shots", opts["shots"], 1, MAX_SIMULATOR_SHOTS)
+        check_optional_int(owner, "seed", opts["seed"], 0, MAX_SEED)
         check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
         _check_basis_gates(owner, opts["basis_gates"])
         _check_noise_table(owner, self.noise, opts["basis_gates"])
@@ -267,10 +270,15 @@ def _validate_density(owner: str, opts: dict[str, Any]) -> None:
 
 def _validate_device(owner: str, opts: dict[str, Any], family: str | None, gradient: str) -> None:
     check_int(owner, "shots", opts["shots"], 1)
-    check_optional_int(owner, "seed", opts["seed"], 0)
+    check_optional_int(owner, "seed", opts["seed"], 0, MAX_SEED)
     check_int(owner, "optimization_level", opts["optimization_level"], 0, 3)
     check_optional_int(owner, "resilience_level", opts["resilience_level"], 0, 2)
     check_optional_int(owner, "max_executions", opts["max_executions"], 1)
+    if opts["max_executions"] is not None and opts["shots"] > opts["max_executions"]:
+        raise ValueError(
+            f"{owner}: max_executions {opts['max_executions']:,} is below shots "
+            f"{opts['shots']:,}: one circuit alone would exceed it (a job holds at least one)"
+        )
     check_int(owner, "spsa_samples", opts["spsa_samples"], 1)
     check_real(owner, "spsa_epsilon", opts["spsa_epsilon"], 0.0, math.pi, open_low=True)
     check_choice(owner, "execution", opts["execution"], EXECUTION_MODES)

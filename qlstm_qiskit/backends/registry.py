@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from qiskit.primitives import BaseEstimatorV2
@@ -22,21 +21,32 @@ from qiskit.providers import BackendV2
 from .base import QuantumBackend
 from .ibm_account import LEAST_BUSY, LEAST_BUSY_DESCRIPTION
 from .ibm_runtime import IBM_INSTALL, fake_device_names, runtime_available
-from .profile_files import find_profiles, load_profile
+from .profile_files import load_profiles
 from .profiles import Profile
 from .statevector import StatevectorBackend
 
 
-def _catalogue(profile_dir) -> tuple[dict[str, Path], dict[str, Profile]]:
-    """Named profiles (name -> file) and device templates (family -> profile)."""
+def _catalogue(profile_dir) -> tuple[dict[str, Profile], dict[str, Profile], dict[str, str]]:
+    """Named profiles (name -> profile), device templates (family -> profile) and broken
+    profiles (name -> why: a file that does not load breaks its own name only; a broken
+    ``<family>_device`` template breaks that family's names)."""
+    profiles, broken = load_profiles(profile_dir)
     named, templates = {}, {}
-    for name, path in find_profiles(profile_dir).items():
-        profile = load_profile(path)
+    for name, profile in profiles.items():
         if profile.kind == "device":
             templates[profile.family] = profile
         else:
-            named[name] = path
-    return named, templates
+            named[name] = profile
+    return named, templates, broken
+
+
+def _broken(name: str, broken: dict[str, str]) -> str | None:
+    """Why ``name`` cannot be built because of a broken profile (its own, or its family's
+    template ``<family>_device``), else ``None``."""
+    if name in broken:
+        return broken[name]
+    template = f"{name.partition('_')[0]}_device"
+    return broken.get(template) if template != name and "_" in name else None
 
 
 def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[str, str]:
@@ -53,8 +63,9 @@ def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[s
             profiles and the folders in the environment variable ``QLSTM_QISKIT_BACKENDS``; a user
             profile replaces a built-in one of the same name.
     """
-    named, templates = _catalogue(profile_dir)
-    found = {name: load_profile(path).description for name, path in named.items()}
+    named, templates, broken = _catalogue(profile_dir)
+    found = {name: profile.description for name, profile in named.items()}
+    found.update({name: f"BROKEN: {why}" for name, why in broken.items()})
     if "fake" in templates:
         description = templates["fake"].description
         if runtime_available():
@@ -83,7 +94,10 @@ def get_backend(
         ImportError: a device backend without qiskit-ibm-runtime (the error gives the pip
             command).
     """
-    named, templates = _catalogue(profile_dir)
+    named, templates, broken = _catalogue(profile_dir)
+    why = _broken(name, broken) if isinstance(name, str) and name not in named else None
+    if why is not None:
+        raise ValueError(f"get_backend: backend {name!r} cannot be built: {why}")
     family = name.partition("_")[0] if isinstance(name, str) else None
     if isinstance(name, str) and name not in named and family in templates:
         profile = replace(templates[family], name=name).with_overrides("get_backend", overrides)
@@ -94,7 +108,7 @@ def get_backend(
         valid = [*named, *(f"{f}_<device>" for f in templates)]
         valid += [LEAST_BUSY] if "ibm" in templates else []
         raise ValueError(f"get_backend: unknown backend {name!r}; valid names: {', '.join(valid)}")
-    profile = load_profile(named[name]).with_overrides("get_backend", overrides)
+    profile = named[name].with_overrides("get_backend", overrides)
     if profile.kind == "statevector":
         return StatevectorBackend(**profile.options)
     if profile.kind == "density":

@@ -1,5 +1,5 @@
 """Checks the commands make before any computation starts: output paths that can be written,
-numeric flags in range, shot counts a local simulator can hold.
+numeric flags in range (shot counts are the backends' own checks).
 
 Each raises :class:`~.errors.CommandError` naming the flag, what was given and what was
 expected."""
@@ -12,10 +12,6 @@ from pathlib import Path
 
 from ..checks import MAX_SEED
 from .errors import CommandError
-
-#: the most shots per circuit a local simulator (statevector, Aer, density matrix, fake devices)
-#: is asked for from the command line: their sampled counts are held in memory
-MAX_SIMULATOR_SHOTS = 10**7
 
 
 def check_output_dir(path: Path, flag: str) -> None:
@@ -71,19 +67,3 @@ def check_seed_flag(flag: str, value: int) -> int:
     if not 0 <= value <= MAX_SEED:
         raise CommandError(f"{flag} must be in the range 0..{MAX_SEED} (2**63 - 1), got {value}")
     return value
-
-
-def check_simulator_shots(name: str, shots: int | None) -> None:
-    """A local simulator's ``shots`` is at most :data:`MAX_SIMULATOR_SHOTS` (a value that is not
-    an int is left to the backend's own checks)."""
-    if (
-        isinstance(shots, int)
-        and not isinstance(shots, bool)
-        and not name.startswith("ibm_")
-        and shots > MAX_SIMULATOR_SHOTS
-    ):
-        raise CommandError(
-            f"backend {name!r}: shots={shots} is above the {MAX_SIMULATOR_SHOTS:,} shots per "
-            "circuit a local simulator runs from the command line (its samples are held in "
-            "memory); use fewer shots, or an exact backend for exact expectation values"
-        )

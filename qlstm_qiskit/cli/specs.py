@@ -13,7 +13,6 @@ from ..forecasting.models import check_storable_options
 from ..forecasting.training import CHECKPOINT, read_checkpoint
 from .device_flags import check_flags_agree, device_options, is_device
 from .errors import CommandError
-from .guards import check_simulator_shots
 
 
 def parse_value(text: str) -> Any:
@@ -55,9 +54,9 @@ def checked_backend(
 ) -> tuple[str, dict[str, Any]]:
     """Parse ``spec`` (or take a ``(name, options)`` pair), add the device flags of ``args`` (see
     :mod:`qlstm_qiskit.cli.device_flags`) and build the backend once, so that a bad name or
-    option fails early. A device flag that disagrees with the same option in a typed ``spec``,
-    and more shots than a local simulator runs (:data:`.guards.MAX_SIMULATOR_SHOTS`), are
-    errors.
+    option fails early (more shots than a simulator holds included:
+    :data:`qlstm_qiskit.backends.profiles.MAX_SIMULATOR_SHOTS`). A device flag that disagrees with
+    the same option in a typed ``spec`` is an error.
 
     ``ibm_least_busy`` is resolved here, once, and printed: the pair returned names the chosen
     device (without ``min_qubits``), so that the whole command, its checkpoint and a resumed run
@@ -67,9 +66,7 @@ def checked_backend(
         if isinstance(spec, str) and is_device(name):  # a saved spec may be overridden by flags
             check_flags_agree(args, spec, options)
         options = device_options(args, name, options, run_name=run_name, ledger=ledger)
-    check_simulator_shots(name, options.get("shots"))  # before a simulator allocates them
     backend = get_backend(name, **options)
-    check_simulator_shots(name, backend.options().get("shots"))  # a profile's own default
     if name == LEAST_BUSY:
         options = {k: v for k, v in options.items() if k != "min_qubits"}
         name = backend.name
