@@ -97,3 +97,37 @@ def test_a_broken_device_template_breaks_its_family_only(tmp_path):
         get_backend("fake_manila", profile_dir=tmp_path)
     assert get_backend("aer_shots", profile_dir=tmp_path).computes == "sampled"
     assert list_backends(profile_dir=tmp_path)["fake_device"].startswith("BROKEN: ")
+
+
+def test_a_checkpoint_records_its_profile_and_a_changed_one_is_reported(tmp_path, monkeypatch):
+    import warnings
+
+    import torch
+
+    from qlstm_qiskit.cli import main
+    from qlstm_qiskit.forecasting.training import Run
+
+    monkeypatch.delenv("QLSTM_QISKIT_BACKENDS", raising=False)
+    run_dir = tmp_path / "run"
+    tiny = ["--dataset", "sine", "--n-points", "12", "--window", "3", "--hidden-size", "2"]
+    argv = ["train", *tiny, "--n-qubits", "2", "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--run-dir", str(run_dir)]) == 0
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=False)["models"]["qlstm"]
+    assert saved["backend_profile"]["profile"] == "statevector"
+    assert len(saved["backend_profile"]["sha256"]) == 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same profile: nothing to report
+        Run.load(run_dir)
+    shadow = tmp_path / "profiles"
+    write(
+        shadow,
+        "statevector",
+        EXACT.replace('kind = "aer"', 'kind = "statevector"').replace('"param_shift"', '"autograd"')
+        + 'method = "adjoint"\n',
+    )
+    monkeypatch.setenv("QLSTM_QISKIT_BACKENDS", str(shadow))
+    with pytest.warns(UserWarning, match=rf"was the profile .*statevector.toml .* is now {shadow}"):
+        Run.load(run_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # another backend asked for: not compared
+        Run.load(run_dir, backend=("aer_statevector", {}))

@@ -12,6 +12,6 @@ Layers: :mod:`.base` (:class:`QuantumBackend` and the executor contract), :mod:`
 """
 
 from .base import QuantumBackend
-from .registry import get_backend, list_backends, resolve_backend
+from .registry import backend_profile, get_backend, list_backends, resolve_backend
 
-__all__ = ["QuantumBackend", "get_backend", "list_backends", "resolve_backend"]
+__all__ = ["QuantumBackend", "backend_profile", "get_backend", "list_backends", "resolve_backend"]

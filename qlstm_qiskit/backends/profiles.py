@@ -19,6 +19,8 @@ Finding and reading the files is :mod:`.profile_files`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +132,19 @@ class Profile:
         if not noiseless and (self.kind == "device" or any(self.noise.values()) or noise_from):
             return "noisy"
         return "sampled" if self.options.get("shots") is not None else "exact"
+
+    def digest(self) -> str:
+        """SHA-256 of what the profile computes with: kind, family, gradient, options and noise
+        (not its description or file layout), so that two files that run the same are equal."""
+        content = {
+            "kind": self.kind,
+            "family": self.family,
+            "gradient": self.gradient,
+            "options": self.options,
+            "noise": self.noise,
+        }
+        text = json.dumps(content, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def with_overrides(self, owner: str, overrides: dict[str, Any]) -> Profile:
         """A copy with ``gradient`` and options replaced by ``overrides`` (validated)."""

@@ -78,6 +78,22 @@ def list_backends(profile_dir: str | os.PathLike | list | None = None) -> dict[s
     return dict(sorted(found.items()))
 
 
+def backend_profile(
+    name: str, profile_dir: str | os.PathLike | list | None = None
+) -> dict[str, str] | None:
+    """Which profile ``name`` resolves to now: ``{"profile": its name, "source": its file,
+    "sha256": Profile.digest()}`` (for ``fake_*``/``ibm_*`` names, their family's template);
+    ``None`` when no profile serves ``name``. Checkpoints record it, so that a profile that
+    changed, or a user profile that shadows a built-in one, is noticed when a run is loaded."""
+    named, templates, _ = _catalogue(profile_dir)
+    profile = named.get(name)
+    if profile is None and isinstance(name, str) and "_" in name:
+        profile = templates.get(name.partition("_")[0])
+    if profile is None:
+        return None
+    return {"profile": profile.name, "source": profile.source, "sha256": profile.digest()}
+
+
 def get_backend(
     name: str, *, profile_dir: str | os.PathLike | list | None = None, **overrides: Any
 ) -> QuantumBackend:

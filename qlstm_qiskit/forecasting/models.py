@@ -4,13 +4,13 @@ linear head) and the plain-data :class:`ModelConfig` that builds it and is store
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..backends import get_backend
+from ..backends import backend_profile, get_backend
 from ..checks import MAX_SEED, check_choice, check_int
 from ..circuits import CircuitSpec
 from ..qlstm import QLSTM
@@ -18,7 +18,7 @@ from .inference import predict_dataset
 
 MODEL_KINDS = ("qlstm", "lstm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_QUANTUM_FIELDS = ("circuit", "backend", "backend_options")
+_QUANTUM_FIELDS = ("circuit", "backend", "backend_options", "backend_profile")
 _CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
 
 
@@ -27,7 +27,11 @@ class ModelConfig:
     """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
 
     ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
-    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM.
+    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM; ``backend_profile`` is
+    the profile ``backend`` resolved to when the run was created
+    (:func:`qlstm_qiskit.backends.backend_profile`: its file and content hash; ``None`` in
+    checkpoints older than it), which :meth:`with_backend_profile` fills and
+    :meth:`profile_changes` compares.
     """
 
     kind: str = "qlstm"
@@ -38,9 +42,33 @@ class ModelConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float64"
     seed: int = 0
+    backend_profile: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         check_storable_options("ModelConfig", self.backend_options)
+
+    def with_backend_profile(self) -> ModelConfig:
+        """This config with ``backend_profile`` set to what ``backend`` resolves to now (a QLSTM
+        without one; the classical LSTM is returned as it is)."""
+        if self.kind != "qlstm" or self.backend_profile is not None:
+            return self
+        return replace(self, backend_profile=backend_profile(self.backend))
+
+    def profile_changes(self) -> str | None:
+        """How the profile ``backend`` resolves to now differs from ``backend_profile`` (the one
+        the run was created with), or ``None`` when it does not (or was not recorded)."""
+        saved = self.backend_profile
+        if self.kind != "qlstm" or saved is None:
+            return None
+        now = backend_profile(self.backend)
+        if now is not None and now["sha256"] == saved["sha256"]:
+            return None
+        where = "no profile" if now is None else f"{now['source']} (sha256 {now['sha256'][:12]})"
+        return (
+            f"backend {self.backend!r} was the profile {saved['source']} (sha256 "
+            f"{saved['sha256'][:12]}) when this run was created, and is now {where}: its "
+            "options or noise differ, so results may differ from the run's"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The fields that matter for this kind (the LSTM has no circuit or backend)."""

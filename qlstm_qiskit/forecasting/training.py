@@ -30,6 +30,7 @@ import io
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ class Run:
         and shuffling use their own seeded generators, and training draws nothing from NumPy's
         or Python's generators."""
         torch.manual_seed(train.seed)
+        models = {name: config.with_backend_profile() for name, config in models.items()}
         run = cls(data_config, series, models, train)
         run.history = {
             name: {"initial_test_mse": run.test_mse(name), "train_mse": [], "test_mse": []}
@@ -271,6 +273,15 @@ class Run:
             models = {
                 name: ModelConfig.from_dict(config) for name, config in state["models"].items()
             }
+            for name, config in models.items():  # the saved backend: is its profile the same?
+                same = backend is None or backend[0] == config.backend
+                change = config.profile_changes() if same else None
+                if change is not None:
+                    warnings.warn(
+                        f"Run.load: checkpoint {path}: model {name!r}: {change}",
+                        UserWarning,
+                        stacklevel=2,
+                    )
             if backend is not None:
                 models = {
                     name: replace(config, backend=backend[0], backend_options=dict(backend[1]))
