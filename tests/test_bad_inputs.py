@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_run import TINY
 
 from qlstm_qiskit import QLSTM
 from qlstm_qiskit.cli import main
@@ -18,20 +19,6 @@ from qlstm_qiskit.forecasting.datasets import load_csv_column
 from qlstm_qiskit.forecasting.models import Forecaster, ModelConfig
 from qlstm_qiskit.forecasting.training import NonFiniteLoss, Run, TrainConfig
 
-# 9 windows of 3 values of a 12-point sine (6 train, 3 test), 2 qubits, hidden size 2
-TINY = [
-    "--dataset",
-    "sine",
-    "--n-points",
-    "12",
-    "--window",
-    "3",
-    "--hidden-size",
-    "2",
-    "--n-qubits",
-    "2",
-    "--no-progress",
-]
 TRAIN = ["train", *TINY, "--epochs", "1", "--run-dir", "{tmp}/new"]
 GAP_CSV = "y\n1\n2\n\n4\n5\n6\n7\n8\n9\n10\n"  # one column, row 4 empty
 

@@ -14,6 +14,7 @@ import torch
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.quantum_info import SparsePauliOp
+from tiny_run import TINY
 
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend
 from qlstm_qiskit.backends.cost import QUICK_SECONDS_PER_EXECUTION, SECONDS_PER_JOB
@@ -27,19 +28,6 @@ pytest.importorskip("qiskit_ibm_runtime")
 from runtime_standin import StandInService  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset",
-    "sine",
-    "--n-points",
-    "12",
-    "--window",
-    "3",
-    "--hidden-size",
-    "2",
-    "--n-qubits",
-    "2",
-    "--no-progress",
-]
 T = 3  # time steps (the window)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_run import TINY
 
 from qlstm_qiskit.cli import main
 from qlstm_qiskit.files import atomic_write
@@ -18,19 +19,6 @@ from qlstm_qiskit.forecasting.training import Run
 from qlstm_qiskit.locks import LOCK_FILE, FolderLocked, hold, holder
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--dataset",
-    "sine",
-    "--n-points",
-    "12",
-    "--window",
-    "3",
-    "--hidden-size",
-    "2",
-    "--n-qubits",
-    "2",
-    "--no-progress",
-]
 # holds the folder argv[1] until its stdin closes (or it is killed)
 HOLDER = """
 import sys
