@@ -8,6 +8,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 
 from ..checks import import_optional
 from .estimators import SamplingEstimator
+from .mitigation import mitigation_of
 from .primitive import PrimitiveBackend
 from .profiles import Profile
 
@@ -27,7 +28,8 @@ def check_aer_device(name: str, device: str) -> None:
 
 def aer_backend(profile: Profile) -> PrimitiveBackend:
     """The backend of an ``aer`` profile: Aer ``EstimatorV2`` (precision 0) without shots, else a
-    :class:`SamplingEstimator` on Aer ``SamplerV2``; noise and basis gates from the profile."""
+    :class:`SamplingEstimator` on Aer ``SamplerV2``; noise, basis gates and mitigation
+    (:mod:`.mitigation`) from the profile."""
     import_optional(f"backend {profile.name!r}", "qiskit_aer", "pip install qiskit-aer")
     from qiskit_aer.primitives import EstimatorV2, SamplerV2
 
@@ -75,4 +77,6 @@ def aer_backend(profile: Profile) -> PrimitiveBackend:
         spsa_epsilon=opts["spsa_epsilon"],
         seed=opts["seed"],
         options=shown,
+        mitigation=mitigation_of(opts),
+        basis_gates=opts["basis_gates"],
     )

@@ -40,6 +40,12 @@ level 2                    level 1, gate twirling too (``enable_gates``: True at
 dynamical decoupling       fills idle time with pulses: no extra executions or duration
 =========================  ===================================================================
 
+Client-side mitigation (``mitigate=``, :mod:`.mitigation`) is made of circuits in the jobs
+themselves (ZNE's folded circuits as PUBs, two readout-calibration circuits per estimator call),
+so they are counted as the job's circuits, each row priced at its own circuit's duration (the
+circuit duration of the model is the jobs' row-weighted mean); the runtime's resilience is then
+level 0.
+
 Billing by execution mode (same guide, "Workload usage"): a job, and each job of a batch, bills
 the time the QPU is locked for it (what this model estimates); a session bills its wall-clock
 active time, classical waiting included, so there the estimate is a lower bound.
@@ -52,6 +58,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qiskit.exceptions import QiskitError
+
+from .mitigation import Mitigation, mitigation_of
 
 #: IBM's guide: "an overhead of approximately 2s per sub-job" (loading the control electronics).
 SECONDS_PER_JOB = 2.0
@@ -95,6 +103,9 @@ class Overhead:
     shots_per_randomization: int | None  #: ``None``: "auto"
     measure_mitigation: bool
     zne_factors: tuple[float, ...]  #: empty: no ZNE
+    #: the client-side mitigation of ``mitigate=`` (its circuits are PUBs of the jobs, counted
+    #: and priced as such; see :mod:`.mitigation`)
+    client: Mitigation | None = None
 
     @property
     def twirling(self) -> bool:
@@ -139,6 +150,8 @@ class Overhead:
     def describe(self, shots: int) -> list[str]:
         """Why the executions are what they are, one line a technique."""
         where = "set" if self.level_set else "the runtime's default"
+        if self.client is not None and self.level == 0:
+            where = "set: mitigate= mitigates client side instead"
         lines = [f"resilience_level {self.level} ({where})"]
         if self.twirling:
             kinds = " and ".join(
@@ -164,6 +177,18 @@ class Overhead:
             lines.append(
                 f"ZNE at noise factors ({factors}): executions x{len(self.zne_factors)}, "
                 f"circuit duration x{self.duration_scale:.3g} (upper bound)"
+            )
+        if self.client is not None and self.client.scales:
+            scales = ", ".join(map(str, self.client.scales))
+            lines.append(
+                f"mitigate (client side): ZNE, every circuit at 2-qubit gate folding scales "
+                f"({scales}): x{len(self.client.scales)} circuits, each priced at its own "
+                "duration (counted above)"
+            )
+        if self.client is not None and self.client.readout:
+            lines.append(
+                "mitigate (client side): readout calibration, 2 circuits (|0...0>, |1...1>) "
+                "per estimator call (counted above)"
             )
         return lines
 
@@ -196,6 +221,7 @@ def overhead_of(options: dict[str, Any]) -> Overhead:
         shots_per_randomization=per,
         measure_mitigation=level >= 1,
         zne_factors=ZNE_NOISE_FACTORS if level >= 2 else (),
+        client=mitigation_of(options),
     )
 
 
@@ -237,6 +263,8 @@ class JobCost:
     rep_delay: float
     duration: float  #: the longest ISA circuit of the job, one execution, seconds
     duration_scale: float
+    #: the job's circuits' mean duration, weighted by their rows (``None``: ``duration``)
+    mean_duration: float | None = None
 
     @property
     def executions(self) -> int:
@@ -247,7 +275,8 @@ class JobCost:
         """``2 s + executions × (rep_delay + duration)`` (ZNE scaling the circuits' duration)."""
         return (
             SECONDS_PER_JOB
-            + self.circuit_executions * (self.rep_delay + self.duration * self.duration_scale)
+            + self.circuit_executions
+            * (self.rep_delay + (self.mean_duration or self.duration) * self.duration_scale)
             + self.calibration_executions * (self.rep_delay + self.duration)
         )
 
@@ -285,6 +314,8 @@ class DevicePricing:
         """The :class:`JobCost` of one job of ``(ISA circuit, parameter rows)`` pairs."""
         rows = sum(r for _, r in circuits)
         longest = max((self.duration(c).seconds for c, _ in circuits), default=0.0)
+        # ZNE's folded circuits are longer than the others: each row at its own circuit's length
+        total = sum(self.duration(c).seconds * r for c, r in circuits)
         return JobCost(
             device=self.device,
             rows=rows,
@@ -294,6 +325,7 @@ class DevicePricing:
             rep_delay=self.rep_delay,
             duration=longest,
             duration_scale=self.overhead.duration_scale,
+            mean_duration=total / rows if rows else longest,
         )
 
     def longest(self) -> CircuitDuration | None:

@@ -23,6 +23,18 @@ With ``shots``, forward values are sampled (``shots`` outcomes per row, jointly 
 readout errors included) from the exact noisy outcome distribution, reproducibly from ``seed``;
 gradients are those of the exact noisy expectation: an unbiased sampled value with an
 exact-expectation gradient.
+
+Mitigation (``mitigate``, :mod:`.mitigation`), exact and differentiable by autograd:
+
+- ``"readout"`` inverts the backend's own assignment matrices (no calibration: they are known
+  exactly), per observable ``c Z_q`` as the primitive backends do with calibrated ones; exact
+  values then equal those of the same noise without readout errors;
+- ``"zne"`` runs the ISA circuit with its two-qubit gates folded at each scale, the same folded
+  circuits the primitive backends send (:func:`~.mitigation.fold_two_qubit_gates`), each with
+  its noise (one program per scale), and extrapolates; so its values are the exact expectation
+  of what ``aer_noisy``, ``aer_noisy_exact`` or ``fake_<device>`` estimate with ZNE. Scaling the
+  noise with ``noise_scale`` instead would amplify every error (one-qubit gates, relaxation,
+  readout), which is not what folding on a device does.
 """
 
 from __future__ import annotations
@@ -37,8 +49,16 @@ from qiskit.transpiler import generate_preset_pass_manager
 from ..sim.density import DensityBound, DensityProgram
 from ..sim.program import parse_program
 from .base import CircuitTemplate, QuantumBackend
+from .mitigation import (
+    MITIGATION_OPTIONS,
+    ReadoutCorrection,
+    fold_two_qubit_gates,
+    mitigation_of,
+    readout_terms,
+)
 from .noise import noise_model, scaled_noise
 from .noise_channels import (
+    CompactCircuit,
     compact,
     device_noise_model,
     instruction_channels,
@@ -63,9 +83,13 @@ class DensityMatrixBackend(QuantumBackend):
         self.computes = profile.computes
         opts = profile.options
         own_table = opts["noise_from"] is None  # basis_gates are the own table's
+        self.mitigation = mitigation_of(opts)
         self._options = {
-            k: v for k, v in opts.items() if v is not None and (own_table or k != "basis_gates")
+            k: v
+            for k, v in opts.items()
+            if v is not None and (own_table or k != "basis_gates") and k not in MITIGATION_OPTIONS
         }
+        self._options |= self.mitigation.shown() if self.mitigation else {}
         self.shots, self.scale = opts["shots"], float(opts["noise_scale"])
         self.model, self.pass_manager, self._channel_scale = _noise_source(
             f"backend {profile.name!r}", profile, profile_dir
@@ -99,7 +123,8 @@ class DensityMatrixBackend(QuantumBackend):
 class DensityExecutor:
     """One gate circuit compiled for a :class:`DensityMatrixBackend`: transpiled once (to the
     noise model's basis gates, or the device's ISA), compacted to the qubits it touches, its
-    noise converted once into superoperators."""
+    noise converted once into superoperators; with ZNE, one such program per scale factor
+    (``programs``; ``program`` is the first)."""
 
     def __init__(self, backend: DensityMatrixBackend, template: CircuitTemplate) -> None:
         self.backend = backend
@@ -108,32 +133,75 @@ class DensityExecutor:
             circuit = backend.pass_manager.run(circuit)
             if circuit.layout is not None:
                 observables = [o.apply_layout(circuit.layout) for o in observables]
-        self.compact = compact(circuit, observables)
-        scale = backend._channel_scale
-        if backend.model is None:
-            channels = [None] * len(self.compact.circuit.data)
-            readout = [None] * self.compact.circuit.num_qubits
-        else:
-            channels = instruction_channels(backend.model, self.compact, scale)
-            readout = readout_assignments(backend.model, self.compact, scale)
-        program = parse_program(
-            self.compact.circuit,
-            template.inputs,
-            template.weights,
-            self.compact.observables,
-            affine=True,
-        )
-        self.n_weights = program.n_weights
-        self.program = DensityProgram(program, channels, readout)
+        mitigation = backend.mitigation
+        scales = mitigation.scales if mitigation is not None and mitigation.scales else (1,)
+        basis = None if backend.model is None else backend.model.basis_gates
+        compiled = [
+            self._program(fold_two_qubit_gates(circuit, s, basis), observables, template)
+            for s in scales
+        ]
+        self.compact = compiled[0][0]
+        self.programs = [program for _, program in compiled]
+        self.program = self.programs[0]
+        self.n_weights = self.program.program.n_weights
+        self.correction = None
+        if mitigation is not None and mitigation.readout:
+            self.correction = _readout_correction(self.program, self.compact.observables)
 
-    def bind(self, weights: torch.Tensor) -> DensityBound | SampledBound:
+    def _program(self, circuit, observables, template) -> tuple[CompactCircuit, DensityProgram]:
+        small = compact(circuit, observables)
+        scale = self.backend._channel_scale
+        if self.backend.model is None:
+            channels = [None] * len(small.circuit.data)
+            readout = [None] * small.circuit.num_qubits
+        else:
+            channels = instruction_channels(self.backend.model, small, scale)
+            readout = readout_assignments(self.backend.model, small, scale)
+        program = parse_program(
+            small.circuit, template.inputs, template.weights, small.observables, affine=True
+        )
+        return small, DensityProgram(program, channels, readout)
+
+    def bind(self, weights: torch.Tensor) -> DensityBound | SampledBound | MitigatedBound:
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
             raise ValueError(
                 f"DensityExecutor.bind: weights must have shape (G, {self.n_weights}), got "
                 f"{tuple(weights.shape)}"
             )
-        bound = self.program.bind(weights)
-        return bound if self.backend.shots is None else SampledBound(bound, self.backend)
+        bounds = [program.bind(weights) for program in self.programs]
+        if self.backend.shots is not None:
+            bounds = [SampledBound(bound, self.backend) for bound in bounds]
+        if self.backend.mitigation is None:
+            return bounds[0]
+        return MitigatedBound(bounds, self.backend.mitigation.coefficients, self.correction)
+
+
+class MitigatedBound:
+    """The bound programs of every ZNE scale (one without ZNE): each one's values, readout
+    corrected with ``correction`` (if any), extrapolated with ``coefficients``."""
+
+    def __init__(self, bounds: list, coefficients: np.ndarray, correction) -> None:
+        self.bounds, self.coefficients, self.correction = bounds, coefficients, correction
+
+    def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(G, B, n_inputs)`` -> mitigated values ``(G, B, n_obs)``, differentiable."""
+        total = 0
+        for weight, bound in zip(self.coefficients, self.bounds, strict=True):
+            values = bound.expectation(inputs)
+            if self.correction is not None:
+                values = self.correction.apply(values, axis=-1)
+            total = total + float(weight) * values
+        return total
+
+
+def _readout_correction(program: DensityProgram, observables) -> ReadoutCorrection:
+    """The exact :class:`ReadoutCorrection` of the program's assignment matrices."""
+    coefficients, qubits = readout_terms(observables, "density_matrix backend")
+    identity = np.eye(2)
+    matrices = [identity if program.readout[q] is None else program.readout[q] for q in qubits]
+    zero = coefficients * np.array([a[0, 0] - a[1, 0] for a in matrices])  # <Z> of |0>
+    one = coefficients * np.array([a[0, 1] - a[1, 1] for a in matrices])  # <Z> of |1>
+    return ReadoutCorrection(zero, one, coefficients)
 
 
 class SampledBound:

@@ -35,6 +35,7 @@ from .ibm_account import LEAST_BUSY, check_execution_mode, least_busy_device
 from .jobs import LedgerEstimator
 from .ledger import Ledger
 from .local_device import ActiveQubitEstimator, unsimulated_options
+from .mitigation import mitigation_of
 from .primitive import PrimitiveBackend
 from .profiles import EXECUTION_MODES, FAMILIES
 from .runtime_estimator import (
@@ -70,6 +71,9 @@ def device_backend(profile, name: str):
     :mod:`~qlstm_qiskit.backends.ibm_account`)."""
     family = profile.family
     opts = profile.options
+    if opts["mitigate"] is not None and opts["resilience_level"] is None:
+        # client-side mitigation replaces the runtime's (whose default, level 1, is TREX)
+        opts = dict(opts, resilience_level=0)
     local = family == "fake"
     requested = name
     service = opts["service"]
@@ -197,6 +201,8 @@ class DeviceBackend(PrimitiveBackend):
             spsa_epsilon=opts["spsa_epsilon"],
             seed=opts["seed"],
             options=shown,
+            mitigation=mitigation_of(opts),
+            basis_gates=device.target.operation_names,
         )
 
     @property

@@ -179,11 +179,11 @@ class LedgerEstimator(BaseEstimatorV2):
                     if pub.parameter_values.size <= limit
                     else [self._split(pub, limit)]
                 )
+        # a preview's zeros say so: readout mitigation must not calibrate on them
+        metadata = {"shots": self.shots} | ({"preview": True} if self.preview is not None else {})
         return PrimitiveResult(
             [
-                PubResult(
-                    DataBin(evs=evs, stds=stds, shape=evs.shape), metadata={"shots": self.shots}
-                )
+                PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape), metadata=dict(metadata))
                 for evs, stds in results
             ],
             metadata={"version": 2},

@@ -24,7 +24,8 @@ the same as the legacy runtime ``EstimatorV2`` on the whole device (tested).
 
 Not simulated (as in every runtime local mode): resilience (TREX, ZNE), twirling, dynamical
 decoupling, ``max_execution_time`` and the execution mode; :func:`unsimulated_options` names those
-that are set, so that the backend can say so.
+that are set, so that the backend can say so. The client-side mitigation of ``mitigate=``
+(:mod:`~qlstm_qiskit.backends.mitigation`) is made of circuits, and runs here as on hardware.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ __all__ = [
 #: device options that local simulation cannot honour (they still price the cost preview), with
 #: the values that ask for nothing
 UNSIMULATED = {
-    "resilience_level": (None,),
+    "resilience_level": (None, 0),
     "twirling": (None, False),
     "dynamical_decoupling": (None, False),
     "max_execution_time": (None,),

@@ -21,6 +21,10 @@ the forward call itself (one PUB of shape ``(1 + S, G·B, P)`` against observabl
 ``(O, 1, 1)``) and
 the resulting Jacobian is cached for ``backward``: zero extra calls. A ``backward`` without such a
 forward makes one call of its own.
+
+With error mitigation (:mod:`.mitigation`), that one call carries the circuit at every ZNE scale
+and the readout calibration circuits as further PUBs; the mitigated values of all rows, shifted
+ones included, make the outputs and the Jacobian.
 """
 
 from __future__ import annotations
@@ -112,6 +116,8 @@ class BatchedGateNetwork(NeuralNetwork):
         gradient: ``"param_shift"`` or ``"spsa"``.
         spsa_samples, spsa_epsilon: SPSA directions per row and perturbation size.
         seed: seeds the SPSA directions (``None``: fresh entropy).
+        mitigation: a :class:`~qlstm_qiskit.backends.mitigation.MitigationPlan` of this circuit
+            (``None``: none): its PUBs go into the same one call, values and gradient rows alike.
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class BatchedGateNetwork(NeuralNetwork):
         spsa_epsilon: float = 0.1,
         seed: int | None = None,
         cache_bytes: int = 2**28,
+        mitigation=None,
     ) -> None:
         order = [*inputs, *weights]
         if set(circuit.parameters) != set(order):
@@ -159,10 +166,9 @@ class BatchedGateNetwork(NeuralNetwork):
         self._class_of = np.empty(self.n_params, dtype=int)  # parameter -> its class
         for c, group in enumerate(classes):
             self._class_of[group] = c
-        self.observables = np.empty((len(observables), 1, 1), dtype=object)  # (O, 1, 1)
-        for k, observable in enumerate(observables):  # (np.array would expand the operators)
-            self.observables[k, 0, 0] = observable
+        self.observables = self.observable_array(observables)
         self.estimator = estimator
+        self.mitigation = mitigation
         self.gradient = gradient
         self.spsa_samples = spsa_samples
         self.spsa_epsilon = spsa_epsilon
@@ -176,6 +182,15 @@ class BatchedGateNetwork(NeuralNetwork):
         # followed by a backward must not grow it without bound).
         self._jacobians: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
         self._cache_bytes = cache_bytes
+
+    @staticmethod
+    def observable_array(observables: Sequence[SparsePauliOp]) -> np.ndarray:
+        """The observables as an object array ``(O, 1, 1)``, broadcast against parameter values
+        ``(S, R, P)`` (``np.array`` would expand the operators)."""
+        array = np.empty((len(observables), 1, 1), dtype=object)
+        for k, observable in enumerate(observables):
+            array[k, 0, 0] = observable
+        return array
 
     @property
     def pending_jacobians(self) -> int:
@@ -217,11 +232,15 @@ class BatchedGateNetwork(NeuralNetwork):
     def _run(self, values: np.ndarray) -> np.ndarray:
         """One estimator call: ``values (S, R, P)`` -> expectation values ``(O, S, R)``."""
         self.calls += 1
-        pub = (self.circuit, self.observables, values[..., self._columns])
-        result = self.estimator.run([pub]).result()
-        return np.asarray(result[0].data.evs, dtype=np.float64).reshape(
-            self.n_outputs, *values.shape[:2]
-        )
+        values_pub = values[..., self._columns]
+        if self.mitigation is None:
+            result = self.estimator.run([(self.circuit, self.observables, values_pub)]).result()
+            evs = result[0].data.evs
+        else:  # the circuit at each ZNE scale, the readout calibration: PUBs of the same call
+            evs = self.mitigation.combine(
+                self.estimator.run(self.mitigation.pubs(values_pub)).result()
+            )
+        return np.asarray(evs, dtype=np.float64).reshape(self.n_outputs, *values.shape[:2])
 
     @staticmethod
     def _key(input_data: np.ndarray) -> bytes:

@@ -18,6 +18,7 @@ from qiskit.primitives import BaseEstimatorV2
 from qiskit_machine_learning.connectors import TorchConnector
 
 from .base import CircuitTemplate, QuantumBackend
+from .mitigation import MITIGATION_OPTIONS, Mitigation, MitigationPlan
 from .network import BatchedGateNetwork, check_shift_rule
 
 
@@ -32,6 +33,9 @@ class PrimitiveBackend(QuantumBackend):
         pass_manager: transpiles each gate circuit once (``None``: circuits sent as built).
         spsa_samples, spsa_epsilon, seed: SPSA settings (``seed`` also fixes the SPSA directions).
         options: the options to show in ``repr``.
+        mitigation: error mitigation (:mod:`.mitigation`; ``None``: none), shown among them.
+        basis_gates: the gate names the estimator runs (``None``: any); ZNE folds and readout
+            calibration prepares with these.
     """
 
     def __init__(
@@ -46,6 +50,8 @@ class PrimitiveBackend(QuantumBackend):
         spsa_epsilon: float = 0.1,
         seed: int | None = None,
         options: dict[str, Any] | None = None,
+        mitigation: Mitigation | None = None,
+        basis_gates=None,
     ) -> None:
         self.estimator = estimator
         self.name = name
@@ -53,7 +59,10 @@ class PrimitiveBackend(QuantumBackend):
         self.gradient = gradient
         self.pass_manager = pass_manager
         self.spsa = {"spsa_samples": spsa_samples, "spsa_epsilon": spsa_epsilon, "seed": seed}
-        self._options = dict(options or {}, gradient=gradient)
+        self.mitigation = mitigation
+        self.basis_gates = None if basis_gates is None else frozenset(basis_gates)
+        self._options = {k: v for k, v in (options or {}).items() if k not in MITIGATION_OPTIONS}
+        self._options |= {"gradient": gradient} | (mitigation.shown() if mitigation else {})
         self._executors: dict[CircuitTemplate, PrimitiveExecutor] = {}
 
     def compile(self, template: CircuitTemplate) -> PrimitiveExecutor:
@@ -80,6 +89,14 @@ class PrimitiveExecutor:
                 f"{backend.name} backend", circuit, [*template.inputs, *template.weights]
             )
         self.n_weights = len(template.weights)
+        plan = None
+        if backend.mitigation is not None:
+            plan = MitigationPlan(
+                backend.mitigation,
+                circuit,
+                BatchedGateNetwork.observable_array(observables),
+                backend.basis_gates,
+            )
         self.network = BatchedGateNetwork(
             circuit,
             template.inputs,
@@ -88,6 +105,7 @@ class PrimitiveExecutor:
             backend.estimator,
             n_gates=4,
             gradient=backend.gradient,
+            mitigation=plan,
             **backend.spsa,
         )
         self.connector = TorchConnector(self.network)

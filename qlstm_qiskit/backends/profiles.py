@@ -28,6 +28,7 @@ from typing import Any
 from ..checks import MAX_SEED, check_choice, check_int, check_optional_int, check_real
 from ..sim import METHODS
 from .ibm_account import check_account_options
+from .mitigation import MITIGATION_OPTIONS, check_mitigation
 
 KINDS = ("statevector", "aer", "density", "device")
 FAMILIES = ("fake", "ibm")
@@ -54,6 +55,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "basis_gates": None,
         "optimization_level": 1,
         **_SPSA,
+        **MITIGATION_OPTIONS,  # see qlstm_qiskit.backends.mitigation
     },
     # see qlstm_qiskit.backends.density: noise_from is a profile name, a fake device name or a
     # qiskit_aer NoiseModel (an override), replacing the profile's own [noise] table
@@ -64,6 +66,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "seed": None,
         "basis_gates": None,
         "optimization_level": 1,
+        **MITIGATION_OPTIONS,
     },
     # see qlstm_qiskit.backends.devices and qlstm_qiskit.backends.jobs
     "device": {
@@ -86,6 +89,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
         # ibm_least_busy only: the fewest qubits the device may have (see backends.ibm_account)
         "min_qubits": None,
         **_SPSA,
+        **MITIGATION_OPTIONS,
     },
 }
 #: the most shots per circuit a local simulator (Aer, density matrix) samples: its samples are held
@@ -136,11 +140,15 @@ class Profile:
     def digest(self) -> str:
         """SHA-256 of what the profile computes with: kind, family, gradient, options and noise
         (not its description or file layout), so that two files that run the same are equal."""
+        # mitigation options added later leave the digests of profiles without them unchanged
+        options = {
+            k: v for k, v in self.options.items() if v is not None or k not in MITIGATION_OPTIONS
+        }
         content = {
             "kind": self.kind,
             "family": self.family,
             "gradient": self.gradient,
-            "options": self.options,
+            "options": options,
             "noise": self.noise,
         }
         text = json.dumps(content, sort_keys=True, default=repr)
@@ -149,6 +157,14 @@ class Profile:
     def with_overrides(self, owner: str, overrides: dict[str, Any]) -> Profile:
         """A copy with ``gradient`` and options replaced by ``overrides`` (validated)."""
         allowed = ("gradient", *OPTIONS[self.kind])
+        if "mitigate" in overrides and "mitigate" not in allowed:
+            if overrides["mitigate"] is not None:
+                raise ValueError(
+                    f"{owner}: mitigate applies to sampled or noisy backends; backend "
+                    f"{self.name!r} computes exact values (nothing to mitigate)"
+                )
+            # mitigate=None asks for no mitigation, which an exact backend does anyway
+            overrides = {k: v for k, v in overrides.items() if k != "mitigate"}
         unknown = sorted(set(overrides) - set(allowed))
         if unknown:
             raise ValueError(
@@ -194,12 +210,13 @@ class Profile:
             context=f" for a {self.kind!r} backend",
         )
         opts = self.options
+        if self.kind == "statevector":
+            check_choice(owner, "method", opts["method"], METHODS)
+            return
+        check_mitigation(owner, self.name, self.kind, self.computes, opts)
         if self.kind == "device":
             _validate_device(owner, opts, self.family, self.gradient)
             check_account_options(owner, self.name, self.family, opts)
-            return
-        if self.kind == "statevector":
-            check_choice(owner, "method", opts["method"], METHODS)
             return
         check_optional_int(owner, "shots", opts["shots"], 1, MAX_SIMULATOR_SHOTS)
         check_optional_int(owner, "seed", opts["seed"], 0, MAX_SEED)

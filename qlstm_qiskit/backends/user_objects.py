@@ -10,6 +10,7 @@ from qiskit.providers import BackendV2
 from qiskit.transpiler import generate_preset_pass_manager
 
 from .estimators import sampling_estimator
+from .mitigation import MITIGATION_OPTIONS, mitigation_of
 from .primitive import PrimitiveBackend
 from .profiles import Profile, check_applicable
 
@@ -21,7 +22,9 @@ BACKEND_OPTIONS = {
     "optimization_level": 1,
     "spsa_samples": 4,
     "spsa_epsilon": 0.1,
+    **MITIGATION_OPTIONS,  # see qlstm_qiskit.backends.mitigation
 }
+#: a user's estimator runs circuits as built, on unknown noise: no mitigation options
 ESTIMATOR_OPTIONS = {
     "gradient": "param_shift",
     "seed": None,
@@ -53,6 +56,7 @@ def _object_options(owner: str, what: str, options: dict[str, Any], allowed: dic
             "optimization_level": merged.get("optimization_level", 1),
             "spsa_samples": merged["spsa_samples"],
             "spsa_epsilon": merged["spsa_epsilon"],
+            **{k: merged.get(k) for k in MITIGATION_OPTIONS},
         },
     )
     profile.validate(owner)  # same checks as profile options
@@ -77,7 +81,8 @@ def backend_computes(backend: BackendV2) -> str:
 def from_backend(owner: str, backend: BackendV2, options: dict[str, Any]) -> PrimitiveBackend:
     """A user's ``BackendV2``: circuits transpiled to its target once (preset pass manager,
     ``optimization_level``), observables laid out, sampled by ``BackendEstimatorV2`` with
-    ``shots`` shots per row (also for an ``AerSimulator``; exact Aer: ``aer_statevector``)."""
+    ``shots`` shots per row (also for an ``AerSimulator``; exact Aer: ``aer_statevector``);
+    ``mitigate`` as on the named backends (:mod:`.mitigation`), with the backend's gates."""
     opts = _object_options(owner, "BackendV2", options, BACKEND_OPTIONS)
     pass_manager = generate_preset_pass_manager(
         optimization_level=opts["optimization_level"], backend=backend
@@ -92,6 +97,8 @@ def from_backend(owner: str, backend: BackendV2, options: dict[str, Any]) -> Pri
         spsa_epsilon=opts["spsa_epsilon"],
         seed=opts["seed"],
         options={k: v for k, v in opts.items() if v is not None},
+        mitigation=mitigation_of(opts),
+        basis_gates=backend.target.operation_names,
     )
 
 
