@@ -427,3 +427,41 @@ def test_fake_device_values_agree_with_the_exact_noisy_values_within_shot_noise(
     std = np.sqrt(np.clip(1 - expected**2, 1e-3, None) / shots)
     assert np.abs(values - expected).max() < 4.5 * std.max()
     assert np.abs((values - expected) / std).mean() < 1.2  # ~0.8 for unbiased shot noise
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "fake_manila",
+        pytest.param("fake_torino", marks=pytest.mark.slow),  # ~17 s: 133 qubits, twice
+        pytest.param("fake_kingston", marks=pytest.mark.slow),  # ~23 s
+    ],
+)
+def test_the_device_noise_model_is_the_one_the_fake_device_simulates(name):
+    """The model built from the calibration properties equals the fake device's own simulator
+    model (the runtime's reference), also where qubit frequencies (fake_torino) or relaxation
+    times (fake_kingston) are missing from the properties."""
+    device = FakeProviderForBackendV2().backend(name)
+
+    def table(model):
+        return sorted(
+            (str(e["operations"]), str(e.get("gate_qubits")), str(e.get("probabilities")))
+            + (str(e.get("instructions")),)
+            for e in model.to_dict()["errors"]
+        )
+
+    assert table(device_noise_model(device)) == table(device._get_noise_model_from_backend_v2())
+
+
+def test_devices_missing_calibration_values_still_run_on_their_active_qubits():
+    """fake_torino's properties have no qubit frequencies, fake_kingston's no T1 for qubit 146:
+    Aer's from_backend_properties alone raises for them."""
+    backend = get_backend("fake_torino", shots=SHOTS, seed=2)
+    values, exact = executor_values(backend, batch=1)
+    assert np.abs(values - exact).max() < 5 / math.sqrt(SHOTS) + 0.15
+    assert len(backend.estimator.estimator.simulated_qubits) < 10
+    kingston = FakeProviderForBackendV2().backend("fake_kingston")
+    model = restricted_noise_model(kingston, (145, 146))
+    assert {("measure", (1,)), ("sx", (1,))} <= {
+        (e["operations"][0], tuple(q)) for e in model.to_dict()["errors"] for q in e["gate_qubits"]
+    }

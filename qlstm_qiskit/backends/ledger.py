@@ -90,9 +90,11 @@ class Ledger:
     def holding(self, timeout: float | None = 0.0) -> Iterator[Ledger]:
         """Hold the ledger folder for this process (:func:`qlstm_qiskit.locks.hold`; another
         process holding it is a ``FolderLocked`` error naming it, after ``timeout`` seconds),
-        read the file again, and yield the ledger."""
+        read the file again, cut off a torn last line (with a warning), and yield the ledger."""
         with hold(self.folder, "job ledger", timeout=timeout):
             self.reload()
+            if self.path.exists():
+                self._cut_torn_line()  # repaired on open, before anything else is written
             yield self
 
     def check_writable(self) -> None:
