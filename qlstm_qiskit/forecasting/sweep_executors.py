@@ -8,8 +8,9 @@ the same code on the same inputs and writes the same files:
 - ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (torch and ``fork``
   do not mix: a forked child inherits torch's thread pools and locks in whatever state they
   were), ``workers`` processes (:func:`local_executor`);
-- :class:`RayExecutor`: each task a Ray task (``ray.remote(num_cpus=1)``), its ``ObjectRef``
-  turned into a future; Ray schedules them over the cluster's CPUs.
+- :class:`RayExecutor`: each task a Ray task (``ray.remote(num_cpus=threads)``: it reserves the
+  CPUs its torch threads use), its ``ObjectRef`` turned into a future; Ray schedules them over
+  the cluster's CPUs.
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ class RayExecutor:
     """Tasks as Ray tasks on the cluster at ``address``: ``"local"`` starts a Ray instance in
     this process with ``num_cpus`` CPUs (None: all of this machine's), ``"auto"`` connects to the
     cluster this machine is part of (``ray start``), anything else is the address of its head
-    (``HOST:PORT`` or ``ray://HOST:10001``). Every node must have qlstm-qiskit installed and see
-    the sweep folder (a shared file system) at the same path.
+    (``HOST:PORT`` or ``ray://HOST:10001``). Each task reserves ``threads`` CPUs (the torch
+    threads it runs). Every node must have qlstm-qiskit installed and see the sweep folder (a
+    shared file system) at the same path.
     """
 
-    def __init__(self, address: str, num_cpus: int | None = None) -> None:
+    def __init__(self, address: str, num_cpus: int | None = None, threads: int = 1) -> None:
         ray = import_ray()
         if address != "local" and num_cpus is not None:
             raise ValueError(
@@ -85,11 +87,12 @@ class RayExecutor:
                 "`ray start --head`, give its address, or use --ray local"
             ) from exc
         self.ray = ray
+        self.threads = threads
         self._remote: dict[Any, Any] = {}
 
     def submit(self, function, *args: Any) -> Future:
         if function not in self._remote:
-            self._remote[function] = self.ray.remote(num_cpus=1)(function)
+            self._remote[function] = self.ray.remote(num_cpus=self.threads)(function)
         return self._remote[function].remote(*args).future()
 
     def shutdown(self) -> None:

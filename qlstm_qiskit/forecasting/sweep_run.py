@@ -107,7 +107,7 @@ def run_sweep(
             log(f"{outcome.skipped} of {len(plan.points)} points already finished in {out}")
         failed: dict[str, str] = {}
         if points:  # (a finished sweep starts no worker and no Ray instance)
-            executor = RayExecutor(ray, workers) if ray else local_executor(workers or 1)
+            executor = RayExecutor(ray, workers, threads) if ray else local_executor(workers or 1)
             try:
                 failed = _execute(executor, plan, out, trainings, points, threads, log, outcome)
             finally:
