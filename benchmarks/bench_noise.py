@@ -27,6 +27,9 @@ What it does:
      different ``seed`` options (simulated on the ISA circuits' active qubits with the
      device's noise model: ``qlstm_qiskit.backends.local_device``).
 
+The same grid as an experiment of ``qlstm-qiskit sweep`` (resumable, parallel, with plots; each
+seed there trains its own model): ``examples/noise_sweep.toml``.
+
 It prints one table row per backend setting as it goes: what the backend computes, shots, noise
 scale, test MSE mean ± sample standard deviation over the repetitions, the number of runs and the
 seconds per evaluation. ``main`` returns every repetition's MSE; ``render`` writes the
@@ -37,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import tempfile
@@ -50,12 +52,13 @@ from typing import Any
 import torch
 
 from qlstm_qiskit.backends import get_backend
-from qlstm_qiskit.backends.noise import (  # the keys: what a scaled table scales (its tests use)
+from qlstm_qiskit.backends.noise import (  # what a scaled table scales (its tests use them)
     COHERENCE_KEYS,  # noqa: F401
     PROBABILITY_KEYS,  # noqa: F401
-    scaled_noise,
+    scaled_noise,  # noqa: F401
 )
 from qlstm_qiskit.backends.profile_files import builtin_dir, find_profiles, load_profile
+from qlstm_qiskit.backends.scaled_profiles import write_scaled_profile
 from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.cli.device_flags import closing_devices
 from qlstm_qiskit.cli.specs import format_backend
@@ -83,40 +86,7 @@ NOISE_TEXT = {
 }
 
 
-# -- noise profiles -----------------------------------------------------------------------------
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string for these plain texts
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(_toml_value, value)) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__} {value!r}")
-
-
-def scaled_profile_name(base: str, scale: float) -> str:
-    """``aer_noisy``, 0.5 -> ``aer_noisy_x0p5`` (a file stem without dots)."""
-    return f"{base}_x{scale:g}".replace(".", "p")
-
-
-def write_scaled_profile(base: str, scale: float, folder: Path) -> str:
-    """Write the built-in profile ``base`` with its ``[noise]`` table scaled by ``scale`` (see
-    :func:`scaled_noise`) as ``folder/<name>.toml``; returns the backend name, for
-    ``get_backend(name, profile_dir=folder)``."""
-    data = tomllib.loads((builtin_dir() / f"{base}.toml").read_text())
-    noise = scaled_noise(data.get("noise", {}), scale)
-    name = scaled_profile_name(base, scale)
-    lines = [f"description = {_toml_value(data['description'] + f', noise x{scale:g}')}"]
-    lines += [f"{key} = {_toml_value(data[key])}" for key in ("kind", "computes", "gradient")]
-    for table, values in (("options", data.get("options", {})), ("noise", noise)):
-        lines += ["", f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in values.items())]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.toml").write_text("\n".join(lines) + "\n")
-    return name
-
-
+# -- noise profiles ----------------------------------------------------------------------------
 def profile_shots(name: str, profile_dir: Path | None = None) -> int | None:
     """Shots per circuit of a named profile (``None``: exact values); device names use the
     ``fake`` template."""

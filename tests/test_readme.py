@@ -23,3 +23,20 @@ def test_readme_drawing_is_the_default_circuit():
         return [line.rstrip() for line in text.strip("\n").splitlines()]
 
     assert normalise(drawing) == normalise(actual)
+
+
+def test_readme_experiment_file_plans(tmp_path):
+    """The experiment file of "Noise sweeps" is valid: read, checked and planned (not run)."""
+    from qlstm_qiskit.forecasting.sweep_plan import plan_sweep
+
+    section = README.read_text().split("## Noise sweeps", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    path = tmp_path / "sweep.toml"
+    path.write_text(block)
+    plan = plan_sweep(path)
+    assert len(plan.trainings) == 2 * 2  # (statevector, density_matrix) x seeds 0, 1
+    assert len(plan.points) == 4 * (2 + 2 + 2 * 3)
+    assert plan.axis_values("train_backend") == [
+        "statevector",
+        "density_matrix:noise_from=aer_noisy",
+    ]

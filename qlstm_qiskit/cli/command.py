@@ -15,6 +15,7 @@ from .evaluate import add_evaluate
 from .info import add_backends, add_circuit
 from .jobs import add_jobs
 from .predict import add_predict
+from .sweep import add_sweep
 from .train import add_train
 
 
@@ -23,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Quantum LSTM (Qiskit circuits in PyTorch): train forecasters, "
-        "evaluate them on simulators and noisy backends, predict, list backends, draw circuits, "
-        "administer device jobs.",
+        "evaluate them on simulators and noisy backends, predict, run noise sweeps, list "
+        "backends, draw circuits, administer device jobs.",
     )
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {qlstm_qiskit.__version__}"
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(commands)
     add_evaluate(commands)
     add_predict(commands)
+    add_sweep(commands)
     add_backends(commands)
     add_circuit(commands)
     add_jobs(commands)

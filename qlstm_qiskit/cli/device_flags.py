@@ -14,7 +14,8 @@ from typing import Any
 
 from ..backends.devices import device_backends
 from ..backends.ibm_account import AccountUsage, account_usage
-from ..backends.profiles import EXECUTION_MODES, FAMILIES
+from ..backends.profiles import EXECUTION_MODES
+from ..forecasting.backend_specs import is_device
 
 _FLAGS = {
     "shots": "--shots",
@@ -86,11 +87,6 @@ def add_device_flags(parser: argparse.ArgumentParser, ledger_default: str) -> No
         action="store_true",
         help="do not ask for confirmation before submitting to IBM Quantum hardware",
     )
-
-
-def is_device(name: str) -> bool:
-    """Whether ``name`` is a ``fake_<device>`` or ``ibm_<device>`` backend name."""
-    return name.partition("_")[0] in FAMILIES
 
 
 def device_options(

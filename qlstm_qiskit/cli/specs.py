@@ -1,5 +1,6 @@
-"""Backend specs on the command line: ``NAME`` or ``NAME:key=value,...`` parsed, checked and
-formatted, and the backend a checkpoint was trained on."""
+"""Backend specs on the command line: ``NAME`` or ``NAME:key=value,...`` checked (parsing and
+formatting are :mod:`qlstm_qiskit.forecasting.backend_specs`, re-exported here), and the backend a
+checkpoint was trained on."""
 
 from __future__ import annotations
 
@@ -9,40 +10,17 @@ from typing import Any
 
 from ..backends import get_backend
 from ..backends.ibm_account import LEAST_BUSY
-from ..forecasting.models import check_storable_options
+from ..forecasting.backend_specs import format_backend, parse_backend_spec, parse_value
 from ..forecasting.training import CHECKPOINT, read_checkpoint
 from .device_flags import check_flags_agree, device_options, is_device
-from .errors import CommandError
 
-
-def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool, ``"none"`` -> None,
-    anything else -> the string."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_backend_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"name"`` or ``"name:key=value,key=value"`` -> ``(name, options)``."""
-    name, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
-        key, equals, value = item.partition("=")
-        if not equals or not key.strip():
-            raise CommandError(f"backend {spec!r}: options must be key=value, got {item!r}")
-        options[key.strip()] = parse_value(value.strip())
-    if not name.strip():
-        raise CommandError(f"backend {spec!r}: the name is missing")
-    return name.strip(), check_storable_options("backend", options)
+__all__ = [
+    "checked_backend",
+    "format_backend",
+    "parse_backend_spec",
+    "parse_value",
+    "saved_backend",
+]
 
 
 def checked_backend(
@@ -72,12 +50,6 @@ def checked_backend(
         name = backend.name
         print(f"{LEAST_BUSY}: the least busy operational device is {name}; this run uses it")
     return name, options
-
-
-def format_backend(name: str, options: dict[str, Any]) -> str:
-    """``(name, options)`` -> ``"name"`` or ``"name:key=value,..."``, the form
-    :func:`parse_backend_spec` reads."""
-    return name + (":" + ",".join(f"{k}={v}" for k, v in options.items()) if options else "")
 
 
 def saved_backend(checkpoint: Path) -> tuple[str, dict[str, Any]]:

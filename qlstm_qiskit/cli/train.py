@@ -7,26 +7,22 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..circuits import CircuitSpec
-from ..forecasting.datasets import (
-    DATASETS,
-    FIT_ON,
-    MISSING,
-    TRAIN_FRACTION,
-    WINDOW,
-    generate,
-    load_csv_column,
-)
+from ..forecasting.datasets import DATASETS, FIT_ON, MISSING
 from ..forecasting.inference import preview_work
-from ..forecasting.models import ModelConfig
-from ..forecasting.training import CHECKPOINT, Run, TrainConfig
+from ..forecasting.run_settings import (
+    MODEL_CHOICES,
+    TRAIN_DEFAULTS,
+    model_configs,
+    train_config,
+    training_series,
+)
+from ..forecasting.training import CHECKPOINT, Run
 from ..locks import hold
 from .device_flags import (
     add_device_flags,
@@ -40,28 +36,8 @@ from .flags import CIRCUIT_FIELDS, add_circuit_flags, add_threads
 from .guards import check_output_dir, check_positive, check_seed_flag
 from .specs import checked_backend
 
-MODEL_CHOICES = {"qlstm": ("qlstm",), "lstm": ("lstm",), "both": ("qlstm", "lstm")}
-#: train's defaults; the parser's defaults are None so that ``--resume`` can tell what was given.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "dataset": "damped_shm",
-    "csv": None,
-    "column": None,
-    "missing": "error",
-    "n_points": None,
-    "window": WINDOW,
-    "train_fraction": TRAIN_FRACTION,
-    "scale_fit": "series",
-    "model": "qlstm",
-    "hidden_size": 5,
-    "num_layers": 1,
-    **asdict(CircuitSpec()),
-    "backend": "statevector",
-    "dtype": "float64",
-    "epochs": 100,
-    "batch_size": 10,
-    "lr": 0.01,
-    "seed": 0,
-}
+# train's defaults are TRAIN_DEFAULTS (forecasting.run_settings, shared with sweep); the parser's
+# defaults are None so that ``--resume`` can tell what was given.
 _RESUMABLE = ("epochs",)  # what --resume may change (besides --threads and --no-progress)
 
 
@@ -260,7 +236,7 @@ def _new_run(
             f"--model lstm trains the classical LSTM only; {flags} would be "
             "ignored (use --model qlstm or both)"
         )
-    series, data_config = _training_series(settings, given)
+    series, data_config = training_series(settings, given)
     run_dir = (
         Path(args.run_dir)
         if args.run_dir
@@ -269,26 +245,8 @@ def _new_run(
     backend, options = checked_backend(
         settings["backend"], args, run_name=run_dir.name, ledger=run_dir / "ledger"
     )
-    circuit = CircuitSpec(*(settings[field] for field in CIRCUIT_FIELDS))
-    models = {
-        kind: ModelConfig(
-            kind=kind,
-            hidden_size=settings["hidden_size"],
-            num_layers=settings["num_layers"],
-            circuit=circuit,
-            backend=backend,
-            backend_options=options,
-            dtype=settings["dtype"],
-            seed=settings["seed"],
-        )
-        for kind in MODEL_CHOICES[settings["model"]]
-    }
-    train = TrainConfig(
-        epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        lr=settings["lr"],
-        seed=settings["seed"],
-    )
+    models = model_configs(settings, backend, options, settings["seed"])
+    train = train_config(settings, settings["seed"])
     if run_dir.is_dir() and not args.dry_run:  # held at once where that creates nothing
         held.enter_context(hold(run_dir, "run directory"))
     _check_no_run(run_dir)
@@ -329,35 +287,6 @@ def _train_cost(run: Run, epochs: int, initial: bool = False):
         total.add(cost.scaled(1))
     total.add(preview_work(model, lambda: _all_predictions(run)))
     return total
-
-
-def _training_series(
-    settings: dict[str, Any], given: dict[str, Any]
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The series ``(T,)`` of ``--csv``/``--column`` or ``--dataset``/``--n-points`` and the
-    run's ``data_config`` (window, split, scaling and where the data came from)."""
-    data_config = {
-        "window": settings["window"],
-        "train_fraction": settings["train_fraction"],
-        "fit_on": settings["scale_fit"],
-    }
-    if settings["csv"] is not None:
-        if "dataset" in given or "n_points" in given:
-            raise CommandError("--csv replaces --dataset and --n-points; give one data source")
-        if settings["column"] is None:
-            raise CommandError("--csv needs --column (a header name or 0-based index)")
-        series = load_csv_column(settings["csv"], settings["column"], missing=settings["missing"])
-        label = f"{Path(settings['csv']).stem}.{settings['column']}"
-        data_config.update(dataset=label, csv=str(settings["csv"]), column=settings["column"])
-        if settings["missing"] != "error":
-            data_config["missing"] = settings["missing"]
-    else:
-        for name in ("column", "missing"):
-            if name in given:
-                raise CommandError(f"--{name} goes with --csv")
-        series = generate(settings["dataset"], settings["n_points"])
-        data_config.update(dataset=settings["dataset"], n_points=len(series))
-    return series, data_config
 
 
 def _new_run_dir(dataset: str, model: str) -> Path:
