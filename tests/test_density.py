@@ -26,8 +26,8 @@ from torch.utils.checkpoint import checkpoint
 import qlstm_qiskit.sim.density as density
 from qlstm_qiskit import QLSTM, get_backend, list_backends
 from qlstm_qiskit.backends.density import DensityMatrixBackend
+from qlstm_qiskit.backends.device_noise import device_noise_model
 from qlstm_qiskit.backends.noise import noise_model, scaled_noise
-from qlstm_qiskit.backends.noise_channels import device_noise_model
 from qlstm_qiskit.backends.profile_files import builtin_dir, load_profile
 from qlstm_qiskit.circuits import CircuitSpec, gate_circuit
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from qlstm_qiskit import QLSTM, CircuitSpec, get_backend, list_backends
+from qlstm_qiskit.backends.device_noise import device_noise_model
 from qlstm_qiskit.backends.devices import DeviceBackend
 from qlstm_qiskit.backends.ibm_runtime import SAVE_ACCOUNT_HINT, fake_device_names
 from qlstm_qiskit.backends.local_device import ActiveQubitEstimator, restricted_noise_model
-from qlstm_qiskit.backends.noise_channels import device_noise_model
 from qlstm_qiskit.circuits import gate_circuit
 
 pytest.importorskip("qiskit_ibm_runtime")

@@ -31,11 +31,11 @@ from qiskit_aer.noise import (
 )
 from qiskit_aer.noise.errors import PauliLindbladError
 
+from qlstm_qiskit.backends.device_noise import device_noise_model
 from qlstm_qiskit.backends.noise import noise_model
 from qlstm_qiskit.backends.noise_channels import (
     compact,
     instruction_channels,
-    noise_model_from,
     readout_assignments,
     scaled_channel,
 )
@@ -102,7 +102,7 @@ DEVICES = ("fake_manila", "fake_brisbane")
 @pytest.fixture(scope="module")
 def devices():
     """name -> (fake device, its noise model), built once."""
-    return {name: (fake_device(name), noise_model_from(name, "test")) for name in DEVICES}
+    return {name: (fake_device(name), device_noise_model(fake_device(name))) for name in DEVICES}
 
 
 def isa(device, n_qubits, seed=0):
@@ -363,14 +363,3 @@ def test_compact_keeps_observed_idle_qubits_and_checks_observables():
 
 
 # -- noise sources ------------------------------------------------------------------------------
-def test_noise_model_from():
-    model = NoiseModel()
-    assert noise_model_from(model, "density_matrix") is model
-    with pytest.raises(
-        ValueError, match=r"unknown fake device 'fake_nowhere'; valid .*fake_manila"
-    ):
-        noise_model_from("fake_nowhere", "density_matrix")
-    with pytest.raises(TypeError, match=r"^density_matrix: noise source must be a qiskit_aer"):
-        noise_model_from(42, "density_matrix")
-    with pytest.raises(ValueError, match=r"^density_matrix: noise source must be .*'aer_noisy'"):
-        noise_model_from("aer_noisy", "density_matrix")

@@ -9,7 +9,7 @@ Aer ``NoiseModel`` attaches, with :mod:`qlstm_qiskit.sim.density`. Where the noi
 - a profile name (``"aer_noisy"``): that profile's ``[noise]`` table, ``basis_gates`` and
   ``optimization_level``;
 - a fake device name (``"fake_manila"``): the noise model the ``fake_<device>`` backend samples
-  (:func:`~qlstm_qiskit.backends.noise_channels.device_noise_model`, from the device's
+  (:func:`~qlstm_qiskit.backends.device_noise.device_noise_model`, from the device's
   calibration properties, asymmetric readout included), on the same seeded ISA circuit as that
   backend (:mod:`.transpile`), simulating only the qubits the circuit touches;
 - a ``qiskit_aer.noise.NoiseModel``: its errors, on its basis gates.
@@ -49,6 +49,7 @@ from qiskit.transpiler import generate_preset_pass_manager
 from ..sim.density import DensityBound, DensityProgram
 from ..sim.program import parse_program
 from .base import CircuitTemplate, QuantumBackend
+from .device_noise import device_noise_model
 from .mitigation import (
     MITIGATION_OPTIONS,
     ReadoutCorrection,
@@ -60,7 +61,6 @@ from .noise import noise_model, scaled_noise
 from .noise_channels import (
     CompactCircuit,
     compact,
-    device_noise_model,
     instruction_channels,
     readout_assignments,
 )

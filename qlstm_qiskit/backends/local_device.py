@@ -17,7 +17,7 @@ the whole device): for each estimator call it
    qubits; seeded by the job.
 
 The device's noise model is the one its own simulator uses
-(:func:`~qlstm_qiskit.backends.noise_channels.device_noise_model`: gate errors, thermal
+(:func:`~qlstm_qiskit.backends.device_noise.device_noise_model`: gate errors, thermal
 relaxation and asymmetric readout from the device's calibration properties), and the sampling is
 ``BackendEstimatorV2``'s, as in the runtime's legacy local mode: with the same seed, the values are
 the same as the legacy runtime ``EstimatorV2`` on the whole device (tested).
@@ -40,8 +40,9 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
 
+from .device_noise import device_noise_model
 from .estimators import shots_precision
-from .noise_channels import compact, device_noise_model
+from .noise_channels import compact
 
 __all__ = [
     "ActiveQubitEstimator",
@@ -85,7 +86,7 @@ def restricted_properties(properties, physical: Sequence[int]):
 
 def restricted_noise_model(device, physical: Sequence[int]) -> NoiseModel:
     """The noise model of ``device`` on the qubits ``physical`` only (renumbered in that order):
-    :func:`~qlstm_qiskit.backends.noise_channels.device_noise_model` of the device's calibration
+    :func:`~qlstm_qiskit.backends.device_noise.device_noise_model` of the device's calibration
     properties restricted to them (:func:`restricted_properties`): the same errors, built by the
     same ``NoiseModel.from_backend_properties``, as the whole device's model has on those qubits."""
     return device_noise_model(device, restricted_properties(device.properties(), physical))

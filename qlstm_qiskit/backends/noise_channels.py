@@ -39,14 +39,11 @@ from qiskit.quantum_info import Choi, Kraus, Operator, Pauli, PauliList, SparseP
 from qiskit_aer.noise import NoiseModel
 
 from ..checks import check_real
-from .ibm_runtime import fake_device
 
 __all__ = [
     "CompactCircuit",
     "compact",
-    "device_noise_model",
     "instruction_channels",
-    "noise_model_from",
     "readout_assignments",
     "scaled_assignment",
     "scaled_channel",
@@ -292,78 +289,6 @@ def scaled_assignment(matrix: np.ndarray, scale: float, owner: str) -> np.ndarra
             f"probabilities within [0, 1], got {scale:g}"
         )
     return scaled
-
-
-def noise_model_from(source: Any, owner: str) -> NoiseModel:
-    """The noise model of ``source``: a qiskit-aer ``NoiseModel`` (returned as is) or a fake
-    device name ``"fake_<device>"`` (``NoiseModel.from_backend`` of that fake device; an unknown
-    name raises the error of :func:`~qlstm_qiskit.backends.ibm_runtime.fake_device`, which lists
-    the valid ones)."""
-    if isinstance(source, NoiseModel):
-        return source
-    if not isinstance(source, str):
-        raise TypeError(
-            f"{owner}: noise source must be a qiskit_aer NoiseModel or a fake device name "
-            f"'fake_<device>', got {type(source).__name__} {source!r}"
-        )
-    if not source.startswith("fake_"):
-        raise ValueError(
-            f"{owner}: noise source must be a qiskit_aer NoiseModel or a fake device name "
-            f"'fake_<device>', got {source!r}"
-        )
-    return device_noise_model(fake_device(source))
-
-
-def device_noise_model(device, properties=None) -> NoiseModel:
-    """The noise model a fake device's own simulator runs (``FakeBackendV2.run``): built by
-    ``NoiseModel.from_backend_properties`` from the device's calibration properties (gate errors
-    with thermal relaxation over the gate times, and per-qubit readout errors with their
-    asymmetric ``prob_meas1_prep0``/``prob_meas0_prep1``), not by ``NoiseModel.from_backend``
-    (whose readout errors, read from the target, are symmetric). ``properties``: use these
-    instead of ``device.properties()`` (e.g. restricted to some qubits). A device without
-    calibration properties is an error (its simulator would run noiseless). Devices whose
-    properties lack a qubit's frequency (fake_torino, fake_fez, ...) or relaxation times
-    (fake_kingston) get no excited-state population, or no relaxation, on delays, as their own
-    simulator does."""
-    if properties is None and callable(getattr(device, "properties", None)):
-        properties = device.properties()
-    if properties is None:
-        raise ValueError(
-            f"device {getattr(device, 'name', device)!r} has no calibration properties, so it has "
-            "no noise model to simulate; use a fake device of qiskit_ibm_runtime.fake_provider"
-        )
-    # no warnings.catch_warnings here: it runs in estimator threads, where changing the global
-    # warning filters would hide other threads' warnings (and the model builds without any)
-    return NoiseModel.from_backend_properties(MissingAsValueError(properties), dt=device.dt)
-
-
-class MissingAsValueError:
-    """Calibration properties whose ``frequency``, ``t1`` and ``t2`` raise ``ValueError`` where
-    the properties have no such value (the runtime raises its own ``BackendPropertyError``,
-    which Aer's ``from_backend_properties`` does not catch; with ``ValueError`` it leaves out the
-    excited-state populations, or the relaxation on delays, as the fake device's own simulator
-    does). Everything else is the wrapped properties'."""
-
-    def __init__(self, properties) -> None:
-        self._properties = properties
-
-    def frequency(self, qubit: int):
-        return self._value("frequency", qubit)
-
-    def t1(self, qubit: int):
-        return self._value("t1", qubit)
-
-    def t2(self, qubit: int):
-        return self._value("t2", qubit)
-
-    def _value(self, name: str, qubit: int):
-        try:
-            return getattr(self._properties, name)(qubit)
-        except Exception as exc:  # the runtime's BackendPropertyError
-            raise ValueError(f"no {name} for qubit {qubit}: {exc}") from exc
-
-    def __getattr__(self, name: str):
-        return getattr(self._properties, name)
 
 
 # -- reading the model ----------------------------------------------------------------------------
