@@ -10,7 +10,7 @@ For each seed it trains two QLSTM forecasters with the defaults of ``qlstm-qiski
 (``damped_shm``, window 4, hidden 5, 4 qubits, float64, RMSprop lr 0.01, batch 10, ``--epochs``)
 and the same budget: one on ``statevector`` (exact), one on ``density_matrix`` with
 ``noise_from=<device>`` (exact noisy values under the device's Aer noise model, on its ISA
-circuit). Each model keeps the weights of its lowest-training-MSE epoch (``bench_noise.train``).
+circuit). Each model keeps the weights of its lowest-training-MSE epoch (:func:`train`).
 Both are then evaluated (test MSE in scaled units) on the fake device (``--shots`` shots,
 ``--repeats`` seeded repetitions), on ``density_matrix`` with the device's noise (exact noisy) and
 on ``statevector`` (noiseless). ``main`` returns every number; ``render`` writes the
@@ -20,24 +20,100 @@ on ``statevector`` (noiseless). ``main`` returns every number; ``render`` writes
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from qlstm_qiskit.backends import get_backend
+from qlstm_qiskit.circuits import CircuitSpec
 from qlstm_qiskit.cli.device_flags import closing_devices
+from qlstm_qiskit.cli.train import TRAIN_DEFAULTS
+from qlstm_qiskit.forecasting.datasets import generate
+from qlstm_qiskit.forecasting.models import ModelConfig
+from qlstm_qiskit.forecasting.training import Run, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_noise import train  # noqa: E402
+from bench_accuracy import data_config  # noqa: E402
 
 #: training backends: label -> (backend name, options given the device)
 TRAINING = {
     "exact": lambda device: ("statevector", {}),
     "noise-aware": lambda device: ("density_matrix", {"noise_from": device}),
 }
+
+
+def train(
+    epochs: int,
+    seed: int,
+    n_points: int | None,
+    backend: str = TRAIN_DEFAULTS["backend"],
+    backend_options: dict[str, Any] | None = None,
+) -> tuple[Run, dict]:
+    """Train a QLSTM with ``qlstm-qiskit train``'s defaults on ``backend`` (``statevector`` by
+    default); prints one line per 10 epochs.
+
+    The model then holds the weights of its epoch with the lowest *training* MSE (the test
+    MSE of the last epochs swings by two orders of magnitude at lr 0.01, so the last epoch's
+    weights are an arbitrary point of that swing; the test windows play no part in the choice).
+    Returns the run and ``{name: {"epoch", "train_mse", "test_mse"}}`` of the chosen epochs."""
+    settings = {**TRAIN_DEFAULTS, "epochs": epochs, "seed": seed}
+    series = generate(settings["dataset"], n_points)
+    data = data_config(settings["dataset"], series)
+    circuit = CircuitSpec(**{key: settings[key] for key in asdict(CircuitSpec())})
+    qlstm = ModelConfig(
+        kind="qlstm",
+        hidden_size=settings["hidden_size"],
+        num_layers=settings["num_layers"],
+        circuit=circuit,
+        backend=backend,
+        backend_options=dict(backend_options or {}),
+        dtype=settings["dtype"],
+        seed=seed,
+    )
+    models = {"qlstm": qlstm}
+    run = Run.create(
+        data,
+        series,
+        models,
+        TrainConfig(epochs=epochs, batch_size=settings["batch_size"], lr=settings["lr"], seed=seed),
+    )
+    print(
+        f"training {' and '.join(models)} on {data['dataset']} "
+        f"({data['n_points']} points): {len(run.data.x_train)} training and "
+        f"{len(run.data.x_test)} test windows of {run.data.window}; {epochs} epochs"
+    )
+    chosen: dict[str, dict] = {}
+    weights: dict[str, dict] = {}
+    while run.epoch < epochs:
+        summary = run.step_epoch()
+        for name, (train_mse, test_mse) in summary.items():
+            if name not in chosen or train_mse < chosen[name]["train_mse"]:
+                chosen[name] = {"epoch": run.epoch, "train_mse": train_mse, "test_mse": test_mse}
+                weights[name] = copy.deepcopy(run.models[name].state_dict())
+        if run.epoch % 10 == 0 or run.epoch == epochs:
+            print(
+                f"  epoch {run.epoch:3d}: "
+                + " | ".join(
+                    f"{name} train {tr:.6f} test {te:.6f}" for name, (tr, te) in summary.items()
+                ),
+                flush=True,
+            )
+    for name, state in weights.items():
+        run.models[name].load_state_dict(state)
+    print(
+        "evaluating the weights of the lowest-training-MSE epochs: "
+        + ", ".join(
+            f"{name} epoch {c['epoch']} (test MSE {c['test_mse']:.3g})"
+            for name, c in chosen.items()
+        )
+    )
+    return run, chosen
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +154,7 @@ def _run(args: argparse.Namespace) -> dict:
         for label, training in TRAINING.items():
             name, options = training(args.device)
             start = time.perf_counter()
-            run, chosen = train(args.epochs, seed, args.n_points, False, name, options)
+            run, chosen = train(args.epochs, seed, args.n_points, name, options)
             record = {
                 "seed": seed,
                 "training": label,

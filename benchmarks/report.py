@@ -13,8 +13,9 @@ Sections, in the order of the document (each a script of this folder that can al
 - ``speed``    ``bench_peers.py``: REF training step against nn.LSTM, PennyLane, Aer, stock Qiskit;
 - ``scaling``  ``bench_scaling.py``: step time and peak memory against each hyperparameter;
 - ``accuracy`` ``bench_accuracy.py``: QLSTM against a classical LSTM on the paper's tasks;
-- ``noise``    ``bench_noise.py``: a trained model's test MSE on exact, sampled, noisy backends
-               and fake devices;
+- ``noise``    ``bench_noise.py``: ``qlstm-qiskit sweep examples/noise_sweep.toml``: trained
+               models' test MSE on exact, sampled, noisy backends and fake devices, unmitigated
+               and mitigated;
 - ``noise_aware`` ``bench_noise_aware.py``: models trained exactly and under a fake device's
                noise model (``density_matrix``), evaluated on the device;
 - ``density``  ``bench_density.py``: the ``density_matrix`` REF step against ``statevector`` and

@@ -1,18 +1,18 @@
-"""Smoke test of benchmarks/bench_noise.py (loaded by path, like tests/test_example.py) and direct
-tests of its scaled noise profiles. The smoke tests (marked bench) read its quick run in the
-session's quick report."""
+"""benchmarks/bench_noise.py (loaded by path, like tests/test_example.py): the committed experiment
+run by ``qlstm-qiskit sweep``, summarised into docs/BENCHMARKS.md's noise section. The smoke tests
+(marked bench) read its quick run in the session's quick report."""
 
-import importlib.util
 import math
+import statistics
+import tomllib
+from itertools import product
+from pathlib import Path
 
 import pytest
 
-from qlstm_qiskit import get_backend
-from qlstm_qiskit.backends.profile_files import find_profiles, load_profile
-
 from test_example import assert_png, load
 
-HAVE_RUNTIME = importlib.util.find_spec("qiskit_ibm_runtime") is not None
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -22,115 +22,162 @@ def bench():
 
 @pytest.fixture(scope="module")
 def quick(bench, request):
-    """The results of the quick run: the noise section of the session's quick report (the
-    `quick_report` fixture of conftest.py), or, where qiskit-ibm-runtime is missing, a run of its
-    own without the fake device (``--devices`` with no names)."""
-    if not HAVE_RUNTIME:
-        return bench.main(list(bench.QUICK_ARGS) + ["--devices"])
+    """What the quick run returned: the noise section of the session's quick report (the
+    `quick_report` fixture of conftest.py)."""
+    pytest.importorskip("qiskit_ibm_runtime")  # the fake devices (the bench extra has it)
     quick_report = request.getfixturevalue("quick_report")
-    assert quick_report.record("noise")["command"] == " ".join(
-        ["python", "benchmarks/bench_noise.py", *bench.QUICK_ARGS]
-    )
+    assert quick_report.record("noise")["command"] == "python benchmarks/bench_noise.py --quick"
     return quick_report.results("noise")
 
 
-@pytest.mark.bench
-def test_quick_run_rows(bench, quick):
-    rows = quick["rows"]
-    by_name = {row["name"]: row for row in rows}
-    assert {"nn.LSTM", "statevector", "aer_statevector", "aer_shots"} <= set(by_name)
-    scales = quick["settings"]["noise_scales"]
-    for base in bench.NOISY_PROFILES:
-        noisy = [row for row in rows if row["group"] == base]
-        assert [row["noise_scale"] for row in noisy] == scales
-        assert all(row["computes"] == "noisy" for row in noisy)
-    assert [row["shots"] for row in rows if row["group"] == "shots"] == quick["settings"]["shots"]
-    # the same weights on two exact simulators
-    exact = by_name["statevector"]["mean"]
-    assert abs(by_name["aer_statevector"]["mean"] - exact) < 1e-6
-    assert quick["exact_agreement"]["max_abs_prediction_difference"] < 1e-6
-    for row in rows:
-        assert row["runs"] == len(row["mse"]) >= 1
-        assert all(math.isfinite(mse) and mse > 0 for mse in row["mse"])
-    sampled = [row for row in rows if row["computes"] in ("sampled", "noisy")]
-    assert sampled and all(row["shots"] or row["group"] == "aer_noisy_exact" for row in sampled)
-    # the exact density matrix is deterministic: one run; the exact backends agree closely, a
-    # sampled one differs from the exact value
-    assert all(row["runs"] == 1 for row in rows if row["group"] == "aer_noisy_exact")
-    assert by_name["aer_shots"]["mean"] != exact
+@pytest.fixture(scope="module")
+def markdown(bench, quick, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("noise_section")
+    return folder, bench.render(quick, folder / "figures")
 
 
-@pytest.mark.bench
-def test_fake_device_rows(quick):
-    pytest.importorskip("qiskit_ibm_runtime")
-    devices = [row for row in quick["rows"] if row["group"] == "device"]
-    assert [row["name"] for row in devices] == quick["settings"]["devices"] == ["fake_manila"]
-    (device,) = devices
-    assert device["computes"] == "noisy" and device["shots"] == 1024
-    assert all("seed=" in options for options in device["options"])  # reproducible runs
-    assert all(math.isfinite(mse) and mse > 0 for mse in device["mse"])
+def experiment_points(path) -> int:
+    """The points of an experiment file, counted from the TOML alone: per grid, the product
+    of its axes' lengths (``[sweep]``'s seeds where the grid sets none)."""
+    data = tomllib.loads(path.read_text())
+    seeds = len(data.get("sweep", {}).get("seeds", [0]))
+    total = 0
+    for grid in data["grid"]:
+        axes = [grid[a] for a in ("backends", "noise_scale", "shots", "mitigate") if a in grid]
+        total += len(list(product(*axes))) * len(grid.get("seeds", [None] * seeds))
+    return total
 
 
-@pytest.mark.bench
-def test_render(bench, quick, tmp_path):
-    figures = tmp_path / "figures"
-    markdown = bench.render(quick, figures)
-    assert markdown.splitlines()[0] == "## Noise"
-    assert "None" not in markdown and "1 epoch(s)" in markdown  # the quick run's own setting
-    referenced = [
-        line.split("](", 1)[1].rstrip(")")
-        for line in markdown.splitlines()
-        if line.startswith("![")
-    ]
-    assert referenced
-    for reference in referenced:
-        assert reference.startswith("figures/")
-        assert_png(tmp_path / reference)
-    for row in quick["rows"]:  # one table line per row
-        assert f"{row['mean']:.3e}" in markdown
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of the section's table (header and rule left out)."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
 
 
-def test_scaled_noise(bench):
-    noise = {
-        "depolarizing_1q": 0.001,
-        "depolarizing_2q": 0.4,
-        "t1_ns": 100_000.0,
-        "t2_ns": 80_000.0,
-        "time_1q_ns": 50.0,
-        "readout_p01": 0.02,
+def test_the_committed_experiment_has_the_benchmark_grid_and_mitigated_rows(bench):
+    data = tomllib.loads(bench.EXPERIMENT.read_text())
+    assert bench.EXPERIMENT == REPO / "examples" / "noise_sweep.toml"
+    assert data["train"]["epochs"] == 100 and data["sweep"]["seeds"] == [0, 1, 2]
+    mitigated = {
+        (backend, tuple(grid.get("noise_scale", ())))
+        for grid in data["grid"]
+        if "mitigate" in grid
+        for backend in grid["backends"]
     }
-    double = bench.scaled_noise(noise, 2.0)
-    assert double["depolarizing_1q"] == pytest.approx(0.002)
-    assert double["depolarizing_2q"] == pytest.approx(0.8)
-    assert double["readout_p01"] == pytest.approx(0.04)
-    assert double["t1_ns"] == pytest.approx(50_000.0) and double["t2_ns"] == pytest.approx(40_000.0)
-    assert double["time_1q_ns"] == 50.0
-    assert bench.scaled_noise(noise, 4.0)["depolarizing_2q"] == 1.0  # capped
-    with pytest.raises(ValueError):
-        bench.scaled_noise(noise, 0.0)
+    assert mitigated == {("aer_noisy", (1,)), ("fake_manila", ())}
+    assert all(
+        grid["mitigate"] == ["readout", "zne", "readout+zne"]
+        for grid in data["grid"]
+        if "mitigate" in grid
+    )
+    assert experiment_points(bench.EXPERIMENT) == 3 * (2 + 3 + 2 * 4 + 3 + 3 + 3)
 
 
-@pytest.mark.parametrize("base", ["aer_noisy", "aer_noisy_exact"])
-def test_scaled_profiles_load(bench, base, tmp_path):
-    shipped = load_profile(find_profiles()[base])
-    low, high = (bench.write_scaled_profile(base, scale, tmp_path) for scale in (0.5, 4.0))
-    assert low != high
-    profiles = find_profiles(tmp_path)
-    weak, strong = load_profile(profiles[low]), load_profile(profiles[high])
-    for key, value in shipped.noise.items():
-        if key in bench.PROBABILITY_KEYS:
-            assert weak.noise[key] == pytest.approx(0.5 * value)
-            assert strong.noise[key] == pytest.approx(4.0 * value)
-            assert strong.noise[key] > weak.noise[key]
-        elif key in bench.COHERENCE_KEYS:
-            assert weak.noise[key] == pytest.approx(2.0 * value)
-            assert strong.noise[key] == pytest.approx(value / 4.0)
-            assert strong.noise[key] < weak.noise[key]
-        else:
-            assert strong.noise[key] == weak.noise[key] == value
-    assert strong.options == shipped.options
-    assert strong.computes == shipped.computes == "noisy"
-    # the documented user-profile mechanism: the written file is a backend name
-    backend = get_backend(high, profile_dir=tmp_path)
-    assert backend.computes == "noisy"
-    assert backend.options().get("shots") == shipped.options["shots"]
+@pytest.mark.bench
+def test_quick_run_plans_the_committed_experiment(bench, quick):
+    assert quick["planned"] == {
+        "experiment": "examples/noise_sweep.toml",
+        "points": experiment_points(bench.EXPERIMENT),
+    }
+    assert quick["command"] == "qlstm-qiskit sweep quick_sweep.toml --out sweep --workers 1"
+    assert not quick["unfinished"] and quick["resumed_points"] == 0
+
+
+@pytest.mark.bench
+def test_quick_run_points(bench, quick, tmp_path):
+    points = quick["points"]
+    experiment = tmp_path / "quick.toml"
+    experiment.write_text(bench.QUICK_EXPERIMENT)
+    assert len(points) == experiment_points(experiment)
+    by_setting = {(p["backend"], p["mitigate"]): p for p in points}
+    exact = by_setting["statevector", None]["test_mse"]
+    assert abs(by_setting["aer_statevector", None]["test_mse"] - exact) < 1e-6
+    assert quick["exact_agreement"]["max_abs_prediction_difference"] < 1e-6
+    assert by_setting["aer_shots", None]["test_mse"] != exact  # sampled
+    device, mitigated = by_setting["fake_manila", None], by_setting["fake_manila", "readout"]
+    assert device["computes"] == mitigated["computes"] == "noisy"
+    assert device["shots_per_circuit"] == 1024 and device["jobs"]["submitted"] > 0
+    assert mitigated["test_mse"] != device["test_mse"]
+    assert all(math.isfinite(p["test_mse"]) and p["test_mse"] > 0 for p in points)
+    lstm = quick["lstm"]
+    assert lstm["hidden_size"] == 7 and len(lstm["test_mse"]) == len(quick["trainings"]) == 1
+
+
+@pytest.mark.bench
+def test_render_takes_the_table_from_the_results(quick, markdown):
+    folder, text = markdown
+    assert text.splitlines()[0] == "## Noise"
+    assert "None" not in text and "2 epoch(s)" in text  # the quick experiment's own setting
+    rows = table_rows(text)
+    assert rows[0][0] == "nn.LSTM (hidden 7)"
+    assert rows[0][5] == f"{statistics.fmean(quick['lstm']['test_mse']):.3e}"
+    expected = [  # one row per point here (one seed), in the sweep's order
+        [
+            f"`{p['backend']}`",
+            p["computes"],
+            "—" if p["shots_per_circuit"] is None else str(p["shots_per_circuit"]),
+            "—" if p["noise_scale"] is None else f"{p['noise_scale']:g}",
+            p["mitigate"] or "—",
+            f"{p['test_mse']:.3e}",
+            "1",
+        ]
+        for p in quick["points"]
+    ]
+    assert [row[:7] for row in rows[1:]] == expected
+    assert ["`fake_manila`", "noisy", "1024", "—", "readout"] in [row[:5] for row in rows]
+    figures = [line.split("](", 1)[1].rstrip(")") for line in text.splitlines() if "![" in line]
+    assert figures == ["figures/noise/mse_per_backend.png", "figures/noise/mse_mitigation.png"]
+    for figure in figures:
+        assert_png(folder / figure)
+
+
+@pytest.mark.bench
+def test_render_compares_mitigated_with_unmitigated(quick, markdown):
+    _, text = markdown
+    by_setting = {(p["backend"], p["mitigate"]): p["test_mse"] for p in quick["points"]}
+    plain, readout = by_setting["fake_manila", None], by_setting["fake_manila", "readout"]
+    assert (
+        f"- `fake_manila`: unmitigated {plain:.2e}; `readout` {readout:.2e} "
+        f"(×{readout / plain:.2f})." in text.splitlines()
+    )
+
+
+def row(backend, mitigate, values, noise_scale=None):
+    return [
+        {
+            "backend": backend,
+            "train_backend": "statevector",
+            "noise_scale": noise_scale,
+            "shots": None,
+            "mitigate": mitigate,
+            "computes": "noisy",
+            "shots_per_circuit": 4096,
+            "test_mse": value,
+            "seconds": 2.0,
+        }
+        for value in values
+    ]
+
+
+def test_summarise_and_mitigation_lines(bench):
+    points = [
+        *row("aer_noisy", None, [4.0, 6.0], 1.0),
+        *row("aer_noisy", None, [9.0, 9.0], 2.0),
+        *row("aer_noisy", "zne", [1.0, 2.0], 1.0),
+        *row("aer_noisy", "readout", [2.5, 2.5], 1.0),
+        *row("fake_manila", None, [3.0]),  # no mitigated row: no line
+    ]
+    rows = bench.summarise(points)
+    assert [(r["noise_scale"], r["mitigate"], r["runs"]) for r in rows] == [
+        (1.0, None, 2),
+        (2.0, None, 2),
+        (1.0, "zne", 2),
+        (1.0, "readout", 2),
+        (None, None, 1),
+    ]
+    assert rows[0]["mean"] == 5.0 and rows[0]["std"] == pytest.approx(math.sqrt(2))
+    assert rows[-1]["std"] is None and rows[0]["seconds"] == 2.0
+    assert bench.mitigation_lines(rows) == [
+        "- `aer_noisy` at k = 1: unmitigated 5.00e+00; `zne` 1.50e+00 (×0.30); "
+        "`readout` 2.50e+00 (×0.50)."
+    ]

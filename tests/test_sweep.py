@@ -279,7 +279,7 @@ backends = ["statevector", "density_matrix:noise_from=aer_noisy"]
     assert "2 points computed, 4 finished before, 0 trainings run" in printed
 
 
-def test_the_example_experiment_plans_the_noise_benchmark_grid():
+def test_the_example_experiment_plans_the_noise_benchmark_grid_with_mitigated_rows():
     pytest.importorskip("qiskit_ibm_runtime")
     plan = plan_sweep(REPO / "examples" / "noise_sweep.toml")
     assert len(plan.trainings) == 3 and plan.axis_values("seed") == [0, 1, 2]
@@ -295,7 +295,10 @@ def test_the_example_experiment_plans_the_noise_benchmark_grid():
     ]
     assert plan.axis_values("shots") == [None, 100, 1000, 10000]
     assert plan.axis_values("noise_scale") == [None, 0.5, 1.0, 2.0, 4.0]
-    assert len(plan.points) == 3 * (2 + 3 + 2 * 4 + 3)
+    assert plan.axis_values("mitigate") == [None, "readout", "zne", "readout+zne"]
+    mitigated = {(p.backend, p.noise_scale) for p in plan.points if p.mitigate}
+    assert mitigated == {("aer_noisy", 1.0), ("fake_manila", None)}
+    assert len(plan.points) == 3 * (2 + 3 + 2 * 4 + 3 + 3 + 3)
     assert plan.experiment.train["epochs"] == 100 and plan.experiment.train["n_qubits"] == 4
 
 

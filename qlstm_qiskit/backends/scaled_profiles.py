@@ -4,7 +4,7 @@ An Aer profile's noise is its ``[noise]`` table; scaling it by ``k`` (probabilit
 at 1, T1 and T2 ÷ k: :func:`~.noise.scaled_noise`) gives another profile, written as
 ``<folder>/<name>_x<k>.toml`` and used with ``get_backend(name, profile_dir=folder)``, the
 documented way to add a backend. (The ``density_matrix`` backend scales its noise itself, with its
-option ``noise_scale``.) The noise benchmark and ``qlstm-qiskit sweep`` write them.
+option ``noise_scale``.) ``qlstm-qiskit sweep`` writes them (the noise benchmark runs a sweep).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 - ``mse_vs_noise_scale.png``: test MSE against the noise scale, one line per backend setting;
 - ``mse_vs_shots.png``: test MSE against the shots, one line per backend setting;
 - ``mse_per_backend.png``: test MSE per backend setting (devices side by side), bars;
-- ``mse_mitigation.png``: test MSE per backend setting, one bar per ``mitigate`` value.
+- ``mse_mitigation.png``: test MSE per backend setting evaluated with more than one
+  ``mitigate`` value, one bar per value.
 
 Each mark is the mean over the seeds, with the sample standard deviation as error bar (none for
 one seed); MSE on the scaled series, log axis. A "setting" is a combination of the other axes
@@ -18,20 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from .plots import save_drawing
-from .sweep_plan import SweepPlan
 
 #: the axes that tell points apart besides the seed, in label order
 SETTING = ("backend", "train_backend", "run", "noise_scale", "shots", "mitigate")
 _NAMES = {"noise_scale": "k", "shots": "shots", "mitigate": "mitigate", "train_backend": "on"}
 
 
-def plot_sweep(rows: list[dict[str, Any]], plan: SweepPlan, folder: Path) -> list[Path]:
-    """Write the plots whose axes vary (see the module docstring) into ``folder``."""
+def plot_sweep(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Write the plots whose axes vary over ``rows`` (the rows of ``results.json``; see the
+    module docstring) into ``folder``."""
     if not rows:
         return []
 
+    def values(axis: str) -> set:
+        return {row[axis] for row in rows}
+
     def varies(axis: str) -> bool:
-        return len([value for value in plan.axis_values(axis) if value is not None]) > 1
+        return len(values(axis) - {None}) > 1
 
     written = []
     if varies("noise_scale"):
@@ -40,10 +44,16 @@ def plot_sweep(rows: list[dict[str, Any]], plan: SweepPlan, folder: Path) -> lis
         )
     if varies("shots"):
         written.append(_trend(rows, "shots", folder / "mse_vs_shots.png", "shots per circuit"))
-    if len(plan.axis_values("backend")) > 1:
+    if len(values("backend")) > 1:
         written.append(_bars(rows, None, folder / "mse_per_backend.png"))
-    if len(plan.axis_values("mitigate")) > 1:
-        written.append(_bars(rows, "mitigate", folder / "mse_mitigation.png"))
+    if len(values("mitigate")) > 1:  # the settings evaluated with more than one mitigation
+        compared = [
+            row
+            for members in _groups(rows, ("mitigate",)).values()
+            if len({row["mitigate"] for row in members}) > 1
+            for row in members
+        ]
+        written.append(_bars(compared, "mitigate", folder / "mse_mitigation.png"))
     return written
 
 

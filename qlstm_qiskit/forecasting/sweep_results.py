@@ -93,4 +93,4 @@ def write_results(plan: SweepPlan, out: str | Path) -> list[Path]:
     for row in rows:
         writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
     atomic_write(out / RESULTS_CSV, text.getvalue().encode())
-    return [out / RESULTS_CSV, out / RESULTS_JSON, *plot_sweep(rows, plan, out)]
+    return [out / RESULTS_CSV, out / RESULTS_JSON, *plot_sweep(rows, out)]
