@@ -104,18 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         type=Path,
-        default=REPO / "sweeps" / EXPERIMENT.stem,
         metavar="DIR",
         help="the sweep folder (default: sweeps/noise_sweep; an unfinished sweep there resumes)",
     )
     parser.add_argument(
-        "--workers", type=int, default=2, metavar="N", help="sweep worker processes (default: 2)"
+        "--workers", type=int, metavar="N", help="sweep worker processes (default: 2)"
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help="plan the committed experiment, then run the tiny QUICK_EXPERIMENT in a temporary "
-        "folder (--out is not used)",
+        "folder, in this process (takes neither --out nor --workers)",
     )
     return parser
 
@@ -123,12 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     """Run the sweep (or the quick one), summarise it; returns the results (see the module
     docstring)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick and (args.out, args.workers) != (None, None):
+        parser.error("--quick runs in a temporary folder in this process: no --out, no --workers")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the sweep's tasks and the baseline: one thread each
     try:
         if not args.quick:
-            return _run(EXPERIMENT, args.out, args.workers)
+            return _run(
+                EXPERIMENT,
+                args.out or REPO / "sweeps" / EXPERIMENT.stem,
+                2 if args.workers is None else args.workers,
+            )
         planned = plan_sweep(EXPERIMENT)  # every key and backend of the committed file checked
         print(f"{EXPERIMENT.name}: {len(planned.points)} points planned")
         with tempfile.TemporaryDirectory(prefix="bench-noise-") as scratch:

@@ -181,3 +181,10 @@ def test_summarise_and_mitigation_lines(bench):
         "- `aer_noisy` at k = 1: unmitigated 5.00e+00; `zne` 1.50e+00 (×0.30); "
         "`readout` 2.50e+00 (×0.50)."
     ]
+
+
+@pytest.mark.parametrize("flags", [["--out", "x"], ["--workers", "1"]])
+def test_quick_takes_no_sweep_folder_or_workers(bench, flags, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", *flags])
+    assert "--quick runs in a temporary folder" in capsys.readouterr().err
