@@ -100,3 +100,18 @@ MAX_SEED = 2**63 - 1
 def check_seed(owner: str, value: Any, name: str = "seed") -> int | None:
     """Return ``value`` if it is ``None`` or an int in ``[0, MAX_SEED]``."""
     return check_optional_int(owner, name, value, 0, MAX_SEED)
+
+
+def check_table(owner: str, table: Any, allowed, what: str = "key") -> dict:
+    """Return ``table`` if it is a dict (a TOML table) whose keys are all in ``allowed``; the
+    errors name ``owner``, the unknown keys (``what``: what a key is, e.g. ``"option"``) and the
+    allowed ones."""
+    if not isinstance(table, dict):
+        raise TypeError(f"{owner}: expected a TOML table of {what}s, got {table!r}")
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{owner}: unknown {what}(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(allowed)}"
+        )
+    return table

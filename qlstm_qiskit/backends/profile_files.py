@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
 
-from ..checks import check_choice
+from ..checks import check_choice, check_table
 from .profiles import (
     COMPUTES,
     FAMILIES,
@@ -109,7 +108,7 @@ def load_profile(path: Path) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{owner}: cannot read it as TOML: {exc}") from exc
-    _check_keys(owner, "key", data, PROFILE_KEYS)
+    check_table(owner, data, PROFILE_KEYS)
     for key in ("description", "kind", "gradient"):
         if not isinstance(data.get(key), str):
             raise ValueError(f"{owner}: {key} must be a string, got {data.get(key)!r}")
@@ -117,7 +116,7 @@ def load_profile(path: Path) -> Profile:
     kind = data["kind"]
     options = data.get("options", {})
     noise = data.get("noise", {})
-    _check_keys(owner, "option", options, OPTIONS[kind])
+    check_table(owner, options, OPTIONS[kind], "option")
     if kind not in ("aer", "density") and noise:
         raise ValueError(f"{owner}: a {kind!r} profile takes no [noise] table")
     if noise and options.get("noise_from") is not None:
@@ -132,7 +131,7 @@ def load_profile(path: Path) -> Profile:
         )
     if family is not None:
         check_choice(owner, "family", family, FAMILIES)
-    _check_keys(owner, "noise key", noise, NOISE_KEYS)
+    check_table(owner, noise, NOISE_KEYS, "noise key")
     profile = Profile(
         path.stem,
         data["description"],
@@ -155,14 +154,3 @@ def load_profile(path: Path) -> Profile:
             f"noise (one of {', '.join(map(repr, COMPUTES))}), got {declared!r}"
         )
     return profile
-
-
-def _check_keys(owner: str, what: str, table: Any, allowed) -> None:
-    if not isinstance(table, dict):
-        raise ValueError(f"{owner}: {what}s must form a TOML table, got {table!r}")
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"{owner}: unknown {what}(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(allowed)}"
-        )

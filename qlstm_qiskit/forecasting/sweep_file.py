@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..checks import MAX_SEED
+from ..checks import MAX_SEED, check_table
 from ..circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS
 from .backend_specs import parse_backend_spec
 from .datasets import DATASETS, FIT_ON, MISSING
@@ -111,7 +111,7 @@ def read_experiment(path: str | Path) -> Experiment:
         raise ValueError(f"{path}: the experiment file is not UTF-8 text ({exc.reason})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: cannot read the experiment file as TOML: {exc}") from exc
-    _check_keys(path, "the top level", data, TOP_KEYS)
+    check_table(f"{path}: the top level", data, TOP_KEYS)
     description = data.get("description", "")
     if not isinstance(description, str):
         raise TypeError(f"{path}: description must be a string, got {description!r}")
@@ -149,17 +149,6 @@ def with_context(owner: str, exc: Exception) -> Exception:
     return kind(f"{owner}: {exc}")
 
 
-def _check_keys(path: Path, where: str, table: Any, allowed) -> None:
-    if not isinstance(table, dict):
-        raise TypeError(f"{path}: {where} must be a TOML table, got {table!r}")
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"{path}: {where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(allowed)}"
-        )
-
-
 def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
     """``[train]``: every setting of train (defaults filled, ``csv`` relative to the file)."""
     if isinstance(table, dict) and "seed" in table:
@@ -167,7 +156,7 @@ def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, 
             f"{path}: [train] seed: the training seeds are the seeds axis: set seeds = "
             f"[{table['seed']!r}] in [sweep]"
         )
-    _check_keys(path, "[train]", table, TRAIN_KEYS)
+    check_table(f"{path}: [train]", table, TRAIN_KEYS)
     for key, value in table.items():
         default = TRAIN_DEFAULTS[key]
         types = _OPTIONAL_TYPES.get(key) or (
@@ -207,7 +196,7 @@ def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, 
 
 def _runs(path: Path, table: Any) -> tuple[str, ...]:
     """``[evaluate] runs``: run directories holding a QLSTM checkpoint (relative to the file)."""
-    _check_keys(path, "[evaluate]", table, EVALUATE_KEYS)
+    check_table(f"{path}: [evaluate]", table, EVALUATE_KEYS)
     runs = table.get("runs")
     if not isinstance(runs, list) or not runs or not all(isinstance(r, str) for r in runs):
         raise TypeError(
@@ -233,7 +222,7 @@ def _runs(path: Path, table: Any) -> tuple[str, ...]:
 
 def _axes(path: Path, where: str, table: Any, training: bool) -> dict[str, tuple]:
     """The axes a ``[sweep]`` or ``[[grid]]`` table sets, checked and normalised."""
-    _check_keys(path, where, table, AXES)
+    check_table(f"{path}: {where}", table, AXES)
     axes = {}
     for key, values in table.items():
         if not isinstance(values, list) or not values:
