@@ -3,6 +3,7 @@ refused, never a job submitted twice), a torn last line repaired, writability ch
 submission, results verified by their SHA-256 and confined to the ledger folder, malformed lines
 named, and shots a device cannot take refused."""
 
+import gc
 import json
 import math
 import subprocess
@@ -71,6 +72,26 @@ def test_a_second_process_on_a_held_ledger_is_refused_and_submits_nothing(tmp_pa
         holder.wait(timeout=60)
     values(fake(ledger))  # let go when its process ended
     assert Ledger(ledger).submitted == 2
+
+
+def test_a_backend_lets_go_of_its_ledger_when_closed_or_collected(tmp_path):
+    code = (
+        "import sys; from qlstm_qiskit.locks import hold\nwith hold(sys.argv[1], timeout=0): pass"
+    )
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+
+    def free() -> bool:  # can another process hold the ledger now?
+        probe = [sys.executable, "-c", code, str(tmp_path)]
+        return subprocess.run(probe, env=env, capture_output=True).returncode == 0
+
+    backend = fake(tmp_path)
+    values(backend)
+    assert not free()
+    backend.close()
+    assert free()
+    values(fake(tmp_path), shift=0.3)  # a backend nobody closes, dropped at once
+    gc.collect()
+    assert free()
 
 
 def test_one_process_shares_its_own_ledger_between_backends(tmp_path):

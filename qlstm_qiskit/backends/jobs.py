@@ -115,7 +115,9 @@ class LedgerEstimator(BaseEstimatorV2):
         )
         self._digests: dict[int, tuple[Any, str]] = {}
         self._holding = ExitStack()  # the ledger's lock, from the first job until close()
-        self._holding_ledger = False
+        # whether the ledger is held: a list, so that the stack's callback resets it without a
+        # reference to this estimator (which would keep it from ever being collected)
+        self._ledger_held = [False]
         weakref.finalize(self, self._holding.close)  # or until this estimator is collected
         #: set by :meth:`~qlstm_qiskit.backends.devices.DeviceBackend.preview`: answer with
         #: zeros and count instead.
@@ -142,10 +144,10 @@ class LedgerEstimator(BaseEstimatorV2):
         """The ledger, held by this process from its first job until :meth:`close` (another
         process using it is an error naming that process), read again once held and checked
         writable before anything is submitted."""
-        if self.ledger is not None and not self._holding_ledger:
+        if self.ledger is not None and not self._ledger_held[0]:
             self._holding.enter_context(self.ledger.holding())
-            self._holding.callback(setattr, self, "_holding_ledger", False)
-            self._holding_ledger = True
+            self._holding.callback(self._ledger_held.__setitem__, 0, False)
+            self._ledger_held[0] = True
             self.ledger.check_writable()
         return self.ledger
 
