@@ -118,6 +118,9 @@ def main(argv=None) -> dict:
         if args.out is not None:
             args.out.mkdir(parents=True, exist_ok=True)
             torch.save(model.module.state_dict(), args.out / f"rank{rank}.pt")
+        # every process reaches this point before any tears its connections down: a process
+        # that exits while a peer still talks to it can abort that peer in gloo's threads
+        dist.barrier()
         return {"rank": rank, "world": world, "steps": steps}
     finally:
         dist.destroy_process_group()
