@@ -42,7 +42,7 @@ from qiskit_aer.noise import NoiseModel
 
 from .device_noise import device_noise_model
 from .estimators import shots_precision
-from .noise_channels import compact
+from .noise_channels import active_qubits, compact
 
 __all__ = [
     "ActiveQubitEstimator",
@@ -162,8 +162,17 @@ class ActiveQubitEstimator(BaseEstimatorV2):
         return job
 
     def _run(self, pubs: list[EstimatorPub], seed: int | None) -> PrimitiveResult:
-        physical = _active_qubits(pubs)
-        small = [_restricted_pub(pub, physical) for pub in pubs]
+        observables = [_sparse_observables(pub) for pub in pubs]
+        physical = tuple(
+            sorted(
+                set().union(
+                    *(active_qubits(p.circuit, o) for p, o in zip(pubs, observables, strict=True))
+                )
+            )
+        )
+        small = [
+            _restricted_pub(pub, o, physical) for pub, o in zip(pubs, observables, strict=True)
+        ]
         options: dict[str, Any] = {"default_precision": shots_precision(self.shots)}
         if seed is not None:
             options["seed_simulator"] = seed
@@ -175,25 +184,17 @@ class ActiveQubitEstimator(BaseEstimatorV2):
         return result
 
 
-def _active_qubits(pubs: list[EstimatorPub]) -> tuple[int, ...]:
-    """The union over ``pubs`` of the qubits a circuit acts on or an observable measures."""
-    active: set[int] = set()
-    for pub in pubs:
-        circuit = pub.circuit
-        index = {bit: i for i, bit in enumerate(circuit.qubits)}
-        for instruction in circuit.data:
-            if instruction.operation.name != "barrier":
-                active.update(index[bit] for bit in instruction.qubits)
-        for observable in pub.observables.ravel():
-            for pauli in observable:
-                active.update(i for i, c in enumerate(reversed(pauli)) if c != "I")
-    return tuple(sorted(active))
+def _sparse_observables(pub: EstimatorPub) -> list[SparsePauliOp]:
+    """The observables of ``pub``, flattened, as ``SparsePauliOp``."""
+    return [SparsePauliOp.from_list(list(o.items())) for o in pub.observables.ravel()]
 
 
-def _restricted_pub(pub: EstimatorPub, physical: tuple[int, ...]) -> EstimatorPub:
-    """``pub`` on the qubits ``physical`` (the circuit renumbered, its observables restricted,
-    the same parameter values: the circuit keeps its ``Parameter`` objects)."""
-    flat = [SparsePauliOp.from_list(list(o.items())) for o in pub.observables.ravel()]
-    small = compact(pub.circuit, flat, keep=physical)
-    observables = ObservablesArray(small.observables).reshape(pub.observables.shape)
-    return EstimatorPub(small.circuit, observables, pub.parameter_values, validate=True)
+def _restricted_pub(
+    pub: EstimatorPub, observables: list[SparsePauliOp], physical: tuple[int, ...]
+) -> EstimatorPub:
+    """``pub`` on the qubits ``physical`` (the circuit renumbered, its flattened
+    ``observables`` restricted, the same parameter values: the circuit keeps its ``Parameter``
+    objects)."""
+    small = compact(pub.circuit, observables, keep=physical)
+    restricted = ObservablesArray(small.observables).reshape(pub.observables.shape)
+    return EstimatorPub(small.circuit, restricted, pub.parameter_values, validate=True)

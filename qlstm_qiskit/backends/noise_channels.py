@@ -42,6 +42,7 @@ from ..checks import check_real
 
 __all__ = [
     "CompactCircuit",
+    "active_qubits",
     "compact",
     "instruction_channels",
     "readout_assignments",
@@ -79,20 +80,12 @@ class CompactCircuit:
     physical: tuple[int, ...]
 
 
-def compact(
-    circuit: QuantumCircuit,
-    observables: Sequence[SparsePauliOp],
-    keep: Sequence[int] | None = None,
-) -> CompactCircuit:
-    """The :class:`CompactCircuit` of ``circuit``: the qubits that an instruction other than a
-    barrier touches or an observable acts on (non-identity Pauli in some term) are kept, the others
-    dropped, and so are barriers. The observables must be on ``circuit.num_qubits`` qubits (laid out
-    with the circuit's layout, as ``SparsePauliOp.apply_layout`` does); they are kept term by term,
-    coefficients unchanged. ``keep`` (optional): keep these qubits instead, a superset of the
-    active ones (e.g. the union over several circuits). Control-flow instructions are not
-    supported."""
+def active_qubits(circuit: QuantumCircuit, observables: Sequence[SparsePauliOp]) -> tuple[int, ...]:
+    """The qubits of ``circuit`` that an instruction other than a barrier touches or an
+    observable acts on (a non-identity Pauli in some term), ascending. The observables must be on
+    ``circuit.num_qubits`` qubits (laid out with the circuit's layout, as
+    ``SparsePauliOp.apply_layout`` does); control-flow instructions are not supported."""
     owner = "compact"
-    observables = list(observables)
     if not isinstance(circuit, QuantumCircuit):
         raise TypeError(
             f"{owner}: circuit must be a QuantumCircuit, got {type(circuit).__name__} {circuit!r}"
@@ -120,7 +113,22 @@ def compact(
             )
         if operation.name != "barrier":
             active[[index[bit] for bit in instruction.qubits]] = True
-    physical = tuple(int(q) for q in np.flatnonzero(active))
+    return tuple(int(q) for q in np.flatnonzero(active))
+
+
+def compact(
+    circuit: QuantumCircuit,
+    observables: Sequence[SparsePauliOp],
+    keep: Sequence[int] | None = None,
+) -> CompactCircuit:
+    """The :class:`CompactCircuit` of ``circuit``: its :func:`active_qubits` are kept, the others
+    dropped, and so are barriers; the observables are kept term by term, coefficients unchanged.
+    ``keep`` (optional): keep these qubits instead, a superset of the active ones (e.g. the union
+    over several circuits)."""
+    owner = "compact"
+    observables = list(observables)
+    physical = active_qubits(circuit, observables)
+    index = {bit: i for i, bit in enumerate(circuit.qubits)}
     if keep is not None:
         missing = sorted(set(physical) - {int(q) for q in keep})
         if missing:
