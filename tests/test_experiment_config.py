@@ -79,6 +79,8 @@ def test_a_config_file_run_equals_the_same_run_given_by_flags(tmp_path, capsys):
     assert set(by_file["models"]) == {"qlstm", "lstm"}
     assert by_file["models"]["qlstm"]["num_layers"] == 2
     assert by_file["models"]["qlstm"]["bidirectional"] is True
+    assert "lstm.cell_l1_reverse.weight_q" in by_flags["state_dicts"]["qlstm"]
+    assert "lstm.weight_ih_l1_reverse" in by_flags["state_dicts"]["lstm"]
     for name in ("qlstm", "lstm"):
         weights, others = by_file["state_dicts"][name], by_flags["state_dicts"][name]
         assert list(weights) == list(others)
@@ -311,3 +313,10 @@ def test_checkpoints_without_the_new_fields_load_as_before():
     del data["bidirectional"], data["inversward"]
     config = ModelConfig.from_dict(data)
     assert (config.bidirectional, config.inversward) == (False, False)
+
+
+def test_the_readme_shows_the_example_file():
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    section = readme.split("### Experiment files", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    assert block == EXAMPLE.read_text()
