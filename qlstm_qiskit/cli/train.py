@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..forecasting.backend_specs import format_backend, parse_backend_spec
 from ..forecasting.datasets import DATASETS, FIT_ON, MISSING
+from ..forecasting.experiment_config import (
+    CONFIG_FILE,
+    QUANTUM_SETTINGS,
+    naming_the_file,
+    read_experiment_config,
+    read_settings,
+    resolve_settings,
+    write_experiment_config,
+)
 from ..forecasting.inference import preview_work
 from ..forecasting.run_settings import (
     MODEL_CHOICES,
@@ -32,7 +42,7 @@ from .device_flags import (
     job_summary,
 )
 from .errors import PROG, CommandError
-from .flags import CIRCUIT_FIELDS, add_circuit_flags, add_threads
+from .flags import add_circuit_flags, add_threads
 from .guards import check_output_dir, check_positive, check_seed_flag
 from .specs import checked_backend
 
@@ -54,10 +64,17 @@ def add_train(commands) -> None:
         description="Train a next-value forecaster with the protocol of Chen et al. 2020: a "
         "sliding window of values predicts the next one, the series is MinMax-scaled to "
         "[-1, 1], the first 67% of the windows train and the rest test; RMSprop (alpha 0.99, "
-        "eps 1e-8) on the MSE. Writes checkpoint.pt after every epoch, metrics.json, "
-        "metrics.csv, loss.png and prediction.png into the run directory.",
+        "eps 1e-8) on the MSE. Writes config.toml (the resolved settings), checkpoint.pt "
+        "after every epoch, metrics.json, metrics.csv, loss.png and prediction.png into the "
+        "run directory.",
         epilog="datasets:\n"
         + "\n".join(f"  {name:22s}{text}" for name, (_f, text) in DATASETS.items()),
+    )
+    p.add_argument(
+        "--config",
+        metavar="EXPERIMENT.toml",
+        help="the settings of this experiment file: [data], [[layers]] (the model as a layer "
+        "list, then a linear head) and [train]; the flags typed override it (see README)",
     )
     data = p.add_argument_group("data")
     data.add_argument(
@@ -109,6 +126,17 @@ def add_train(commands) -> None:
     )
     model.add_argument(
         "--num-layers", type=int, metavar="N", help=f"stacked layers {_default('num_layers')}"
+    )
+    model.add_argument(
+        "--bidirectional",
+        action=argparse.BooleanOptionalAction,
+        help="forward and reverse passes, their final states into the head "
+        f"{_default('bidirectional')}",
+    )
+    model.add_argument(
+        "--inversward",
+        action=argparse.BooleanOptionalAction,
+        help=f"read each window in inverse order (a reverse-time pass) {_default('inversward')}",
     )
     add_circuit_flags(model, with_defaults=False)
     model.add_argument(
@@ -198,7 +226,7 @@ def _resumed_run(
     fixed = sorted(set(given) - set(_RESUMABLE))
     fixed += [
         name
-        for name in ("shots", "execution", "run_name", "ledger", "dry_run")
+        for name in ("config", "shots", "execution", "run_name", "ledger", "dry_run")
         if getattr(args, name) not in (None, False)
     ]
     if fixed:
@@ -216,6 +244,8 @@ def _resumed_run(
     epochs = given.get("epochs", probe.train_config.epochs)
     confirm_or_preview(args, probe.models.values(), lambda: _train_cost(probe, epochs))
     run = Run.load(run_dir)
+    if "epochs" in given and (run_dir / CONFIG_FILE).is_file():  # the epochs it now trains to
+        _write_config(run_dir, {**read_settings(run_dir / CONFIG_FILE), "epochs": epochs})
     print(f"resuming {run_dir} after epoch {run.epoch}")
     return run, run_dir, epochs
 
@@ -228,43 +258,75 @@ def _new_run(
     ``--dry-run``."""
     if args.run_dir:
         check_output_dir(Path(args.run_dir), "--run-dir")
-    settings = {**TRAIN_DEFAULTS, **given}
-    quantum_flags = sorted(set(given) & {"backend", *CIRCUIT_FIELDS})
-    if settings["model"] == "lstm" and quantum_flags:
-        flags = ", ".join("--" + name.replace("_", "-") for name in quantum_flags)
+    config = read_experiment_config(args.config) if args.config else None
+    resolved = resolve_settings(given, config)
+    settings, name = resolved.settings, resolved.name
+    quantum = [name(key) for key in QUANTUM_SETTINGS if key in resolved.given]
+    if settings["model"] == "lstm" and quantum:
         raise CommandError(
-            f"--model lstm trains the classical LSTM only; {flags} would be "
-            "ignored (use --model qlstm or both)"
+            f"{name('model')} lstm trains the classical LSTM only; {', '.join(quantum)} would "
+            "be ignored (use --model qlstm or both)"
         )
-    series, data_config = training_series(settings, given)
+    series, data_config = training_series(settings, resolved.given, name)
     run_dir = (
         Path(args.run_dir)
         if args.run_dir
         else _new_run_dir(data_config["dataset"], settings["model"])
     )
+    typed_spec = "backend" in given or "backend" not in resolved.given  # a file's spec: flags win
     backend, options = checked_backend(
-        settings["backend"], args, run_name=run_dir.name, ledger=run_dir / "ledger"
+        settings["backend"] if typed_spec else parse_backend_spec(settings["backend"]),
+        args,
+        run_name=run_dir.name,
+        ledger=run_dir / "ledger",
     )
-    models = model_configs(settings, backend, options, settings["seed"])
-    train = train_config(settings, settings["seed"])
+    with naming_the_file(config):
+        models = model_configs(settings, backend, options, settings["seed"])
+        train = train_config(settings, settings["seed"])
     if run_dir.is_dir() and not args.dry_run:  # held at once where that creates nothing
         held.enter_context(hold(run_dir, "run directory"))
     _check_no_run(run_dir)
     if is_device(backend):
-        probe = Run(data_config, series, models, train)  # builds models, submits nothing
+        with naming_the_file(config):
+            probe = Run(data_config, series, models, train)  # builds models, submits nothing
         if not confirm_or_preview(
             args, probe.models.values(), lambda: _train_cost(probe, train.epochs, initial=True)
         ):
             return None
     held.enter_context(hold(run_dir, "run directory"))  # creates it; re-entrant if held
     _check_no_run(run_dir)  # made by another process meanwhile
-    run = Run.create(data_config, series, models, train)
+    with naming_the_file(config):
+        run = Run.create(data_config, series, models, train)
+    settings = {**settings, "backend": _backend_setting(settings["backend"], args)}
+    if settings["csv"] is not None:
+        settings["csv"] = str(Path(settings["csv"]).resolve())
+    _write_config(run_dir, settings)
     print(
         f"training {' and '.join(run.models)} on {data_config['dataset']}: "
         f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
         f"{run.data.window}; {train.epochs} epochs; run directory {run_dir}"
     )
     return run, run_dir, train.epochs
+
+
+def _write_config(run_dir: Path, settings: dict[str, Any]) -> None:
+    """Write the run's resolved ``settings`` as ``RUN_DIR/config.toml``, atomically."""
+    comment = (
+        f"The resolved settings of the run {run_dir.name}: `{PROG} train --config` on this "
+        "file trains it again."
+    )
+    write_experiment_config(run_dir / CONFIG_FILE, settings, comment)
+
+
+def _backend_setting(spec: str, args: argparse.Namespace) -> str:
+    """The backend ``spec`` with the device flags that change what runs (``--shots``,
+    ``--execution``) folded in, as an experiment file records it (a run's name and ledger are
+    its own, not a setting)."""
+    extra = {key: getattr(args, key) for key in ("shots", "execution") if getattr(args, key)}
+    if not extra:
+        return spec
+    backend, options = parse_backend_spec(spec)
+    return format_backend(backend, {**options, **extra})
 
 
 def _check_no_run(run_dir: Path) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..backends import backend_profile, get_backend
-from ..checks import MAX_SEED, check_choice, check_int
+from ..checks import MAX_SEED, check_bool, check_choice, check_int
 from ..circuits import CircuitSpec
 from ..qlstm import QLSTM
 from .inference import predict_dataset
@@ -27,8 +27,10 @@ class ModelConfig:
     """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
 
     ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
-    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM; ``backend_profile`` is
-    the profile ``backend`` resolved to when the run was created
+    backend fields); ``bidirectional`` and ``inversward`` mean for both kinds what they mean for
+    :class:`~qlstm_qiskit.QLSTM` (checkpoints older than them load as ``False``); ``circuit`` is
+    the gate-circuit layout of the QLSTM; ``backend_profile`` is the profile ``backend`` resolved
+    to when the run was created
     (:func:`qlstm_qiskit.backends.backend_profile`: its file and content hash; ``None`` in
     checkpoints older than it), which :meth:`with_backend_profile` fills and
     :meth:`profile_changes` compares.
@@ -37,6 +39,8 @@ class ModelConfig:
     kind: str = "qlstm"
     hidden_size: int = 5
     num_layers: int = 1
+    bidirectional: bool = False
+    inversward: bool = False
     circuit: CircuitSpec = field(default_factory=CircuitSpec)
     backend: str = "statevector"
     backend_options: dict[str, Any] = field(default_factory=dict)
@@ -109,8 +113,17 @@ def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any
 
 
 class Forecaster(nn.Module):
-    """A QLSTM (or ``torch.nn.LSTM``) over ``(B, window, 1)`` and ``nn.Linear(hidden, 1)`` on the
-    last step: ``(B, window, 1) -> (B, 1)``.
+    """A QLSTM (or ``torch.nn.LSTM``) over ``(B, window, 1)`` and an ``nn.Linear(D * hidden, 1)``
+    head: ``(B, window, 1) -> (B, 1)`` (``D = 2`` if bidirectional else 1).
+
+    The head reads each direction's final state of the last layer (``h_n[-D:]``, concatenated in
+    the order of ``output``'s features): the state after the whole window for every direction.
+    (``output[:, -1]`` would give the reverse pass's state after one value only.) For a plain
+    forward model it is ``output[:, -1]``.
+
+    ``inversward`` reads the window in inverse order (QLSTM's argument); the classical LSTM does
+    the same by running ``nn.LSTM`` on the time-flipped window and flipping its output back, so
+    both kinds mean the same and their ``h_n`` is the state after ``window[0]``.
 
     Initialised from ``config.seed`` without touching torch's global generator, so a model's
     initial weights do not depend on what else a run builds.
@@ -123,6 +136,8 @@ class Forecaster(nn.Module):
         check_choice(owner, "dtype", config.dtype, DTYPES)
         check_int(owner, "hidden_size", config.hidden_size, 1)
         check_int(owner, "num_layers", config.num_layers, 1)
+        check_bool(owner, "bidirectional", config.bidirectional)
+        check_bool(owner, "inversward", config.inversward)
         check_int(owner, "seed", config.seed, 0, MAX_SEED)
         self.config = config
         dtype = DTYPES[config.dtype]
@@ -134,6 +149,8 @@ class Forecaster(nn.Module):
                     config.hidden_size,
                     config.num_layers,
                     batch_first=True,
+                    bidirectional=config.bidirectional,
+                    inversward=config.inversward,
                     backend=get_backend(config.backend, **config.backend_options),
                     seed=config.seed,
                     dtype=dtype,
@@ -141,9 +158,15 @@ class Forecaster(nn.Module):
                 )
             else:
                 self.lstm = nn.LSTM(
-                    1, config.hidden_size, config.num_layers, batch_first=True, dtype=dtype
+                    1,
+                    config.hidden_size,
+                    config.num_layers,
+                    batch_first=True,
+                    bidirectional=config.bidirectional,
+                    dtype=dtype,
                 )
-            self.head = nn.Linear(config.hidden_size, 1, dtype=dtype)
+            self.directions = 2 if config.bidirectional else 1
+            self.head = nn.Linear(self.directions * config.hidden_size, 1, dtype=dtype)
 
     @property
     def is_quantum(self) -> bool:
@@ -161,8 +184,17 @@ class Forecaster(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output, _ = self.lstm(x)
-        return self.head(output[:, -1])
+        return self.head(self.final_states(x))
+
+    def final_states(self, x: torch.Tensor) -> torch.Tensor:
+        """What the head reads: each direction's final state of the last layer, ``(B, D *
+        hidden)`` for ``x (B, window, 1)``."""
+        if self.config.inversward and not self.is_quantum:  # QLSTM reads inversward itself
+            _, (h_n, _) = self.lstm(x.flip(1))  # h_n does not depend on flipping output back
+        else:
+            _, (h_n, _) = self.lstm(x)
+        last = h_n[-self.directions :]  # (D, B, hidden): the last layer's directions
+        return last.transpose(0, 1).reshape(x.shape[0], -1)
 
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Predictions ``(N, 1)`` for ``x (N, window, 1)`` (cast to the model's dtype) by

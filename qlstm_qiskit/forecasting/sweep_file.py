@@ -30,17 +30,14 @@ Without ``[[grid]]`` tables the sweep is the one grid of ``[sweep]``. Every axis
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..checks import MAX_SEED, check_table
-from ..circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS
 from .backend_specs import parse_backend_spec
-from .datasets import DATASETS, FIT_ON, MISSING
-from .models import DTYPES
 from .run_settings import TRAIN_DEFAULTS, model_configs, train_config, training_series
+from .settings_toml import check_setting, read_toml
 from .training import Run, read_checkpoint
 
 TOP_KEYS = ("description", "train", "evaluate", "sweep", "grid")
@@ -51,19 +48,8 @@ EVALUATE_KEYS = ("runs",)
 TRAIN_KEYS = tuple(key for key in TRAIN_DEFAULTS if key != "seed")
 #: the ``mitigate`` value that passes no ``mitigate`` option (as does ``false``)
 NOT_MITIGATED = "none"
-_CHOICES = {
-    "dataset": tuple(DATASETS),
-    "missing": MISSING,
-    "scale_fit": FIT_ON,
-    "model": ("qlstm",),  # a sweep evaluates the QLSTM on backends
-    "dtype": tuple(DTYPES),
-    "encoding": tuple(ENCODINGS),
-    "rotation": tuple(ROTATIONS),
-    "entangling": ENTANGLERS,
-    "measure": MEASUREMENTS,
-}
-#: settings whose default is None: the types they take
-_OPTIONAL_TYPES = {"csv": (str,), "column": (str, int), "n_points": (int,)}
+#: the models a sweep trains: it evaluates the QLSTM on backends
+SWEEP_MODELS = ("qlstm",)
 
 
 @dataclass(frozen=True)
@@ -103,14 +89,7 @@ def read_experiment(path: str | Path) -> Experiment:
         TypeError: a value of the wrong type (likewise).
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the experiment file ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: the experiment file is not UTF-8 text ({exc.reason})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: cannot read the experiment file as TOML: {exc}") from exc
+    data = read_toml(path, "experiment file")
     check_table(f"{path}: the top level", data, TOP_KEYS)
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -158,23 +137,12 @@ def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, 
         )
     check_table(f"{path}: [train]", table, TRAIN_KEYS)
     for key, value in table.items():
-        default = TRAIN_DEFAULTS[key]
-        types = _OPTIONAL_TYPES.get(key) or (
-            (int, float) if isinstance(default, float) else (type(default),)
+        check_setting(f"{path}: [train] {key}", key, value)
+    if table.get("model", SWEEP_MODELS[0]) not in SWEEP_MODELS:
+        raise ValueError(
+            f"{path}: [train] model must be one of {', '.join(map(repr, SWEEP_MODELS))} (a sweep "
+            f"evaluates the QLSTM on its backends), got {table['model']!r}"
         )
-        if isinstance(value, bool) or not isinstance(value, types):
-            expected = " or ".join(t.__name__ for t in types)
-            raise TypeError(
-                f"{path}: [train] {key} must be {expected}, got {type(value).__name__} {value!r}"
-            )
-        if key in _CHOICES and value not in _CHOICES[key]:
-            why = " (a sweep evaluates the QLSTM on its backends)" if key == "model" else ""
-            raise ValueError(
-                f"{path}: [train] {key} must be one of {', '.join(map(repr, _CHOICES[key]))}"
-                f"{why}, got {value!r}"
-            )
-        if key == "backend":
-            _spec(path, "[train] backend", value)
     settings = {**TRAIN_DEFAULTS, **table}
     del settings["seed"]
     if settings["csv"] is not None:
