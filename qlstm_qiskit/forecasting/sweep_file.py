@@ -63,7 +63,14 @@ _CHOICES = {
     "measure": MEASUREMENTS,
 }
 #: settings whose default is None: the types they take
-_OPTIONAL_TYPES = {"csv": (str,), "column": (str, int), "n_points": (int,)}
+_OPTIONAL_TYPES = {
+    "csv": (str,),
+    "column": (str, int),
+    "features": (str, list),
+    "target": (str, int),
+    "n_points": (int,),
+    "scale_fit": (str,),
+}
 
 
 @dataclass(frozen=True)
