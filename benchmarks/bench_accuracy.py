@@ -119,10 +119,11 @@ def matched_lstm(qlstm: ModelConfig) -> tuple[ModelConfig, int, int]:
     with both counts. Raises ``ValueError`` if the closest is further than
     ``PARAMETER_TOLERANCE`` (20 %) away."""
     target = parameter_count(qlstm)
+    shape = {"input_size": qlstm.input_size, "horizon": qlstm.horizon}  # same data, same head
     counts = {}
     hidden = 1
     while not counts or counts[hidden - 1] <= target:  # up to the first one above the target
-        counts[hidden] = parameter_count(ModelConfig(kind="lstm", hidden_size=hidden))
+        counts[hidden] = parameter_count(ModelConfig(kind="lstm", hidden_size=hidden, **shape))
         hidden += 1
     hidden = min(counts, key=lambda h: abs(counts[h] - target))
     if abs(counts[hidden] - target) > PARAMETER_TOLERANCE * target:
@@ -131,7 +132,7 @@ def matched_lstm(qlstm: ModelConfig) -> tuple[ModelConfig, int, int]:
             f"{PARAMETER_TOLERANCE * 100:g} % of the QLSTM's {target} parameters "
             f"(closest: hidden {hidden}, {counts[hidden]})"
         )
-    lstm = ModelConfig(kind="lstm", hidden_size=hidden, dtype=qlstm.dtype, seed=qlstm.seed)
+    lstm = ModelConfig(kind="lstm", hidden_size=hidden, dtype=qlstm.dtype, seed=qlstm.seed, **shape)
     return lstm, target, counts[hidden]
 
 

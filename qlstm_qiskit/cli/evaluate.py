@@ -1,5 +1,6 @@
 """``qlstm-qiskit evaluate``: a checkpoint's test MSE on one or more backends, written as
-``evaluate.csv``, ``evaluate.json`` and ``evaluate.png``."""
+``evaluate.csv``, ``evaluate.json`` (with MSE, MAE and RMSE per horizon step, scaled and in
+original units) and ``evaluate.png``."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import time
 from pathlib import Path
 
 from ..forecasting.inference import preview_work
+from ..forecasting.metrics import mean_mse, step_table
 from ..forecasting.training import Run
 from .device_flags import add_device_flags, closing_devices, confirm_or_preview, job_summary
 from .errors import CommandError
 from .flags import add_inference_flags
 from .guards import check_output_dir
 from .specs import checked_backend, format_backend, saved_backend
-from .tables import write_csv
+from .tables import format_steps, write_csv
 
 _COLUMNS = ["model", "backend", "test_mse", "seconds"]  # of evaluate.csv
 
@@ -27,7 +29,9 @@ def add_evaluate(commands) -> None:
         help="test MSE of a checkpoint on one or more backends",
         description="Load a checkpoint and compute the test MSE of its quantum model(s) on each "
         "backend (same weights); a classical LSTM in the checkpoint is listed once as a "
-        "reference. Writes evaluate.csv, evaluate.json and evaluate.png.",
+        "reference. With a forecast horizon H > 1 the test MSE is the mean over the H steps "
+        "and a table per step (MSE, MAE, RMSE; scaled and in original units) is printed. "
+        "Writes evaluate.csv, evaluate.json (with the per-step table) and evaluate.png.",
     )
     add_inference_flags(p)
     p.add_argument(
@@ -71,29 +75,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             if model.is_quantum and index > 0:
                 model.set_backend(backend, **options)
 
-            def test_mse(model=model):
-                return model.mse(run.data.x_test, run.data.y_test, batch_size)
+            def test_predictions(model=model):
+                return model.predict(run.data.x_test, batch_size)
 
-            def cost(model=model, test_mse=test_mse):
-                return preview_work(model, test_mse)
+            def cost(model=model, test_predictions=test_predictions):
+                return preview_work(model, test_predictions)
 
             if not confirm_or_preview(args, [model], cost):
                 continue
             start = time.perf_counter()
             with closing_devices([model]):
-                mse = test_mse()
+                predictions = test_predictions()
+            mse = mean_mse(predictions, run.data.y_test)
             rows.append(
                 {
                     "model": name,
                     "backend": format_backend(backend, options),
                     "test_mse": mse,
                     "seconds": round(time.perf_counter() - start, 3),
+                    "per_step": step_table(predictions, run.data.y_test, run.data.scaler),
                 }
             )
             print(
                 f"  {name:6s} {rows[-1]['backend']:32s} test MSE {mse:.6g}  "
                 f"({rows[-1]['seconds']:.1f} s)"
             )
+            if run.data.horizon > 1:
+                print(format_steps(rows[-1]["per_step"], indent="      "))
             if summary := job_summary(model):
                 print(summary)
     if args.dry_run:
@@ -106,6 +114,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "checkpoint": str(checkpoint),
                 "epoch": run.epoch,
                 "test_windows": len(run.data.x_test),
+                "horizon": run.data.horizon,
                 "results": rows,
             },
             indent=2,

@@ -1,5 +1,6 @@
 """``qlstm-qiskit predict``: batch inference to CSV with a checkpoint's model(s), on the run's own
-series, a built-in dataset or a CSV column."""
+series, a built-in dataset or a CSV file's column(s); ``H`` forecasts per row for a run with a
+horizon ``H > 1``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..forecasting.datasets import DATASETS, MISSING, generate, load_csv_column, sliding_windows
+from ..forecasting.datasets import (
+    DATASETS,
+    MISSING,
+    generate,
+    load_csv_column,
+    load_csv_columns,
+)
 from ..forecasting.inference import predict_dataset, preview_work
 from ..forecasting.training import Run
+from ..forecasting.windows import new_windows
 from .device_flags import (
     add_device_flags,
     closing_devices,
@@ -32,10 +40,14 @@ def add_predict(commands) -> None:
     p = commands.add_parser(
         "predict",
         help="batch inference to CSV",
-        description="Predict the next value after every window of a series with a checkpoint's "
-        "model(s), scaled with the run's scaler, on a backend. The series is the run's own "
-        "(default), a built-in dataset, or a CSV column. Writes a CSV with the index of the "
-        "predicted value, the true value and one prediction column per model.",
+        description="Predict the next value (the next H values, for a run with --horizon H) "
+        "after every window of a series with a checkpoint's model(s), scaled with the run's "
+        "scalers, on a backend. The series is the run's own (default), a built-in dataset, or "
+        "a CSV file (--input: with --column for a one-column run; a run on --features reads "
+        "its feature and target columns by the names it was trained with). Writes a CSV with "
+        "the index of the (first) predicted value, the true value(s) and the prediction(s) of "
+        "each model, in the target's units: index,target,<model>... for H = 1; "
+        "index,target_t+1..target_t+H,<model>_t+1..<model>_t+H... for H > 1.",
     )
     add_inference_flags(p)
     p.add_argument(
@@ -46,12 +58,16 @@ def add_predict(commands) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--input", metavar="CSV", help="a CSV file (with --column)")
     source.add_argument("--dataset", choices=list(DATASETS), help="a built-in series")
-    p.add_argument("--column", metavar="NAME", help="the CSV column: header name or 0-based index")
+    p.add_argument(
+        "--column",
+        metavar="NAME",
+        help="the CSV column of a one-column run: header name or 0-based index",
+    )
     p.add_argument(
         "--missing",
         choices=MISSING,
-        help="what an empty cell of the --input column does: error (name its row), drop the row, "
-        "or interpolate it linearly from its neighbours (default: error)",
+        help="what an empty cell of an --input column does: error (name its row), drop the "
+        "row, or interpolate it linearly from its neighbours (default: error)",
     )
     p.add_argument("--n-points", type=int, metavar="N", help="length of a built-in series")
     p.add_argument(
@@ -65,7 +81,8 @@ def add_predict(commands) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Predict after every window of the series and write ``index,target,<model>...`` rows."""
+    """Predict after every window of the series and write ``index,target,<model>...`` rows
+    (``H`` columns each of targets and forecasts per model for a horizon ``H > 1``)."""
     if args.batch_size is not None and args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
     for flag in ("column", "missing"):
@@ -84,16 +101,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             spec, args, run_name=out.stem, ledger=out.with_name(out.stem + "-ledger")
         )
     run = Run.load(args.checkpoint, backend=backend)
-    if args.input is not None:
-        if args.column is None:
-            raise CommandError("--input needs --column (a header name or 0-based index)")
-        series = load_csv_column(args.input, args.column, missing=args.missing or "error")
-    elif args.dataset is not None:
-        series = generate(args.dataset, args.n_points)
-    else:
-        series = run.series
-    scaler = run.data.scaler
-    x, _y = sliding_windows(scaler.transform(series), run.data.window)
+    series = _series(args, run)
+    x, truth = new_windows(series, run.data_config, run.data)
+    scaler, horizon = run.data.scaler, run.data.horizon
     # on a device the whole dataset is one batch (one job per time step) unless --batch-size
     device = backend is not None and is_device(backend[0])
     batch_size = args.batch_size if args.batch_size or device else 256
@@ -111,7 +121,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     with closing_devices(run.models.values()):
         columns = {
-            name: scaler.inverse_transform(values[:, 0].to(torch.float64).numpy())
+            name: scaler.inverse_transform(values.to(torch.float64).numpy())
             for name, values in predict_all().items()
         }
     for name, values in columns.items():
@@ -122,21 +132,52 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 f"nothing was written to {out}"
             )
     out.parent.mkdir(parents=True, exist_ok=True)
-    indices = range(run.data.window, len(series))
+    window, rows = run.data.window, len(x)
+    steps = [""] if horizon == 1 else [f"_t+{k}" for k in range(1, horizon + 1)]
     write_csv(
         out,
-        ["index", "target", *columns],
+        ["index", *(f"target{s}" for s in steps), *(f"{n}{s}" for n in columns for s in steps)],
         [
             [
-                i,
-                repr(float(series[i])),
-                *(repr(float(v[i - run.data.window])) for v in columns.values()),
+                window + row,
+                *(repr(float(truth[window + row + k])) for k in range(horizon)),
+                *(repr(float(v[row, k])) for v in columns.values() for k in range(horizon)),
             ]
-            for i in indices
+            for row in range(rows)
         ],
     )
-    print(f"wrote {len(indices)} predictions of {', '.join(columns)} to {out}")
+    what = "predictions" if horizon == 1 else f"rows of {horizon} forecasts"
+    print(f"wrote {rows} {what} of {', '.join(columns)} to {out}")
     for model in quantum:
         if summary := job_summary(model):
             print(summary)
     return 0
+
+
+def _series(args: argparse.Namespace, run: Run) -> np.ndarray:
+    """The series to predict on, ``(T,)`` or, for a run on several columns, ``(T, C)`` in the
+    run's column order: ``--input``, ``--dataset`` or the run's own."""
+    names = run.data_config.get("features")
+    if args.input is not None:
+        if names is None:
+            if args.column is None:
+                raise CommandError("--input needs --column (a header name or 0-based index)")
+            return load_csv_column(args.input, args.column, missing=args.missing or "error")
+        if args.column is not None:
+            raise CommandError(
+                f"--column: {args.checkpoint} was trained on the columns --features "
+                f"{','.join(names)} --target {run.data_config['target']}, which --input reads "
+                "by these names; --column is for one-column runs"
+            )
+        target = run.data_config["target"]
+        columns = names if target in names else [*names, target]
+        return load_csv_columns(args.input, columns, missing=args.missing or "error")
+    if args.dataset is not None:
+        if names is not None:
+            raise CommandError(
+                f"--dataset: {args.checkpoint} was trained on {len(names)} feature column(s) "
+                f"and target {run.data_config['target']!r}; a built-in dataset is one series: "
+                "give --input CSV with those columns"
+            )
+        return generate(args.dataset, args.n_points)
+    return run.series

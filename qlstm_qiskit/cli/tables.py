@@ -29,3 +29,20 @@ def format_table(header: list[str], rows: list[list[Any]], *, right: tuple[int, 
         ).rstrip()
         for row in cells
     )
+
+
+def format_steps(per_step: list[dict[str, Any]], indent: str = "    ") -> str:
+    """A per-horizon-step table (rows of :func:`qlstm_qiskit.forecasting.metrics.step_table`) as
+    text: the step, then MSE, MAE and RMSE scaled and in original units."""
+    measures = ("mse", "mae", "rmse")
+    header = ["step", *(m.upper() for m in measures), *(f"{m.upper()} orig" for m in measures)]
+    rows = [
+        [
+            f"t+{row['step']}",
+            *(f"{row[m]:.6g}" for m in measures),
+            *(f"{row[m + '_original']:.6g}" for m in measures),
+        ]
+        for row in per_step
+    ]
+    table = format_table(header, rows, right=tuple(range(1, len(header))))
+    return "\n".join(indent + line for line in table.splitlines())

@@ -1,5 +1,5 @@
-"""``qlstm-qiskit train``: a forecaster on a built-in series or a CSV column, with checkpoints,
-``--resume``, metrics and plots."""
+"""``qlstm-qiskit train``: a forecaster on a built-in series or CSV columns (one or several,
+one or several steps ahead), with checkpoints, ``--resume``, metrics and plots."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from .errors import PROG, CommandError
 from .flags import add_circuit_flags, add_threads
 from .guards import check_output_dir, check_positive, check_seed_flag
 from .specs import checked_backend
+from .tables import format_steps
 
 # train's defaults are TRAIN_DEFAULTS (forecasting.run_settings, shared with sweep); the parser's
 # defaults are None so that ``--resume`` can tell what was given.
@@ -61,12 +62,13 @@ def add_train(commands) -> None:
         "train",
         help="train a forecaster (QLSTM, classical LSTM or both)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a next-value forecaster with the protocol of Chen et al. 2020: a "
-        "sliding window of values predicts the next one, the series is MinMax-scaled to "
-        "[-1, 1], the first 67% of the windows train and the rest test; RMSprop (alpha 0.99, "
-        "eps 1e-8) on the MSE. Writes config.toml (the resolved settings), checkpoint.pt "
-        "after every epoch, metrics.json, metrics.csv, loss.png and prediction.png into the "
-        "run directory.",
+        description="Train a forecaster with the protocol of Chen et al. 2020: a sliding window "
+        "of values predicts the next one (or, with --features and --horizon, a window of rows "
+        "of several columns predicts the target's next H values), every column is "
+        "MinMax-scaled to [-1, 1], the first 67% of the windows train and the rest test; "
+        "RMSprop (alpha 0.99, eps 1e-8) on the MSE. Writes config.toml (the resolved "
+        "settings), checkpoint.pt after every epoch, metrics.json, metrics.csv, loss.png and "
+        "prediction.png into the run directory.",
         epilog="datasets:\n"
         + "\n".join(f"  {name:22s}{text}" for name, (_f, text) in DATASETS.items()),
     )
@@ -80,16 +82,29 @@ def add_train(commands) -> None:
     data.add_argument(
         "--dataset", choices=list(DATASETS), help=f"built-in series {_default('dataset')}"
     )
-    data.add_argument("--csv", metavar="PATH", help="train on a column of this CSV file instead")
+    data.add_argument("--csv", metavar="PATH", help="train on columns of this CSV file instead")
     data.add_argument(
         "--column",
         metavar="NAME",
-        help="the CSV column: header name or 0-based index (required with --csv)",
+        help="the one CSV column, the input and the target: header name or 0-based index "
+        "(with --csv: --column or --features; --column C = --features C --target C)",
+    )
+    data.add_argument(
+        "--features",
+        metavar="A,B,C",
+        help="the CSV columns of each window (header names or 0-based indices, each once): "
+        "a multivariate input",
+    )
+    data.add_argument(
+        "--target",
+        metavar="NAME",
+        help="the CSV column to forecast; one of the --features or another column (required "
+        "with several --features; one feature is its own target)",
     )
     data.add_argument(
         "--missing",
         choices=MISSING,
-        help="what an empty cell of the CSV column does: error (name its row), drop the row, or "
+        help="what an empty cell of a CSV column does: error (name its row), drop the row, or "
         f"interpolate it linearly from its neighbours {_default('missing')}",
     )
     data.add_argument(
@@ -103,6 +118,13 @@ def add_train(commands) -> None:
         "--window", type=int, metavar="N", help=f"values per input window {_default('window')}"
     )
     data.add_argument(
+        "--horizon",
+        type=int,
+        metavar="H",
+        help="values forecast by each window, t+1..t+H, by a direct multi-output head "
+        f"{_default('horizon')}",
+    )
+    data.add_argument(
         "--train-fraction",
         type=float,
         metavar="X",
@@ -111,8 +133,8 @@ def add_train(commands) -> None:
     data.add_argument(
         "--scale-fit",
         choices=FIT_ON,
-        help="fit the [-1, 1] scaling on the whole "
-        f"series (as the paper) or on the training part {_default('scale_fit')}",
+        help="fit each column's [-1, 1] scaling on the whole series (as the paper) or on the "
+        "training part (default: train for --csv, series for a built-in --dataset)",
     )
     model = p.add_argument_group("model")
     model.add_argument(
@@ -301,10 +323,15 @@ def _new_run(
     if settings["csv"] is not None:
         settings["csv"] = str(Path(settings["csv"]).resolve())
     _write_config(run_dir, settings)
+    shape = f"{run.data.window}"
+    if run.data.n_features > 1:
+        shape += f" rows of {run.data.n_features} features"
+    if run.data.horizon > 1:
+        shape += f" forecasting {run.data.horizon} steps"
     print(
         f"training {' and '.join(run.models)} on {data_config['dataset']}: "
         f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
-        f"{run.data.window}; {train.epochs} epochs; run directory {run_dir}"
+        f"{shape}; {train.epochs} epochs; run directory {run_dir}"
     )
     return run, run_dir, train.epochs
 
@@ -375,13 +402,17 @@ def _report_run(run: Run, run_dir: Path) -> None:
         run_dir / "prediction.png",
         f"{dataset}: prediction vs truth (test split shaded)",
     )
+    horizon = run.data.horizon
     for name, history in run.history.items():
         final = history["test_mse"][-1] if history["test_mse"] else history["initial_test_mse"]
         train = f", train MSE {history['train_mse'][-1]:.6f}" if history["train_mse"] else ""
         print(
             f"{name}: test MSE {history['initial_test_mse']:.6f} (untrained) -> {final:.6f} "
             f"after {run.epoch} epochs{train}"
+            + (f" (means over the {horizon} steps)" if horizon > 1 else "")
         )
+        if horizon > 1 and history.get("test_per_step"):
+            print(format_steps(history["test_per_step"]))
     print(f"training time {run.seconds:.1f} s")
     print(f"run directory: {run_dir}")
     print(f"  checkpoint:  {run_dir / CHECKPOINT}")
@@ -390,14 +421,14 @@ def _report_run(run: Run, run_dir: Path) -> None:
 
 
 def _all_predictions(run: Run, batch_size: int = 256) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Targets ``(N,)`` of all ``N`` windows (training then test) and every model's predictions
-    ``{name: (N,)}``, in the series' own units."""
+    """Targets ``(N, H)`` of all ``N`` windows (training then test) and every model's
+    predictions ``{name: (N, H)}``, in the target's own units."""
     x = torch.cat([run.data.x_train, run.data.x_test])
     y = torch.cat([run.data.y_train, run.data.y_test])
     scaler = run.data.scaler
-    truth = scaler.inverse_transform(y[:, 0].numpy())
+    truth = scaler.inverse_transform(y.numpy())
     predictions = {
-        name: scaler.inverse_transform(model.predict(x, batch_size)[:, 0].double().numpy())
+        name: scaler.inverse_transform(model.predict(x, batch_size).double().numpy())
         for name, model in run.models.items()
     }
     return truth, predictions

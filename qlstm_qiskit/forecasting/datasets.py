@@ -19,27 +19,35 @@ Generators (each returns a 1-D float64 NumPy array; ``n_points`` resamples the s
 ``sine``                  ``sin t`` on 240 points of ``t ∈ [0, 8π]`` (four periods)
 ========================  ===================================================================
 
-Protocol (:func:`make_windows`): a sliding window of ``window`` (4) values predicts the next value;
-the series is MinMax-scaled to ``[-1, 1]``; the first 67 % of the windows (chronologically) train,
-the rest test. As in the authors' code, the scaler is fitted on the whole series before the split
-(``fit_on="series"``); ``fit_on="train"`` fits it on the values the training windows see instead,
-so that nothing of the test part leaks into the scaling.
+Protocol (:func:`make_windows`, from :mod:`.windows`): a sliding window of ``window`` (4) values
+predicts the next value (or the next ``horizon`` values, from one or several feature columns);
+each column is MinMax-scaled to ``[-1, 1]``; the first 67 % of the windows (chronologically)
+train, the rest test. As in the authors' code, the scaler is fitted on the whole series before
+the split (``fit_on="series"``); ``fit_on="train"`` fits it on the values the training windows
+see instead, so that nothing of the test part leaks into the scaling.
 
-A series from a CSV column: :func:`load_csv_column` (from :mod:`.series_csv`: a size limit, strict
-numbers and a policy for missing values).
+A series from a CSV column: :func:`load_csv_column`, several columns: :func:`load_csv_columns`
+(from :mod:`.series_csv`: a size limit, strict numbers and a policy for missing values).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..checks import check_choice, check_int
-from .series_csv import MAX_INPUT_BYTES, MISSING, load_csv_column
+from .series_csv import MAX_INPUT_BYTES, MISSING, load_csv_column, load_csv_columns
+from .windows import (
+    FIT_ON,
+    TRAIN_FRACTION,
+    WINDOW,
+    MinMaxScaler,
+    WindowedData,
+    make_windows,
+    sliding_windows,
+)
 
 __all__ = [
     "DATASETS",
@@ -56,6 +64,7 @@ __all__ = [
     "delayed_control",
     "generate",
     "load_csv_column",
+    "load_csv_columns",
     "make_windows",
     "narma",
     "narma5",
@@ -66,10 +75,6 @@ __all__ = [
     "sine",
     "sliding_windows",
 ]
-
-TRAIN_FRACTION = 0.67
-WINDOW = 4
-FIT_ON = ("series", "train")
 
 
 def damped_shm(n_points: int = 240) -> np.ndarray:
@@ -190,92 +195,3 @@ def generate(name: str, n_points: int | None = None) -> np.ndarray:
     if n_points is None:
         return generator()
     return generator(check_int("generate", "n_points", n_points, WINDOW + 2))
-
-
-@dataclass(frozen=True)
-class MinMaxScaler:
-    """Affine map of ``[low, high]`` onto ``[-1, 1]``."""
-
-    low: float
-    high: float
-
-    @classmethod
-    def fit(cls, values: np.ndarray) -> MinMaxScaler:
-        low, high = float(np.min(values)), float(np.max(values))
-        if not high > low:
-            raise ValueError(f"MinMaxScaler: the series is constant ({low}); nothing to forecast")
-        return cls(low, high)
-
-    def transform(self, values):
-        return 2.0 * (values - self.low) / (self.high - self.low) - 1.0
-
-    def inverse_transform(self, values):
-        return (values + 1.0) * (self.high - self.low) / 2.0 + self.low
-
-
-@dataclass(frozen=True)
-class WindowedData:
-    """Windows ``(N, window, 1)`` and next-value targets ``(N, 1)``, split chronologically."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    scaler: MinMaxScaler
-    window: int
-
-    @property
-    def split(self) -> int:
-        """Index of the first test window (= number of training windows)."""
-        return len(self.x_train)
-
-
-def sliding_windows(scaled: np.ndarray, window: int, dtype: torch.dtype = torch.float64):
-    """``(N, window, 1)`` inputs and ``(N, 1)`` targets of a scaled series ``s``:
-    ``x[i] = s[i:i+window]``, ``y[i] = s[i+window]``."""
-    if len(scaled) <= window:
-        raise ValueError(
-            f"sliding_windows: the series has {len(scaled)} values; a window of "
-            f"{window} needs at least {window + 1}"
-        )
-    x = np.lib.stride_tricks.sliding_window_view(scaled[:-1], window)
-    y = scaled[window:]
-    return (
-        torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).unsqueeze(-1),
-        torch.as_tensor(np.ascontiguousarray(y), dtype=dtype).unsqueeze(-1),
-    )
-
-
-def make_windows(
-    series: np.ndarray,
-    window: int = WINDOW,
-    train_fraction: float = TRAIN_FRACTION,
-    fit_on: str = "series",
-    dtype: torch.dtype = torch.float64,
-) -> WindowedData:
-    """Scale ``series`` to ``[-1, 1]`` and cut it into training and test windows (see the
-    module docstring)."""
-    owner = "make_windows"
-    window = check_int(owner, "window", window, 1)
-    check_choice(owner, "fit_on", fit_on, FIT_ON)
-    if isinstance(train_fraction, bool) or not 0.0 < float(train_fraction) < 1.0:
-        raise ValueError(
-            f"{owner}: train_fraction must be in the open range (0, 1), got {train_fraction}"
-        )
-    series = np.asarray(series, dtype=np.float64)
-    if series.ndim != 1 or not np.all(np.isfinite(series)):
-        raise ValueError(
-            f"{owner}: series must be a 1-D array of finite numbers, got shape {series.shape}"
-        )
-    n_windows = len(series) - window
-    split = int(train_fraction * n_windows)
-    if split < 1 or split >= n_windows:
-        raise ValueError(
-            f"{owner}: a series of {len(series)} values gives {max(n_windows, 0)} "
-            f"windows of {window} values, too few to split {train_fraction:g} / "
-            f"{1 - train_fraction:g} into non-empty training and test parts"
-        )
-    # The training windows see values 0 .. split + window - 1 (their targets included).
-    scaler = MinMaxScaler.fit(series if fit_on == "series" else series[: split + window])
-    x, y = sliding_windows(scaler.transform(series), window, dtype)
-    return WindowedData(x[:split], y[:split], x[split:], y[split:], scaler, window)

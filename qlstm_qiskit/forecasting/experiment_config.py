@@ -53,13 +53,14 @@ QUANTUM_LAYER_KEYS = CIRCUIT_FIELDS
 #: the head's keys: its output size, the forecast horizon (where the settings have one)
 HEAD_KEYS = tuple(key for key in ("horizon",) if key in TRAIN_DEFAULTS)
 #: settings only a CSV source takes, and settings only a built-in series takes
-CSV_KEYS = ("csv", "column", "missing")
+CSV_KEYS = tuple(
+    key for key in ("csv", "column", "features", "target", "missing") if key in TRAIN_DEFAULTS
+)
 GENERATED_KEYS = ("dataset", "n_points")
 #: the settings of ``[data]`` (those of this list that the settings have)
 DATA_KEYS = tuple(
     key
     for key in (*GENERATED_KEYS, *CSV_KEYS, "window", "train_fraction", "scale_fit")
-    + ("features", "target")
     if key in TRAIN_DEFAULTS
 )
 #: the settings the layer list sets (``num_layers``: how many recurrent entries it has)

@@ -33,7 +33,9 @@ class ModelConfig:
     to when the run was created
     (:func:`qlstm_qiskit.backends.backend_profile`: its file and content hash; ``None`` in
     checkpoints older than it), which :meth:`with_backend_profile` fills and
-    :meth:`profile_changes` compares.
+    :meth:`profile_changes` compares. ``input_size`` is the number of feature columns ``F`` of a
+    window and ``horizon`` the number ``H`` of values it forecasts (checkpoints older than them
+    hold neither: one feature, one step).
     """
 
     kind: str = "qlstm"
@@ -47,6 +49,8 @@ class ModelConfig:
     dtype: str = "float64"
     seed: int = 0
     backend_profile: dict[str, str] | None = None
+    input_size: int = 1
+    horizon: int = 1
 
     def __post_init__(self) -> None:
         check_storable_options("ModelConfig", self.backend_options)
@@ -113,8 +117,10 @@ def check_storable_options(owner: str, options: dict[str, Any]) -> dict[str, Any
 
 
 class Forecaster(nn.Module):
-    """A QLSTM (or ``torch.nn.LSTM``) over ``(B, window, 1)`` and an ``nn.Linear(D * hidden, 1)``
-    head: ``(B, window, 1) -> (B, 1)`` (``D = 2`` if bidirectional else 1).
+    """A QLSTM (or ``torch.nn.LSTM``) over ``(B, window, F)`` and a direct multi-output head
+    ``nn.Linear(D * hidden, H)``: ``(B, window, F) -> (B, H)``, with ``F = config.input_size``
+    feature columns, ``H = config.horizon`` steps ahead (one output per step; ``F = H = 1`` is the
+    univariate next-value forecaster) and ``D = 2`` if bidirectional else 1.
 
     The head reads each direction's final state of the last layer (``h_n[-D:]``, concatenated in
     the order of ``output``'s features): the state after the whole window for every direction.
@@ -139,13 +145,15 @@ class Forecaster(nn.Module):
         check_bool(owner, "bidirectional", config.bidirectional)
         check_bool(owner, "inversward", config.inversward)
         check_int(owner, "seed", config.seed, 0, MAX_SEED)
+        check_int(owner, "input_size", config.input_size, 1)
+        check_int(owner, "horizon", config.horizon, 1)
         self.config = config
         dtype = DTYPES[config.dtype]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             if config.kind == "qlstm":
                 self.lstm = QLSTM(
-                    1,
+                    config.input_size,
                     config.hidden_size,
                     config.num_layers,
                     batch_first=True,
@@ -158,7 +166,7 @@ class Forecaster(nn.Module):
                 )
             else:
                 self.lstm = nn.LSTM(
-                    1,
+                    config.input_size,
                     config.hidden_size,
                     config.num_layers,
                     batch_first=True,
@@ -166,7 +174,9 @@ class Forecaster(nn.Module):
                     dtype=dtype,
                 )
             self.directions = 2 if config.bidirectional else 1
-            self.head = nn.Linear(self.directions * config.hidden_size, 1, dtype=dtype)
+            self.head = nn.Linear(
+                self.directions * config.hidden_size, config.horizon, dtype=dtype
+            )
 
     @property
     def is_quantum(self) -> bool:
@@ -188,7 +198,7 @@ class Forecaster(nn.Module):
 
     def final_states(self, x: torch.Tensor) -> torch.Tensor:
         """What the head reads: each direction's final state of the last layer, ``(B, D *
-        hidden)`` for ``x (B, window, 1)``."""
+        hidden)`` for ``x (B, window, F)``."""
         if self.config.inversward and not self.is_quantum:  # QLSTM reads inversward itself
             _, (h_n, _) = self.lstm(x.flip(1))  # h_n does not depend on flipping output back
         else:
@@ -197,13 +207,13 @@ class Forecaster(nn.Module):
         return last.transpose(0, 1).reshape(x.shape[0], -1)
 
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Predictions ``(N, 1)`` for ``x (N, window, 1)`` (cast to the model's dtype) by
+        """Predictions ``(N, H)`` for ``x (N, window, F)`` (cast to the model's dtype) by
         :func:`~qlstm_qiskit.forecasting.inference.predict_dataset`: evaluation mode, no
         gradients, ``batch_size`` rows at a time."""
         return predict_dataset(self, x.to(self.dtype), batch_size=batch_size)
 
     def mse(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
-        """Mean squared error of the predictions for ``x (N, window, 1)`` against
-        ``y (N, 1)``."""
+        """Mean squared error of the predictions for ``x (N, window, F)`` against ``y (N, H)``
+        (over all entries: with ``H > 1`` the mean of the per-step MSEs)."""
         predictions = self.predict(x, batch_size).to(torch.float64)  # whatever a backend returns
         return nn.functional.mse_loss(predictions, y.to(torch.float64)).item()

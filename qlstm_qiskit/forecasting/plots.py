@@ -67,25 +67,33 @@ def plot_predictions(
     path: str | Path,
     title: str = "",
 ) -> Path:
-    """The series (targets of all windows) and every model's predictions; the test part shaded."""
+    """The targets of all windows and every model's predictions, ``(N,)`` or ``(N, H)``: one
+    panel per horizon step ``k`` (forecasts of ``t+k`` against the truth), stacked; the test
+    part shaded."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    truth = np.asarray(truth).reshape(len(truth), -1)
+    horizon = truth.shape[1]
+    fig, axes = plt.subplots(horizon, 1, figsize=(8, 4 + 2.5 * (horizon - 1)), squeeze=False)
     steps = np.arange(len(truth))
-    ax.axvspan(split, len(truth) - 1, color="0.92", label="test split")
-    ax.plot(steps, truth, color="black", linewidth=1.5, label="truth")
-    for index, (name, values) in enumerate(predictions.items()):
-        ax.plot(
-            steps,
-            values,
-            color=f"C{index}",
-            linestyle="--",
-            linewidth=1.2,
-            label=f"{name} prediction",
-        )
-    ax.set_xlabel("window (target index)")
-    ax.set_ylabel("value")
-    ax.set_title(title or "prediction vs truth")
-    ax.legend(loc="best", fontsize="small")
+    for step, ax in enumerate(axes[:, 0]):
+        ax.axvspan(split, len(truth) - 1, color="0.92", label="test split")
+        ax.plot(steps, truth[:, step], color="black", linewidth=1.5, label="truth")
+        for index, (name, values) in enumerate(predictions.items()):
+            ax.plot(
+                steps,
+                np.asarray(values).reshape(len(truth), -1)[:, step],
+                color=f"C{index}",
+                linestyle="--",
+                linewidth=1.2,
+                label=f"{name} prediction",
+            )
+        ax.set_ylabel("value" if horizon == 1 else f"value at t+{step + 1}")
+    axes[0, 0].legend(loc="best", fontsize="small")
+    axes[-1, 0].set_xlabel("window (target index)" if horizon == 1 else "window")
+    axes[0, 0].set_title(
+        (title or "prediction vs truth")
+        + (f", one panel per step t+1..t+{horizon}" * (horizon > 1))
+    )
     return _save(fig, Path(path))
 
 

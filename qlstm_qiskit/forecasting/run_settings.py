@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..circuits import CircuitSpec
-from .datasets import TRAIN_FRACTION, WINDOW, generate, load_csv_column
+from .datasets import TRAIN_FRACTION, WINDOW, generate, load_csv_column, load_csv_columns
 from .models import ModelConfig
 from .training import TrainConfig
 
@@ -30,11 +31,14 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "dataset": "damped_shm",
     "csv": None,
     "column": None,
+    "features": None,
+    "target": None,
     "missing": "error",
     "n_points": None,
     "window": WINDOW,
+    "horizon": 1,
     "train_fraction": TRAIN_FRACTION,
-    "scale_fit": "series",
+    "scale_fit": None,
     "model": "qlstm",
     "hidden_size": 5,
     "num_layers": 1,
@@ -50,6 +54,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: what ``scale_fit: None`` resolves to, per data source
+SCALE_FIT_DEFAULTS = {"csv": "train", "dataset": "series"}
+
+
 def flag(name: str) -> str:
     """A setting's command-line flag: ``n_points`` -> ``--n-points``."""
     return "--" + name.replace("_", "-")
@@ -58,29 +66,45 @@ def flag(name: str) -> str:
 def training_series(
     settings: dict[str, Any], given, key: Callable[[str], str] = flag
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The series ``(T,)`` of ``csv``/``column`` or ``dataset``/``n_points`` in ``settings``
-    (``given``: the names the user set) and the run's ``data_config`` (window, split, scaling
-    and where the data came from)."""
+    """The series of ``csv`` with ``column`` or ``features``/``target``, or of
+    ``dataset``/``n_points``, in ``settings`` (``given``: the names the user set), and the run's
+    ``data_config`` (window, horizon, split, scaling and where the data came from).
+
+    The series is ``(T,)`` for one column (a built-in dataset, ``column``), and ``(T, C)`` for
+    ``features`` (in order, then ``target`` if it is not one of them; ``data_config`` records
+    both). ``scale_fit`` ``None`` resolves per data source (:data:`SCALE_FIT_DEFAULTS`)."""
+    horizon = settings["horizon"]
+    try:
+        check_int("training_series", "horizon", horizon, 1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key('horizon')} must be an int >= 1, got {horizon!r}") from None
+    source = "dataset" if settings["csv"] is None else "csv"
     data_config = {
         "window": settings["window"],
+        "horizon": horizon,
         "train_fraction": settings["train_fraction"],
-        "fit_on": settings["scale_fit"],
+        "fit_on": settings["scale_fit"] or SCALE_FIT_DEFAULTS[source],
     }
-    if settings["csv"] is not None:
+    if source == "csv":
         if "dataset" in given or "n_points" in given:
             raise ValueError(
                 f"{key('csv')} replaces {key('dataset')} and {key('n_points')}; give one data "
                 "source"
             )
-        if settings["column"] is None:
-            raise ValueError(f"{key('csv')} needs {key('column')} (a header name or 0-based index)")
-        series = load_csv_column(settings["csv"], settings["column"], missing=settings["missing"])
-        label = f"{Path(settings['csv']).stem}.{settings['column']}"
-        data_config.update(dataset=label, csv=str(settings["csv"]), column=settings["column"])
+        features, target = csv_columns(settings, key)
+        data_config["csv"] = str(settings["csv"])
+        if features is None:
+            series = load_csv_column(settings["csv"], target, missing=settings["missing"])
+            data_config["column"] = target
+        else:
+            columns = features if target in features else [*features, target]
+            series = load_csv_columns(settings["csv"], columns, missing=settings["missing"])
+            data_config.update(features=features, target=target)
+        data_config["dataset"] = f"{Path(settings['csv']).stem}.{target}"
         if settings["missing"] != "error":
             data_config["missing"] = settings["missing"]
     else:
-        for name in ("column", "missing"):
+        for name in ("column", "features", "target", "missing"):
             if name in given:
                 raise ValueError(f"{key(name)} goes with {key('csv')}")
         series = generate(settings["dataset"], settings["n_points"])
@@ -88,12 +112,68 @@ def training_series(
     return series, data_config
 
 
+def csv_columns(
+    settings: dict[str, Any], key: Callable[[str], str] = flag
+) -> tuple[list[str] | None, str]:
+    """The feature columns (``None`` for the one-column form ``column``) and the target column
+    of ``settings``, as names (or 0-based indices) of CSV columns.
+
+    ``column`` is the one-column form of ``features`` and ``target``; ``features`` is a list or
+    a comma-separated string of distinct names; with one feature ``target`` defaults to it,
+    with several it is required; ``target`` without ``features`` is an error."""
+    if settings["column"] is not None:
+        clash = [key(name) for name in ("features", "target") if settings[name] is not None]
+        if clash:
+            raise ValueError(
+                f"{key('column')} is the one-column form of {key('features')} and "
+                f"{key('target')}; give {key('column')} or {' and '.join(clash)}, not both"
+            )
+        return None, str(settings["column"])
+    if settings["features"] is None:
+        if settings["target"] is not None:
+            raise ValueError(
+                f"{key('target')} goes with {key('features')} (the input columns); for one "
+                f"column give {key('column')} NAME"
+            )
+        raise ValueError(
+            f"{key('csv')} needs {key('column')} (a header name or 0-based index) or "
+            f"{key('features')} (and {key('target')})"
+        )
+    raw = settings["features"]
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    features = [str(name).strip() for name in names]
+    if not features or not all(features):
+        raise ValueError(
+            f"{key('features')} must be comma-separated column names or 0-based indices, "
+            f"none empty, got {raw!r}"
+        )
+    repeated = sorted({name for name in features if features.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{key('features')} names each column once, got {', '.join(map(repr, repeated))} "
+            "more than once"
+        )
+    if settings["target"] is None:
+        if len(features) > 1:
+            raise ValueError(
+                f"{key('features')} names {len(features)} columns; {key('target')} must say "
+                "which column to forecast (one of them or another column)"
+            )
+        return features, features[0]
+    target = str(settings["target"]).strip()
+    if not target:
+        raise ValueError(f"{key('target')} must be a column name or 0-based index, got ''")
+    return features, target
+
+
 def model_configs(
     settings: dict[str, Any], backend: str, options: dict[str, Any], seed: int
 ) -> dict[str, ModelConfig]:
     """The model(s) of ``settings["model"]`` by name, the QLSTM on ``backend`` with ``options``,
-    initialised from ``seed``."""
+    initialised from ``seed``; one input per feature column, one output per horizon step."""
     circuit = CircuitSpec(*(settings[field] for field in CIRCUIT_FIELDS))
+    features = csv_columns(settings)[0] if settings["csv"] is not None else None
+    input_size = 1 if features is None else len(features)
     return {
         kind: ModelConfig(
             kind=kind,
@@ -106,6 +186,8 @@ def model_configs(
             backend_options=options,
             dtype=settings["dtype"],
             seed=seed,
+            input_size=input_size,
+            horizon=settings["horizon"],
         )
         for kind in MODEL_CHOICES[settings["model"]]
     }

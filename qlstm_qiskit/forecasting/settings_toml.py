@@ -32,7 +32,14 @@ SETTING_CHOICES = {
 }
 #: settings whose default is None: the types they take (a None default not listed here takes
 #: any TOML value; what builds the run checks it)
-OPTIONAL_TYPES = {"csv": (str,), "column": (str, int), "n_points": (int,)}
+OPTIONAL_TYPES = {
+    "csv": (str,),
+    "column": (str, int),
+    "features": (str, list),
+    "target": (str, int),
+    "n_points": (int,),
+    "scale_fit": (str,),
+}
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:

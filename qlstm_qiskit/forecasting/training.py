@@ -42,8 +42,9 @@ from torch import nn
 from ..checks import MAX_SEED, check_int, check_real
 from ..files import atomic_write
 from ..locks import hold
-from .datasets import WindowedData, make_windows
+from .metrics import mean_mse, step_table
 from .models import Forecaster, ModelConfig
+from .windows import WindowedData, windows_for
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "qlstm-qiskit-run"
@@ -88,12 +89,14 @@ class Run:
         self.data_config = dict(data_config)
         self.series = np.asarray(series, dtype=np.float64)
         self.train_config = train
-        self.data: WindowedData = make_windows(
-            self.series,
-            self.data_config["window"],
-            self.data_config["train_fraction"],
-            self.data_config["fit_on"],
-        )
+        self.data: WindowedData = windows_for(self.series, self.data_config)
+        for name, config in models.items():
+            if (config.input_size, config.horizon) != (self.data.n_features, self.data.horizon):
+                raise ValueError(
+                    f"Run: model {name!r} has input_size {config.input_size} and horizon "
+                    f"{config.horizon}; the data has {self.data.n_features} feature column(s) "
+                    f"and a horizon of {self.data.horizon}"
+                )
         self.models = {name: Forecaster(config) for name, config in models.items()}
         self.optimizers = {
             name: torch.optim.RMSprop(model.parameters(), lr=train.lr, alpha=0.99, eps=1e-8)
@@ -121,16 +124,26 @@ class Run:
         torch.manual_seed(train.seed)
         models = {name: config.with_backend_profile() for name, config in models.items()}
         run = cls(data_config, series, models, train)
-        run.history = {
-            name: {"initial_test_mse": run.test_mse(name), "train_mse": [], "test_mse": []}
-            for name in models
-        }
+        run.history = {}
+        for name in models:
+            initial, per_step = run.test_scores(name)
+            run.history[name] = {"initial_test_mse": initial, "train_mse": [], "test_mse": []}
+            run.history[name]["test_per_step"] = per_step
         return run
 
     # ---- training -------------------------------------------------------------------------
     def test_mse(self, name: str) -> float:
-        """The test MSE of model ``name`` (in the scaled units)."""
-        return self.models[name].mse(self.data.x_test, self.data.y_test)
+        """The test MSE of model ``name`` (in the scaled units; with a horizon ``H > 1``, the
+        mean over the steps)."""
+        return self.test_scores(name)[0]
+
+    def test_scores(self, name: str) -> tuple[float, list[dict[str, Any]]]:
+        """The test MSE of model ``name`` and its table per horizon step
+        (:func:`~.metrics.step_table`: MSE, MAE, RMSE scaled and in original units), from one
+        pass over the test windows."""
+        predictions = self.models[name].predict(self.data.x_test)
+        truth = self.data.y_test
+        return mean_mse(predictions, truth), step_table(predictions, truth, self.data.scaler)
 
     def train_epoch(self, name: str, progress=None) -> float:
         """One epoch of model ``name`` over shuffled batches; returns its mean training MSE."""
@@ -212,7 +225,7 @@ class Run:
         summary = {}
         for name in self.models:
             train_mse = self.train_epoch(name, progress)
-            test_mse = self.test_mse(name)
+            test_mse, per_step = self.test_scores(name)
             bad = non_finite_parameters(self.models[name])
             if bad or not math.isfinite(test_mse):
                 where = f"parameter {bad[0]!r}" if bad else f"the test loss ({test_mse})"
@@ -222,6 +235,7 @@ class Run:
                 )
             self.history[name]["train_mse"].append(train_mse)
             self.history[name]["test_mse"].append(test_mse)
+            self.history[name]["test_per_step"] = per_step
             summary[name] = (train_mse, test_mse)
         self.epoch += 1
         self.seconds += time.perf_counter() - start
@@ -328,6 +342,8 @@ class Run:
                 "best_test_mse": min(tests) if tests else None,
                 "train_mse": history["train_mse"],
                 "test_mse": tests,
+                # the last evaluation per horizon step (absent in runs older than it)
+                "test_per_step": history.get("test_per_step"),
             }
         return {
             "data": self.data_config,
