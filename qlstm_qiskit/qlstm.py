@@ -64,8 +64,9 @@ class QLSTM(nn.Module):
 
     No check reads the data (NaN propagates as in ``torch.nn.LSTM``), so ``forward`` never waits
     for the device and works under ``torch.export.export`` and ``torch.compile``: while they
-    trace, the recurrence takes its pure-torch path (see :func:`~qlstm_qiskit.recurrence.
-    run_sequence`). With ``proj_size > 0`` or a ``PackedSequence`` it takes that path too.
+    trace, the recurrence takes its pure-torch path (the fused path computes in NumPy; see
+    ``qlstm_qiskit.recurrence.run_sequence``). With ``proj_size > 0`` (the fused path's
+    hand-written backward has no projection) or a ``PackedSequence`` it takes that path too.
 
     Parameters: ``cell_l{k}`` (and ``cell_l{k}_reverse``) for layer ``k``, each a
     :class:`QLSTMCell` with ``weight_ih, weight_hh, bias_in, weight_q, weight_out, bias_out``
