@@ -286,15 +286,16 @@ class QLSTMCell(nn.Module):
         """
         weights = self.recurrence_weights(weight_hr)
         if projected.shape[1] == 0:
-            anchor = (
-                sum(
-                    weight.sum() for weight in (*self.parameters(), weight_hr) if weight is not None
-                )
-                * 0
-            )
-            output = projected.new_zeros(*projected.shape[:2], self.state_size) + anchor
-            return output, h + anchor, c + anchor
+            return self._empty_batch(projected, h, c, weight_hr)
         return run_sequence(self.bind(), self.gate_circuit, weights, projected, h, c, reverse)
+
+    def _empty_batch(self, projected, h, c, weight_hr):
+        """``output (T, 0, R), h, c`` without evaluating a circuit (no backend gets zero rows).
+        Like ``torch.nn.LSTM``'s, they belong to the autograd graph: zero gradients for all."""
+        weights = [*self.parameters(), *([] if weight_hr is None else [weight_hr])]
+        zero = torch.stack([weight.sum() for weight in weights]).sum() * 0
+        output = projected.new_zeros(*projected.shape[:2], self.state_size) + zero
+        return output, h + zero, c + zero
 
     def run_packed(
         self,
