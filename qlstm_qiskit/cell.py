@@ -15,6 +15,7 @@ from torch import nn
 from .backends import QuantumBackend, resolve_backend
 from .checks import check_bool, check_int, check_seed
 from .circuits import CircuitSpec, gate_circuit
+from .packed import packed_sequence
 from .recurrence import GATES, CellWeights, autograd_step, run_sequence
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -29,7 +30,11 @@ def check_dtype(owner: str, dtype: torch.dtype | None) -> torch.dtype:
 
 
 def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tuple[int, ...]):
-    """Require a finite tensor of ``dtype`` with one of the numbers of dimensions ``dims``."""
+    """Require a tensor of ``dtype`` with one of the numbers of dimensions ``dims``.
+
+    Only metadata is checked (type, dtype, dimensions), never the values: reading them would
+    synchronise with the device on every call and stop ``torch.export``. NaN propagates, as in
+    ``torch.nn.LSTM``; data is checked where it enters (the CSV readers)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{owner}: {name} must be a torch.Tensor, got {type(value).__name__}")
     if value.dtype != dtype:
@@ -41,8 +46,17 @@ def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tu
         raise ValueError(
             f"{owner}: {name} must have {expected} dimensions, got shape {tuple(value.shape)}"
         )
-    if not torch.isfinite(value).all():
-        raise ValueError(f"{owner}: {name} contains NaN or infinite values")
+
+
+def check_proj_size(owner: str, proj_size: Any, hidden_size: int) -> int:
+    """``torch.nn.LSTM``'s rule: ``0 <= proj_size < hidden_size``."""
+    check_int(owner, "proj_size", proj_size, 0)
+    if proj_size >= hidden_size:
+        raise ValueError(
+            f"{owner}: proj_size must be in the range 0..{hidden_size - 1} (smaller than "
+            f"hidden_size={hidden_size}), got {proj_size}"
+        )
+    return proj_size
 
 
 def shots_option(owner: str, shots: Any) -> dict[str, int]:
@@ -80,13 +94,20 @@ class QLSTMCell(nn.Module):
             profile's default; rejected by exact backends such as ``statevector``).
         seed: seeds the parameter initialisation (``None``: torch's global generator).
         device, dtype: of the parameters (dtype float32 or float64; ``None``: torch's default).
+        proj_size: ``0`` (default): no projection. ``> 0`` (below ``hidden_size``): the cell of a
+            ``QLSTM`` with ``proj_size``, whose hidden state is projected, ``h_1 = W_hr (sigma(o)
+            * tanh(c_1))`` with ``W_hr (proj_size, hidden_size)``, and fed back: ``weight_hh``
+            takes ``proj_size`` features. ``W_hr`` is the QLSTM's parameter ``weight_hr_l{k}``
+            (named as in ``torch.nn.LSTM``), so it is passed in: ``forward(..., weight_hr=W_hr)``.
 
     Inputs: ``input, (h_0, c_0)`` with ``input`` of shape ``(B, input_size)`` or ``(input_size)``
-    and states ``(B, hidden_size)`` or ``(hidden_size)``; omitted states are zeros.
-    Outputs: ``(h_1, c_1)`` of the states' shape.
+    (``B = 0`` allowed, as in ``torch.nn.LSTMCell``), ``h_0`` of shape ``(B, R)`` or ``(R)`` and
+    ``c_0`` ``(B, hidden_size)`` or ``(hidden_size)``, ``R = proj_size`` if it is non-zero, else
+    ``hidden_size``; omitted states are zeros.
+    Outputs: ``(h_1, c_1)`` of the states' shapes.
 
     Parameters (``G = 4`` gates in the order input, forget, cell, output):
-        weight_ih ``(G * n_qubits, input_size)``, weight_hh ``(G * n_qubits, hidden_size)``,
+        weight_ih ``(G * n_qubits, input_size)``, weight_hh ``(G * n_qubits, R)``,
         bias_in ``(G * n_qubits)``, weight_q ``(G, n_qlayers, depth, n_qubits, rotations)`` — the
         circuit weights (:meth:`circuits` shows where each sits), weight_out
         ``(G, hidden_size, n_qubits)``, bias_out ``(G, hidden_size)``.
@@ -110,11 +131,15 @@ class QLSTMCell(nn.Module):
         seed: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        proj_size: int = 0,
     ) -> None:
         super().__init__()
         _owner = type(self).__name__
         self.input_size = check_int(_owner, "input_size", input_size, 1)
         self.hidden_size = check_int(_owner, "hidden_size", hidden_size, 1)
+        self.proj_size = check_proj_size(_owner, proj_size, hidden_size)
+        #: features of the recurrent state ``h``: ``proj_size`` if non-zero, else ``hidden_size``
+        self.state_size = proj_size or hidden_size
         self.bias = check_bool(_owner, "bias", bias)
         self.spec = CircuitSpec.checked(
             _owner,
@@ -131,7 +156,7 @@ class QLSTMCell(nn.Module):
         factory = {"device": device, "dtype": check_dtype(_owner, dtype)}
         n_features = len(GATES) * n_qubits
         self.weight_ih = nn.Parameter(torch.empty(n_features, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(n_features, hidden_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(n_features, self.state_size, **factory))
         self.bias_in = nn.Parameter(torch.empty(n_features, **factory)) if bias else None
         self.weight_q = nn.Parameter(torch.empty(len(GATES), *self.spec.weight_shape, **factory))
         self.weight_out = nn.Parameter(torch.empty(len(GATES), hidden_size, n_qubits, **factory))
@@ -148,7 +173,7 @@ class QLSTMCell(nn.Module):
         ``0.01 * N(0, 1)`` like Chen et al. ``generator``: defaults to one seeded with ``seed``."""
         if generator is None and self.seed is not None:
             generator = torch.Generator().manual_seed(self.seed)
-        bound_in = 1 / math.sqrt(self.input_size + self.hidden_size)
+        bound_in = 1 / math.sqrt(self.input_size + self.state_size)
         bound_out = 1 / math.sqrt(self.spec.n_qubits)
         with torch.no_grad():
             for param, bound in (
@@ -209,30 +234,94 @@ class QLSTMCell(nn.Module):
         """Bind the circuit weights once for a sequence; pass the result to :meth:`step`."""
         return self.executor.bind(self.weight_q.reshape(len(GATES), -1))
 
-    def recurrence_weights(self) -> CellWeights:
-        """The classical weights used inside the recurrence."""
-        return CellWeights(self.weight_hh, self.weight_out, self.bias_out)
+    def recurrence_weights(self, weight_hr: torch.Tensor | None = None) -> CellWeights:
+        """The classical weights used inside the recurrence; ``weight_hr (proj_size,
+        hidden_size)``: the projection, required exactly when ``proj_size > 0``."""
+        owner = f"{type(self).__name__}"
+        if self.proj_size == 0 and weight_hr is not None:
+            raise ValueError(f"{owner}: weight_hr must be None when proj_size=0, got a tensor")
+        if self.proj_size:
+            shape = (self.proj_size, self.hidden_size)
+            if not isinstance(weight_hr, torch.Tensor):
+                raise TypeError(
+                    f"{owner}: weight_hr must be a torch.Tensor of shape {shape} "
+                    f"(proj_size={self.proj_size}), got {type(weight_hr).__name__}"
+                )
+            if tuple(weight_hr.shape) != shape:
+                raise ValueError(
+                    f"{owner}: weight_hr must have shape {shape}, got {tuple(weight_hr.shape)}"
+                )
+        return CellWeights(self.weight_hh, self.weight_out, self.bias_out, weight_hr)
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., input_size) -> (..., 4 * n_qubits)``: the input part of every gate projection."""
         return F.linear(x, self.weight_ih, self.bias_in)
 
-    def step(self, bound, x_projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h, c (B, hidden)``."""
-        return autograd_step(bound, self.gate_circuit, self.recurrence_weights(), x_projected, h, c)
+    def step(
+        self,
+        bound,
+        x_projected: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        weight_hr: torch.Tensor | None = None,
+    ):
+        """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h (B, R)``,
+        ``c (B, hidden)`` (``R``: see the class docstring)."""
+        weights = self.recurrence_weights(weight_hr)
+        return autograd_step(bound, self.gate_circuit, weights, x_projected, h, c)
 
     def run(
-        self, projected: torch.Tensor, h: torch.Tensor, c: torch.Tensor, reverse: bool = False
+        self,
+        projected: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        reverse: bool = False,
+        weight_hr: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The cell over a sequence: ``projected (T, B, 4 * n_qubits)`` from
-        :meth:`project_input`, states ``h, c (B, hidden)`` -> ``output (T, B, hidden), h, c``
-        (``reverse``: from the last step to the first; ``output[t]`` still belongs to step ``t``).
+        :meth:`project_input`, states ``h (B, R)``, ``c (B, hidden)`` -> ``output (T, B, R),
+        h, c`` (``reverse``: from the last step to the first; ``output[t]`` still belongs to step
+        ``t``). An empty batch (``B = 0``, a shape, not data) evaluates no circuit: it returns
+        empty results that, as in ``torch.nn.LSTM``, give every parameter a zero gradient.
         """
-        return run_sequence(
-            self.bind(), self.gate_circuit, self.recurrence_weights(), projected, h, c, reverse
+        weights = self.recurrence_weights(weight_hr)
+        if projected.shape[1] == 0:
+            return self._empty_batch(projected, h, c, weight_hr)
+        return run_sequence(self.bind(), self.gate_circuit, weights, projected, h, c, reverse)
+
+    def _empty_batch(self, projected, h, c, weight_hr):
+        """``output (T, 0, R), h, c`` without evaluating a circuit (no backend gets zero rows).
+        Like ``torch.nn.LSTM``'s, they belong to the autograd graph: zero gradients for all."""
+        weights = [*self.parameters(), *([] if weight_hr is None else [weight_hr])]
+        zero = torch.stack([weight.sum() for weight in weights]).sum() * 0
+        output = projected.new_zeros(*projected.shape[:2], self.state_size) + zero
+        return output, h + zero, c + zero
+
+    def run_packed(
+        self,
+        projected: torch.Tensor,
+        batch_sizes: list[int],
+        h: torch.Tensor,
+        c: torch.Tensor,
+        reverse: bool = False,
+        weight_hr: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The cell over a ``PackedSequence``'s data: ``projected (N, 4 * n_qubits)`` from
+        :meth:`project_input` of the packed rows, its ``batch_sizes``, states ``h (B, R)``,
+        ``c (B, hidden)`` in the packed order -> ``output (N, R)`` packed alike, ``h, c`` (see
+        :func:`~qlstm_qiskit.packed.packed_sequence`)."""
+        weights = self.recurrence_weights(weight_hr)
+        return packed_sequence(
+            self.bind(), self.gate_circuit, weights, projected, batch_sizes, h, c, reverse
         )
 
-    def forward(self, input: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward(
+        self,
+        input: torch.Tensor,
+        hx: tuple[torch.Tensor, torch.Tensor] | None = None,
+        *,
+        weight_hr: torch.Tensor | None = None,
+    ):
         owner = f"{type(self).__name__}.forward"
         check_tensor(owner, "input", input, self.weight_q.dtype, (1, 2))
         if input.shape[-1] != self.input_size:
@@ -242,27 +331,32 @@ class QLSTMCell(nn.Module):
             )
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
-        state_shape = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        batch = (x.shape[0],) if batched else ()
         if hx is None:
-            h = c = torch.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+            h = x.new_zeros(x.shape[0], self.state_size)
+            c = x.new_zeros(x.shape[0], self.hidden_size)
         else:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-            for name, state in zip(("h_0", "c_0"), hx, strict=True):
-                check_tensor(owner, name, state, x.dtype, (len(state_shape),))
-                if tuple(state.shape) != state_shape:
+            for name, state, size in zip(
+                ("h_0", "c_0"), hx, (self.state_size, self.hidden_size), strict=True
+            ):
+                check_tensor(owner, name, state, x.dtype, (len(batch) + 1,))
+                if tuple(state.shape) != (*batch, size):
                     raise ValueError(
-                        f"{owner}: {name} must have shape {state_shape}, got {tuple(state.shape)}"
+                        f"{owner}: {name} must have shape {(*batch, size)}, got "
+                        f"{tuple(state.shape)}"
                     )
             h, c = (state if batched else state.unsqueeze(0) for state in hx)
-        _output, h, c = self.run(self.project_input(x).unsqueeze(0), h, c)
+        projected = self.project_input(x).unsqueeze(0)
+        _output, h, c = self.run(projected, h, c, weight_hr=weight_hr)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
     def extra_repr(self) -> str:
         return describe(
             self,
             {"input_size": self.input_size, "hidden_size": self.hidden_size},
-            {"bias": (self.bias, True)},
+            {"bias": (self.bias, True), "proj_size": (self.proj_size, 0)},
         )
 
 

@@ -36,11 +36,15 @@ GATES = ("input", "forget", "cell", "output")
 
 class CellWeights(NamedTuple):
     """A cell's classical weights that act inside the recurrence (``G = 4`` gates, ``n`` qubits,
-    ``H`` hidden features)."""
+    ``H`` hidden features, ``R`` features of the recurrent state: ``H``, or ``P`` with a
+    projection)."""
 
-    weight_hh: torch.Tensor  #: (G n, H)
+    weight_hh: torch.Tensor  #: (G n, R)
     weight_out: torch.Tensor  #: (G, H, n)
     bias_out: torch.Tensor | None  #: (G, H)
+    #: (P, H): ``h = weight_hr @ (sigmoid(o) tanh(c))``, fed back (``torch.nn.LSTM``'s
+    #: ``proj_size``); ``None``: no projection
+    weight_hr: torch.Tensor | None = None
 
 
 # -- the equations of one step, for torch tensors and NumPy arrays ------------------------------
@@ -95,13 +99,16 @@ def autograd_step(
     h: torch.Tensor,
     c: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One time step in torch: ``x_projected (B, G n)``, ``h, c (B, H)`` -> ``h, c``;
-    ``bound.expectation`` maps circuit inputs ``(G, B, n_inputs)`` to ``(G, B, n)``."""
+    """One time step in torch: ``x_projected (B, G n)``, ``h (B, R)``, ``c (B, H)`` -> ``h, c``
+    (``R = P`` with ``weights.weight_hr``, else ``H``); ``bound.expectation`` maps circuit inputs
+    ``(G, B, n_inputs)`` to ``(G, B, n)``."""
     features = gate_features(x_projected, h, weights.weight_hh.t())
     values = bound.expectation(circuit.encode(features))
     bias = None if weights.bias_out is None else weights.bias_out[:, None, :]
     pre = gate_preactivations(values, weights.weight_out.transpose(1, 2), bias)
     h, c, _saved = lstm_update(pre, c)
+    if weights.weight_hr is not None:
+        h = h @ weights.weight_hr.t()
     return h, c
 
 
@@ -122,15 +129,25 @@ def run_sequence(
         circuit: the gate circuit (its encoding).
         weights: the cell's recurrent and output weights.
         projected: ``(T, B, G n)``, the input projections of every step.
-        h, c: ``(B, H)`` initial states.
+        h, c: ``(B, R)`` and ``(B, H)`` initial states (``R = P`` with a projection
+            ``weights.weight_hr (P, H)``, else ``H``).
         reverse: visit the time steps from ``T - 1`` down to 0.
 
     Returns:
-        ``output (T, B, H)`` (``output[t]`` is the state after step ``t``), ``h, c``.
+        ``output (T, B, R)`` (``output[t]`` is the state after step ``t``), ``h, c``.
+
+    The fused path runs when the backend offers a product kernel, on CPU tensors, without a
+    projection and outside ``torch.compile`` / ``torch.export`` tracing; otherwise the pure-torch
+    :func:`autograd_sequence` (same results).
     """
     product_kernel = getattr(bound, "product_kernel", None)
     found = None
-    if product_kernel is not None and projected.device.type == "cpu":  # NumPy: CPU only
+    if (
+        weights.weight_hr is None  # the hand-written backward has no projection
+        and product_kernel is not None
+        and projected.device.type == "cpu"  # NumPy: CPU only
+        and not torch.compiler.is_compiling()  # NumPy cannot be traced: pure torch instead
+    ):
         found = product_kernel()
     if found is None:
         return autograd_sequence(bound, circuit, weights, projected, h, c, reverse)
