@@ -12,7 +12,7 @@ from ..forecasting.inference import preview_work
 from ..forecasting.training import Run
 from .device_flags import add_device_flags, closing_devices, confirm_or_preview, job_summary
 from .errors import CommandError
-from .flags import add_inference_flags
+from .flags import add_inference_flags, use_weights_flag
 from .guards import check_output_dir
 from .specs import checked_backend, format_backend, saved_backend
 from .tables import write_csv
@@ -63,6 +63,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{args.checkpoint} holds only the classical LSTM; --backends would be ignored"
         )
+    weights, epochs = use_weights_flag(args, run)
+    print(f"weights: {weights} ({', '.join(f'{n} epoch {e}' for n, e in epochs.items())})")
     rows = []
     for name, model in run.models.items():
         for index, (backend, options) in enumerate(
@@ -105,6 +107,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             {
                 "checkpoint": str(checkpoint),
                 "epoch": run.epoch,
+                "weights": weights,
+                "weights_epoch": epochs,
                 "test_windows": len(run.data.x_test),
                 "results": rows,
             },

@@ -21,7 +21,7 @@ from .device_flags import (
     job_summary,
 )
 from .errors import CommandError
-from .flags import add_inference_flags
+from .flags import add_inference_flags, use_weights_flag
 from .guards import check_output_file
 from .specs import checked_backend, saved_backend
 from .tables import write_csv
@@ -84,6 +84,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             spec, args, run_name=out.stem, ledger=out.with_name(out.stem + "-ledger")
         )
     run = Run.load(args.checkpoint, backend=backend)
+    weights, _epochs = use_weights_flag(args, run)
     if args.input is not None:
         if args.column is None:
             raise CommandError("--input needs --column (a header name or 0-based index)")
@@ -135,7 +136,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             for i in indices
         ],
     )
-    print(f"wrote {len(indices)} predictions of {', '.join(columns)} to {out}")
+    print(f"wrote {len(indices)} predictions of {', '.join(columns)} ({weights} weights) to {out}")
     for model in quantum:
         if summary := job_summary(model):
             print(summary)

@@ -22,6 +22,12 @@ from ..forecasting.run_settings import (
     train_config,
     training_series,
 )
+from ..forecasting.schedules import (
+    LR_SCHEDULES,
+    PLATEAU_FACTOR,
+    PLATEAU_PATIENCE,
+    check_schedule_length,
+)
 from ..forecasting.training import CHECKPOINT, Run
 from ..locks import hold
 from .device_flags import (
@@ -54,8 +60,11 @@ def add_train(commands) -> None:
         description="Train a next-value forecaster with the protocol of Chen et al. 2020: a "
         "sliding window of values predicts the next one, the series is MinMax-scaled to "
         "[-1, 1], the first 67% of the windows train and the rest test; RMSprop (alpha 0.99, "
-        "eps 1e-8) on the MSE. Writes checkpoint.pt after every epoch, metrics.json, "
-        "metrics.csv, loss.png and prediction.png into the run directory.",
+        "eps 1e-8) on the MSE. By default the last 20% of the training windows validate and the "
+        "best-on-validation weights are kept beside the last ones; --val-fraction 0 is the "
+        "paper's protocol (all training windows, the last epoch reported). Writes checkpoint.pt "
+        "after every epoch, metrics.json, metrics.csv, loss.png and prediction.png into the run "
+        "directory.",
         epilog="datasets:\n"
         + "\n".join(f"  {name:22s}{text}" for name, (_f, text) in DATASETS.items()),
     )
@@ -133,6 +142,29 @@ def add_train(commands) -> None:
     )
     train.add_argument(
         "--seed", type=int, metavar="N", help=f"seeds weights and shuffling {_default('seed')}"
+    )
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="X",
+        help="chronologically last share of the training windows that validates: the "
+        "best-on-validation weights are kept beside the last ones and reported; 0 trains on "
+        f"all training windows and reports the last epoch, the paper's protocol "
+        f"{_default('val_fraction')}",
+    )
+    train.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        help=f"none (constant lr), cosine (CosineAnnealingLR over --epochs, to 0) or plateau "
+        f"(ReduceLROnPlateau on the validation MSE: factor {PLATEAU_FACTOR}, patience "
+        f"{PLATEAU_PATIENCE}) {_default('lr_schedule')}",
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="early stopping: a model stops after N epochs without a lower validation MSE "
+        "(default: off)",
     )
     run = p.add_argument_group("run")
     run.add_argument(
@@ -214,9 +246,14 @@ def _resumed_run(
         held.enter_context(hold(run_dir, "run directory"))
     probe = Run.load(run_dir)  # priced on a copy: the preview trains it on zeros
     epochs = given.get("epochs", probe.train_config.epochs)
+    for scheduler in probe.schedulers.values():
+        check_schedule_length(f"--epochs {epochs}", scheduler, epochs)
     confirm_or_preview(args, probe.models.values(), lambda: _train_cost(probe, epochs))
     run = Run.load(run_dir)
-    print(f"resuming {run_dir} after epoch {run.epoch}")
+    if run.stopped_early:
+        print(f"{run_dir} stopped early after epoch {run.epoch}; it trains no further")
+    else:
+        print(f"resuming {run_dir} after epoch {run.epoch}")
     return run, run_dir, epochs
 
 
@@ -259,9 +296,10 @@ def _new_run(
     held.enter_context(hold(run_dir, "run directory"))  # creates it; re-entrant if held
     _check_no_run(run_dir)  # made by another process meanwhile
     run = Run.create(data_config, series, models, train)
+    validation = f", {len(run.x_val)} validation" if run.has_validation else ""
     print(
         f"training {' and '.join(run.models)} on {data_config['dataset']}: "
-        f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
+        f"{len(run.x_fit)} training{validation} and {len(run.data.x_test)} test windows of "
         f"{run.data.window}; {train.epochs} epochs; run directory {run_dir}"
     )
     return run, run_dir, train.epochs
@@ -281,7 +319,14 @@ def _train_cost(run: Run, epochs: int, initial: bool = False):
     predictions of the plots; measured on the run's own data with zero-valued answers."""
     model = run.models["qlstm"]
     cost = preview_work(model, lambda: run.test_mse("qlstm")) if initial else None
-    epoch = preview_work(model, lambda: (run.train_epoch("qlstm"), run.test_mse("qlstm")))
+
+    def one_epoch():
+        run.train_epoch("qlstm")
+        run.test_mse("qlstm")
+        if run.has_validation:
+            run.validation_mse("qlstm")
+
+    epoch = preview_work(model, one_epoch)
     total = epoch.scaled(max(epochs - run.epoch, 0))
     if cost is not None:
         total.add(cost.scaled(1))
@@ -316,10 +361,18 @@ def _report_run(run: Run, run_dir: Path) -> None:
     for name, history in run.history.items():
         final = history["test_mse"][-1] if history["test_mse"] else history["initial_test_mse"]
         train = f", train MSE {history['train_mse'][-1]:.6f}" if history["train_mse"] else ""
+        epochs = len(history["test_mse"])
+        stop = " (stopped early)" if name in run.stopped else ""
         print(
             f"{name}: test MSE {history['initial_test_mse']:.6f} (untrained) -> {final:.6f} "
-            f"after {run.epoch} epochs{train}"
+            f"after {epochs} epochs{stop}{train}"
         )
+        if name in run.best:
+            best = run.best[name]
+            print(
+                f"{name}: best on validation: epoch {best.epoch}, validation MSE "
+                f"{best.validation_mse:.6f}, test MSE {best.test_mse:.6f}"
+            )
     print(f"training time {run.seconds:.1f} s")
     print(f"run directory: {run_dir}")
     print(f"  checkpoint:  {run_dir / CHECKPOINT}")

@@ -41,6 +41,7 @@ from .backend_specs import parse_backend_spec
 from .datasets import DATASETS, FIT_ON, MISSING
 from .models import DTYPES
 from .run_settings import TRAIN_DEFAULTS, model_configs, train_config, training_series
+from .schedules import LR_SCHEDULES
 from .training import Run, read_checkpoint
 
 TOP_KEYS = ("description", "train", "evaluate", "sweep", "grid")
@@ -61,9 +62,10 @@ _CHOICES = {
     "rotation": tuple(ROTATIONS),
     "entangling": ENTANGLERS,
     "measure": MEASUREMENTS,
+    "lr_schedule": LR_SCHEDULES,
 }
 #: settings whose default is None: the types they take
-_OPTIONAL_TYPES = {"csv": (str,), "column": (str, int), "n_points": (int,)}
+_OPTIONAL_TYPES = {"csv": (str,), "column": (str, int), "n_points": (int,), "patience": (int,)}
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, 
             data_config,
             series,
             model_configs(settings, "statevector", {}, 0),
-            train_config(settings, 0),
+            train_config(settings, 0, key=lambda name: f"[train] {name}"),
         )
     except (ValueError, TypeError) as exc:  # the message names [train] keys, or the checker
         owner = str(path) if str(exc).startswith("[train]") else f"{path}: [train]"
