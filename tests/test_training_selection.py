@@ -70,7 +70,13 @@ def test_validation_windows_are_the_chronological_tail_of_the_training_windows()
 
 @pytest.mark.parametrize(
     "n_windows, fraction, horizon, expected",
-    [(24, 0.2, 1, (20, 20)), (24, 0.0, 1, (24, 24)), (10, 0.2, 3, (6, 8)), (7, 0.5, 2, (3, 4))],
+    [
+        (24, 0.2, 1, (20, 20)),
+        (24, 0.0, 1, (24, 24)),
+        (4, 0.2, 1, (3, 3)),  # at least one validation window
+        (10, 0.2, 3, (6, 8)),
+        (7, 0.5, 2, (3, 4)),
+    ],
 )
 def test_validation_split_keeps_every_fit_target_out_of_the_validation_range(
     n_windows, fraction, horizon, expected
@@ -302,7 +308,11 @@ def test_train_config_errors(kwargs, error, match):
 @pytest.mark.parametrize(
     "action, match",
     [
-        ("too few", r"validation_split: val_fraction 0.1 of 6 training windows gives 0 validation"),
+        (
+            "too few",
+            r"validation_split: val_fraction 0.1 of 1 training windows leaves 0 training windows "
+            r"beside 1 validation window\(s\); at least 1 must train",
+        ),
         (
             "best without validation",
             r"Run.use_weights: 'best' needs best-on-validation weights; this run has no "
@@ -316,7 +326,7 @@ def test_train_config_errors(kwargs, error, match):
 def test_run_errors(action, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         if action == "too few":
-            Run.create(DATA, generate("sine", 13), {"lstm": LSTM}, TrainConfig(val_fraction=0.1))
+            Run.create(DATA, generate("sine", 6), {"lstm": LSTM}, TrainConfig(val_fraction=0.1))
         elif action == "best without validation":
             new_run(val_fraction=0.0).use_weights("best")
         elif action == "best before an epoch":

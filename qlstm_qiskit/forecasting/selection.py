@@ -1,16 +1,16 @@
 """Honest model selection inside a run's training part: the chronological validation split, the
 best-on-validation weights and early stopping.
 
-**The split** (:func:`validation_split`). The chronologically last ``val_fraction`` of the
-training windows (``int(val_fraction · N_train)`` of them) validate; the windows before them
+**The split** (:func:`validation_split`). The chronologically last ``val_fraction`` of the training
+windows (``int(val_fraction · N_train)`` of them, at least one) validate; the windows before them
 train ("fit" windows). The test part is never touched: every validation window is a training
 window. A window's target lies after its inputs, so no validation target is ever seen by a fit
 window, as an input or as a target. With targets of ``H`` steps (``y`` of shape ``(N, H)``), the
-last ``H - 1`` windows before the validation part would have targets inside the validation
-range: they are left out of both. A validation window's *inputs* may hold values that the last
-fit windows had as targets, exactly as the test windows' inputs hold the training part's last
-values: at prediction time the past is known. (With ``fit_on="train"`` the scaler has seen the
-validation values, since they belong to the training part.)
+last ``H - 1`` windows before the validation part would have targets inside the validation range:
+they are left out of both. A validation window's *inputs* may hold values that the last fit windows
+had as targets, exactly as the test windows' inputs hold the training part's last values: at
+prediction time the past is known. (With ``fit_on="train"`` the scaler has seen the validation
+values, since they belong to the training part.)
 
 **Selection.** After every epoch the validation MSE of each model is computed; the weights of
 the epoch with the lowest one (:class:`BestWeights`, strictly lower than every earlier epoch's,
@@ -91,14 +91,14 @@ def validation_split(n_windows: int, val_fraction: float, horizon: int = 1) -> t
     module docstring). ``val_fraction = 0``: ``(n_windows, n_windows)``, all train."""
     if val_fraction == 0:
         return n_windows, n_windows
-    n_val = int(val_fraction * n_windows)
+    n_val = max(int(val_fraction * n_windows), 1)
     fit_end = n_windows - n_val - (horizon - 1)
-    if n_val < 1 or fit_end < 1:
+    if fit_end < 1:
         raise ValueError(
             f"validation_split: val_fraction {val_fraction:g} of {n_windows} training windows "
-            f"gives {n_val} validation and {max(fit_end, 0)} training windows"
+            f"leaves {max(fit_end, 0)} training windows beside {n_val} validation window(s)"
             + (f" ({horizon - 1} left between for a horizon of {horizon})" if horizon > 1 else "")
-            + "; both must be at least 1 (a longer series or other train/validation fractions)"
+            + "; at least 1 must train (a longer series or other train/validation fractions)"
         )
     return fit_end, n_windows - n_val
 
