@@ -153,7 +153,7 @@ def train(dataset: str, series, config: ModelConfig, epochs: int, seed: int) -> 
         data_config(dataset, series),
         series,
         {config.kind: config},
-        TrainConfig(epochs=epochs, batch_size=10, lr=0.01, seed=seed),
+        TrainConfig(epochs=epochs, batch_size=10, lr=0.01, seed=seed, val_fraction=0.0),
     )
     for _ in range(epochs):
         run.step_epoch()

@@ -81,7 +81,13 @@ def train(
         data,
         series,
         models,
-        TrainConfig(epochs=epochs, batch_size=settings["batch_size"], lr=settings["lr"], seed=seed),
+        TrainConfig(
+            epochs=epochs,
+            batch_size=settings["batch_size"],
+            lr=settings["lr"],
+            seed=seed,
+            val_fraction=0.0,
+        ),
     )
     print(
         f"training {' and '.join(models)} on {data['dataset']} "

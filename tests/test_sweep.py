@@ -480,8 +480,10 @@ def test_dry_run_lists_the_points_and_prices_the_device_work(tmp_path, capsys):
     assert code == 0 and "4 points (4 to run), 2 trainings (2 to run)" in printed
     assert len(re.findall(r"^to run ", printed, flags=re.M)) == 4 + 2
     assert "cost preview for fake_manila (dry run: nothing submitted)" in printed
-    assert "jobs:      6" in printed  # 2 seeds x 3 time steps, the test windows in one batch
-    assert "sweep total: 6 jobs" in printed and "for 0 training(s) and 2 point(s)" in printed
+    # 2 seeds x 3 time steps, the test windows in one batch, x 2: the last epoch's weights and
+    # (at most) the best-on-validation ones
+    assert "jobs:      12" in printed
+    assert "sweep total: 12 jobs" in printed and "for 0 training(s) and 2 point(s)" in printed
     assert not (tmp_path / "out").exists()  # nothing written, nothing submitted
     code, _, err = sweep(capsys, path, "--out", tmp_path / "out", "--max-qpu-seconds", "1")
     assert code == 1 and "exceeds --max-qpu-seconds 1; nothing was submitted" in err

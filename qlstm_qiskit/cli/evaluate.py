@@ -14,7 +14,7 @@ from ..forecasting.metrics import mean_mse, step_table
 from ..forecasting.training import Run
 from .device_flags import add_device_flags, closing_devices, confirm_or_preview, job_summary
 from .errors import CommandError
-from .flags import add_inference_flags
+from .flags import add_inference_flags, use_weights_flag
 from .guards import check_output_dir
 from .specs import checked_backend, format_backend, saved_backend
 from .tables import format_steps, write_csv
@@ -67,6 +67,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{args.checkpoint} holds only the classical LSTM; --backends would be ignored"
         )
+    weights, epochs = use_weights_flag(args, run)
+    print(f"weights: {weights} ({', '.join(f'{n} epoch {e}' for n, e in epochs.items())})")
     rows = []
     for name, model in run.models.items():
         for index, (backend, options) in enumerate(
@@ -113,6 +115,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             {
                 "checkpoint": str(checkpoint),
                 "epoch": run.epoch,
+                "weights": weights,
+                "weights_epoch": epochs,
                 "test_windows": len(run.data.x_test),
                 "horizon": run.data.horizon,
                 "results": rows,

@@ -1,5 +1,6 @@
 """Flags that more than one subcommand takes: the gate-circuit layout (train, circuit), the
-checkpoint and batch size (evaluate, predict) and the torch threads (all but backends).
+checkpoint, batch size and weights (evaluate, predict) and the torch threads (all but
+backends).
 
 ``parser`` arguments are an ``argparse.ArgumentParser`` or one of its argument groups."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 import argparse
 
 from ..circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS, CircuitSpec
+from ..forecasting.selection import WEIGHTS
+from .errors import CommandError
 
 #: the gate-circuit flags, in CircuitSpec's field order, with their help.
 _CIRCUIT_HELP = {
@@ -58,7 +61,8 @@ def add_threads(parser) -> None:
 
 
 def add_inference_flags(parser: argparse.ArgumentParser) -> None:
-    """What evaluate and predict share: the checkpoint, the batch size and the threads."""
+    """What evaluate and predict share: the checkpoint, the batch size, the weights and the
+    threads."""
     parser.add_argument("checkpoint", help="checkpoint.pt, or the run directory holding it")
     parser.add_argument(
         "--batch-size",
@@ -67,4 +71,28 @@ def add_inference_flags(parser: argparse.ArgumentParser) -> None:
         help="windows per forward pass (default: 256; on a device backend all "
         "windows in one batch, so one job per time step)",
     )
+    parser.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        help="the best-on-validation weights or the last epoch's (default: best when the run "
+        "has a validation split, else last)",
+    )
     add_threads(parser)
+
+
+def use_weights_flag(args: argparse.Namespace, run) -> tuple[str, dict[str, int]]:
+    """Put the weights of ``--weights`` (default: the run's :meth:`~.Run.default_weights`) into
+    the models of ``run`` (a :class:`~qlstm_qiskit.forecasting.training.Run`); returns which,
+    and the epoch of each model's weights."""
+    which = args.weights or run.default_weights()
+    if which == "best" and run.default_weights() != "best":
+        raise CommandError(
+            f"--weights best: {args.checkpoint} has no best-on-validation weights (trained with "
+            "--val-fraction 0, or no epoch trained yet); use --weights last"
+        )
+    run.use_weights(which)
+    epochs = {
+        name: run.best[name].epoch if which == "best" else len(history["test_mse"])
+        for name, history in run.history.items()
+    }
+    return which, epochs

@@ -29,7 +29,7 @@ from .device_flags import (
     job_summary,
 )
 from .errors import CommandError
-from .flags import add_inference_flags
+from .flags import add_inference_flags, use_weights_flag
 from .guards import check_output_file
 from .specs import checked_backend, saved_backend
 from .tables import write_csv
@@ -101,6 +101,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             spec, args, run_name=out.stem, ledger=out.with_name(out.stem + "-ledger")
         )
     run = Run.load(args.checkpoint, backend=backend)
+    weights, _epochs = use_weights_flag(args, run)
     series = _series(args, run)
     x, truth = new_windows(series, run.data_config, run.data)
     scaler, horizon = run.data.scaler, run.data.horizon
@@ -147,7 +148,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         ],
     )
     what = "predictions" if horizon == 1 else f"rows of {horizon} forecasts"
-    print(f"wrote {rows} {what} of {', '.join(columns)} to {out}")
+    print(f"wrote {rows} {what} of {', '.join(columns)} ({weights} weights) to {out}")
     for model in quantum:
         if summary := job_summary(model):
             print(summary)

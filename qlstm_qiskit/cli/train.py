@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..forecasting.backend_specs import format_backend, parse_backend_spec
-from ..forecasting.datasets import DATASETS, FIT_ON, MISSING
+from ..forecasting.datasets import DATASETS
 from ..forecasting.experiment_config import (
     CONFIG_FILE,
     QUANTUM_SETTINGS,
@@ -26,12 +26,12 @@ from ..forecasting.experiment_config import (
 )
 from ..forecasting.inference import preview_work
 from ..forecasting.run_settings import (
-    MODEL_CHOICES,
     TRAIN_DEFAULTS,
     model_configs,
     train_config,
     training_series,
 )
+from ..forecasting.schedules import check_schedule_length
 from ..forecasting.training import CHECKPOINT, Run
 from ..locks import hold
 from .device_flags import (
@@ -42,18 +42,14 @@ from .device_flags import (
     job_summary,
 )
 from .errors import PROG, CommandError
-from .flags import add_circuit_flags, add_threads
 from .guards import check_output_dir, check_positive, check_seed_flag
 from .specs import checked_backend
 from .tables import format_steps
+from .train_flags import add_train_flags
 
 # train's defaults are TRAIN_DEFAULTS (forecasting.run_settings, shared with sweep); the parser's
 # defaults are None so that ``--resume`` can tell what was given.
 _RESUMABLE = ("epochs",)  # what --resume may change (besides --threads and --no-progress)
-
-
-def _default(name: str) -> str:
-    return f"(default: {TRAIN_DEFAULTS[name]})"
 
 
 def add_train(commands) -> None:
@@ -66,138 +62,15 @@ def add_train(commands) -> None:
         "of values predicts the next one (or, with --features and --horizon, a window of rows "
         "of several columns predicts the target's next H values), every column is "
         "MinMax-scaled to [-1, 1], the first 67% of the windows train and the rest test; "
-        "RMSprop (alpha 0.99, eps 1e-8) on the MSE. Writes config.toml (the resolved "
-        "settings), checkpoint.pt after every epoch, metrics.json, metrics.csv, loss.png and "
-        "prediction.png into the run directory.",
+        "RMSprop (alpha 0.99, eps 1e-8) on the MSE. By default the last 20% of the training "
+        "windows validate and the best-on-validation weights are kept beside the last ones; "
+        "--val-fraction 0 is the paper's protocol (all training windows, the last epoch "
+        "reported). Writes config.toml (the resolved settings), checkpoint.pt after every "
+        "epoch, metrics.json, metrics.csv, loss.png and prediction.png into the run directory.",
         epilog="datasets:\n"
         + "\n".join(f"  {name:22s}{text}" for name, (_f, text) in DATASETS.items()),
     )
-    p.add_argument(
-        "--config",
-        metavar="EXPERIMENT.toml",
-        help="the settings of this experiment file: [data], [[layers]] (the model as a layer "
-        "list, then a linear head) and [train]; the flags typed override it (see README)",
-    )
-    data = p.add_argument_group("data")
-    data.add_argument(
-        "--dataset", choices=list(DATASETS), help=f"built-in series {_default('dataset')}"
-    )
-    data.add_argument("--csv", metavar="PATH", help="train on columns of this CSV file instead")
-    data.add_argument(
-        "--column",
-        metavar="NAME",
-        help="the one CSV column, the input and the target: header name or 0-based index "
-        "(with --csv: --column or --features; --column C = --features C --target C)",
-    )
-    data.add_argument(
-        "--features",
-        metavar="A,B,C",
-        help="the CSV columns of each window (header names or 0-based indices, each once): "
-        "a multivariate input",
-    )
-    data.add_argument(
-        "--target",
-        metavar="NAME",
-        help="the CSV column to forecast; one of the --features or another column (required "
-        "with several --features; one feature is its own target)",
-    )
-    data.add_argument(
-        "--missing",
-        choices=MISSING,
-        help="what an empty cell of a CSV column does: error (name its row), drop the row, or "
-        f"interpolate it linearly from its neighbours {_default('missing')}",
-    )
-    data.add_argument(
-        "--n-points",
-        type=int,
-        metavar="N",
-        help="resample a built-in series to N "
-        "points over the same domain (default: the series' own length)",
-    )
-    data.add_argument(
-        "--window", type=int, metavar="N", help=f"values per input window {_default('window')}"
-    )
-    data.add_argument(
-        "--horizon",
-        type=int,
-        metavar="H",
-        help="values forecast by each window, t+1..t+H, by a direct multi-output head "
-        f"{_default('horizon')}",
-    )
-    data.add_argument(
-        "--train-fraction",
-        type=float,
-        metavar="X",
-        help=f"chronological training share of the windows {_default('train_fraction')}",
-    )
-    data.add_argument(
-        "--scale-fit",
-        choices=FIT_ON,
-        help="fit each column's [-1, 1] scaling on the whole series (as the paper) or on the "
-        "training part (default: train for --csv, series for a built-in --dataset)",
-    )
-    model = p.add_argument_group("model")
-    model.add_argument(
-        "--model",
-        choices=list(MODEL_CHOICES),
-        help="qlstm, the classical "
-        f"torch.nn.LSTM baseline, or both side by side {_default('model')}",
-    )
-    model.add_argument(
-        "--hidden-size", type=int, metavar="N", help=f"hidden features {_default('hidden_size')}"
-    )
-    model.add_argument(
-        "--num-layers", type=int, metavar="N", help=f"stacked layers {_default('num_layers')}"
-    )
-    model.add_argument(
-        "--bidirectional",
-        action=argparse.BooleanOptionalAction,
-        help="forward and reverse passes, their final states into the head "
-        f"{_default('bidirectional')}",
-    )
-    model.add_argument(
-        "--inversward",
-        action=argparse.BooleanOptionalAction,
-        help=f"read each window in inverse order (a reverse-time pass) {_default('inversward')}",
-    )
-    add_circuit_flags(model, with_defaults=False)
-    model.add_argument(
-        "--backend",
-        metavar="SPEC",
-        help="backend to train on, NAME or "
-        f"NAME:key=value,... (see `{PROG} backends`) {_default('backend')}",
-    )
-    model.add_argument(
-        "--dtype", choices=("float32", "float64"), help=f"parameter dtype {_default('dtype')}"
-    )
-    train = p.add_argument_group("training")
-    train.add_argument(
-        "--epochs",
-        type=int,
-        metavar="N",
-        help=f"epochs to train {_default('epochs')}; with --resume, the total to reach",
-    )
-    train.add_argument("--batch-size", type=int, metavar="N", help=_default("batch_size"))
-    train.add_argument(
-        "--lr", type=float, metavar="X", help=f"RMSprop learning rate {_default('lr')}"
-    )
-    train.add_argument(
-        "--seed", type=int, metavar="N", help=f"seeds weights and shuffling {_default('seed')}"
-    )
-    run = p.add_argument_group("run")
-    run.add_argument(
-        "--run-dir",
-        metavar="DIR",
-        help="where to write the run (default: runs/<dataset>-<model>-<date>-<time>)",
-    )
-    run.add_argument(
-        "--resume",
-        metavar="DIR",
-        help="continue the interrupted run in DIR from "
-        "its last checkpoint, with its saved settings (only --epochs may change)",
-    )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_threads(run)
+    add_train_flags(p)
     add_device_flags(p, "RUN_DIR/ledger")
     p.set_defaults(handler=cmd_train)
 
@@ -264,11 +137,16 @@ def _resumed_run(
         held.enter_context(hold(run_dir, "run directory"))
     probe = Run.load(run_dir)  # priced on a copy: the preview trains it on zeros
     epochs = given.get("epochs", probe.train_config.epochs)
+    for scheduler in probe.schedulers.values():
+        check_schedule_length(f"--epochs {epochs}", scheduler, epochs)
     confirm_or_preview(args, probe.models.values(), lambda: _train_cost(probe, epochs))
     run = Run.load(run_dir)
     if "epochs" in given and (run_dir / CONFIG_FILE).is_file():  # the epochs it now trains to
         _write_config(run_dir, {**read_settings(run_dir / CONFIG_FILE), "epochs": epochs})
-    print(f"resuming {run_dir} after epoch {run.epoch}")
+    if run.stopped_early:
+        print(f"{run_dir} stopped early after epoch {run.epoch}; it trains no further")
+    else:
+        print(f"resuming {run_dir} after epoch {run.epoch}")
     return run, run_dir, epochs
 
 
@@ -328,9 +206,10 @@ def _new_run(
         shape += f" rows of {run.data.n_features} features"
     if run.data.horizon > 1:
         shape += f" forecasting {run.data.horizon} steps"
+    validation = f", {len(run.x_val)} validation" if run.has_validation else ""
     print(
         f"training {' and '.join(run.models)} on {data_config['dataset']}: "
-        f"{len(run.data.x_train)} training and {len(run.data.x_test)} test windows of "
+        f"{len(run.x_fit)} training{validation} and {len(run.data.x_test)} test windows of "
         f"{shape}; {train.epochs} epochs; run directory {run_dir}"
     )
     return run, run_dir, train.epochs
@@ -370,7 +249,14 @@ def _train_cost(run: Run, epochs: int, initial: bool = False):
     predictions of the plots; measured on the run's own data with zero-valued answers."""
     model = run.models["qlstm"]
     cost = preview_work(model, lambda: run.test_mse("qlstm")) if initial else None
-    epoch = preview_work(model, lambda: (run.train_epoch("qlstm"), run.test_mse("qlstm")))
+
+    def one_epoch():
+        run.train_epoch("qlstm")
+        run.test_mse("qlstm")
+        if run.has_validation:
+            run.validation_mse("qlstm")
+
+    epoch = preview_work(model, one_epoch)
     total = epoch.scaled(max(epochs - run.epoch, 0))
     if cost is not None:
         total.add(cost.scaled(1))
@@ -406,13 +292,21 @@ def _report_run(run: Run, run_dir: Path) -> None:
     for name, history in run.history.items():
         final = history["test_mse"][-1] if history["test_mse"] else history["initial_test_mse"]
         train = f", train MSE {history['train_mse'][-1]:.6f}" if history["train_mse"] else ""
+        epochs = len(history["test_mse"])
+        stop = " (stopped early)" if name in run.stopped else ""
         print(
             f"{name}: test MSE {history['initial_test_mse']:.6f} (untrained) -> {final:.6f} "
-            f"after {run.epoch} epochs{train}"
+            f"after {epochs} epochs{stop}{train}"
             + (f" (means over the {horizon} steps)" if horizon > 1 else "")
         )
         if horizon > 1 and history.get("test_per_step"):
             print(format_steps(history["test_per_step"]))
+        if name in run.best:
+            best = run.best[name]
+            print(
+                f"{name}: best on validation: epoch {best.epoch}, validation MSE "
+                f"{best.validation_mse:.6f}, test MSE {best.test_mse:.6f}"
+            )
     print(f"training time {run.seconds:.1f} s")
     print(f"run directory: {run_dir}")
     print(f"  checkpoint:  {run_dir / CHECKPOINT}")

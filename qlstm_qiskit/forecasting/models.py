@@ -174,9 +174,7 @@ class Forecaster(nn.Module):
                     dtype=dtype,
                 )
             self.directions = 2 if config.bidirectional else 1
-            self.head = nn.Linear(
-                self.directions * config.hidden_size, config.horizon, dtype=dtype
-            )
+            self.head = nn.Linear(self.directions * config.hidden_size, config.horizon, dtype=dtype)
 
     @property
     def is_quantum(self) -> bool:

@@ -36,8 +36,8 @@ def save_drawing(figure, path: str | Path) -> Path:
 
 
 def plot_losses(history: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Training and test MSE per epoch of every model (log scale); epoch 0: the untrained
-    model."""
+    """Training, validation (where the run has it) and test MSE per epoch of every model (log
+    scale); epoch 0: the untrained model."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for index, (name, losses) in enumerate(history.items()):
@@ -51,6 +51,14 @@ def plot_losses(history: dict[str, dict[str, Any]], path: str | Path, title: str
             linestyle="--",
             label=f"{name} test",
         )
+        if losses.get("validation_mse"):
+            ax.plot(
+                np.arange(1, len(losses["validation_mse"]) + 1),
+                losses["validation_mse"],
+                color=color,
+                linestyle=":",
+                label=f"{name} validation",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (scaled series)")

@@ -20,6 +20,7 @@ from ..checks import check_int
 from ..circuits import CircuitSpec
 from .datasets import TRAIN_FRACTION, WINDOW, generate, load_csv_column, load_csv_columns
 from .models import ModelConfig
+from .selection import VAL_FRACTION, check_selection
 from .training import TrainConfig
 
 #: what ``model`` may be and the models each trains
@@ -51,6 +52,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 10,
     "lr": 0.01,
     "seed": 0,
+    "val_fraction": VAL_FRACTION,
+    "lr_schedule": "none",
+    "patience": None,
 }
 
 
@@ -193,11 +197,17 @@ def model_configs(
     }
 
 
-def train_config(settings: dict[str, Any], seed: int) -> TrainConfig:
-    """The optimisation settings of ``settings``, shuffling seeded by ``seed``."""
+def train_config(
+    settings: dict[str, Any], seed: int, key: Callable[[str], str] = flag
+) -> TrainConfig:
+    """The optimisation settings of ``settings``, shuffling seeded by ``seed``; the validation,
+    schedule and early-stopping settings are checked first, their errors named by ``key``."""
+    selection = {name: settings[name] for name in ("val_fraction", "lr_schedule", "patience")}
+    check_selection("", *selection.values(), key=key)
     return TrainConfig(
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
         lr=settings["lr"],
         seed=seed,
+        **selection,
     )

@@ -17,6 +17,7 @@ from .backend_specs import parse_backend_spec
 from .datasets import DATASETS, FIT_ON, MISSING
 from .models import DTYPES
 from .run_settings import MODEL_CHOICES, TRAIN_DEFAULTS
+from .schedules import LR_SCHEDULES
 
 #: the settings that take one of a few strings
 SETTING_CHOICES = {
@@ -29,6 +30,7 @@ SETTING_CHOICES = {
     "rotation": tuple(ROTATIONS),
     "entangling": ENTANGLERS,
     "measure": MEASUREMENTS,
+    "lr_schedule": LR_SCHEDULES,
 }
 #: settings whose default is None: the types they take (a None default not listed here takes
 #: any TOML value; what builds the run checks it)
@@ -39,6 +41,7 @@ OPTIONAL_TYPES = {
     "target": (str, int),
     "n_points": (int,),
     "scale_fit": (str,),
+    "patience": (int,),
 }
 
 

@@ -51,7 +51,12 @@ def sweep_cost(plan: SweepPlan, out) -> list[CostPreview]:
         model = run.models["qlstm"]
         cost = preview_work(model, lambda run=run: run.test_mse("qlstm"))  # the untrained MSE
         epoch = preview_work(
-            model, lambda run=run: (run.train_epoch("qlstm"), run.test_mse("qlstm"))
+            model,
+            lambda run=run: (
+                run.train_epoch("qlstm"),
+                run.test_mse("qlstm"),
+                run.validation_mse("qlstm") if run.has_validation else None,
+            ),
         )
         cost.add(epoch.scaled(run.train_config.epochs))
         previews.append(cost)
@@ -67,7 +72,10 @@ def sweep_cost(plan: SweepPlan, out) -> list[CostPreview]:
             backends[key] = get_backend(point.name, **options)
         model = run.models["qlstm"]
         model.set_backend(backends[key])
-        previews.append(preview_dataset(model, run.data.x_test, batch_size=BATCH_SIZE))
+        preview = preview_dataset(model, run.data.x_test, batch_size=BATCH_SIZE)
+        if run.train_config.val_fraction > 0:  # at most a 2nd pass: the best-on-validation weights
+            preview = preview.scaled(2)
+        previews.append(preview)
     grouped: dict[tuple[str, int], CostPreview] = {}
     for preview in previews:
         key = (preview.backend, preview.shots)

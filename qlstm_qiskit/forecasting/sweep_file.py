@@ -154,7 +154,7 @@ def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, 
             data_config,
             series,
             model_configs(settings, "statevector", {}, 0),
-            train_config(settings, 0),
+            train_config(settings, 0, key=lambda name: f"[train] {name}"),
         )
     except (ValueError, TypeError) as exc:  # the message names [train] keys, or the checker
         owner = str(path) if str(exc).startswith("[train]") else f"{path}: [train]"

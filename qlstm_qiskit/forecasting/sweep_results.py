@@ -1,8 +1,10 @@
 """A sweep's results: one row per finished point (its axes and metrics) in ``results.csv`` and
 ``results.json``, and the plots of :mod:`.sweep_plots`.
 
-MSEs are in the units of the [-1, 1]-scaled series (``test_mse``) and of the series itself
-(``test_mse_original_units``). ``seconds`` is the wall time of the point's evaluation, the one
+MSEs are in the units of the [-1, 1]-scaled series (``test_mse``: the last epoch's weights) and
+of the series itself (``test_mse_original_units``); ``best_epoch`` and ``best_test_mse`` are the
+best-on-validation weights' epoch and test MSE on the point's backend (empty for a training
+without validation split). ``seconds`` is the wall time of the point's evaluation, the one
 column that differs between two runs of one plan.
 """
 
@@ -33,6 +35,8 @@ COLUMNS = (
     "shots_per_circuit",
     "test_mse",
     "test_mse_original_units",
+    "best_epoch",
+    "best_test_mse",
     "test_windows",
     "epochs",
     "seconds",

@@ -5,7 +5,8 @@ that this process, a local worker process or a Ray worker runs them alike:
   ``OUT/trainings/<id>/`` (a run directory: checkpoint per epoch, resumed from it after a crash)
   and marks it finished with ``trained.json``;
 - :func:`point_task` evaluates one :class:`~.sweep_plan.Point`: the trained weights on the
-  point's backend, test MSE over the test windows, written last and atomically as
+  point's backend, test MSE over the test windows (the last epoch's weights, and beside them
+  the best-on-validation ones where the training has them), written last and atomically as
   ``OUT/points/<id>/metrics.json`` (its ``point.json`` first; a device's job ledger in
   ``ledger/``). A point is finished when its metrics file exists.
 
@@ -107,6 +108,7 @@ def train_task(
             "seed": training.seed,
             "epochs": run.epoch,
             "test_mse": (history["test_mse"] or [history["initial_test_mse"]])[-1],
+            "best": run.best["qlstm"].summary() if "qlstm" in run.best else None,
             "train_seconds": round(run.seconds, 3),
         }
         atomic_write(run_dir / TRAINED, json.dumps(summary, indent=2).encode())
@@ -128,9 +130,13 @@ def point_task(out: str, point: Point, run_dir: str, threads: int) -> dict[str, 
         run = Run.load(run_dir, backend=("statevector", {}))  # then the point's backend
         model = run.models["qlstm"]
         model.set_backend(backend)
+        best = run.best.get("qlstm")
         start = time.perf_counter()
         try:
-            mse = model.mse(run.data.x_test, run.data.y_test, BATCH_SIZE)
+            mse = best_mse = model.mse(run.data.x_test, run.data.y_test, BATCH_SIZE)
+            if best is not None and best.epoch != len(run.history["qlstm"]["test_mse"]):
+                run.use_weights("best")  # else the best weights are the last ones: no 2nd pass
+                best_mse = model.mse(run.data.x_test, run.data.y_test, BATCH_SIZE)
         finally:
             if point.device:
                 _close_devices(model)
@@ -140,6 +146,8 @@ def point_task(out: str, point: Point, run_dir: str, threads: int) -> dict[str, 
             "test_mse": mse,
             # the series was mapped onto [-1, 1] by x -> 2 (x - low) / (high - low) - 1
             "test_mse_original_units": mse * ((scaler.high - scaler.low) / 2) ** 2,
+            "best_epoch": None if best is None else best.epoch,
+            "best_test_mse": None if best is None else best_mse,
             "computes": backend.computes,
             "shots_per_circuit": backend.options().get("shots"),
             "test_windows": len(run.data.x_test),
