@@ -138,6 +138,7 @@ def test_evaluate_per_step_metrics_equal_a_direct_computation(run_dir, table, ca
     assert result["horizon"] == HORIZON
     row = result["results"][0]
     run = Run.load(run_dir)
+    run.use_weights(result["weights"])  # evaluate's default: the best-on-validation weights
     predictions = run.models["qlstm"].predict(run.data.x_test).numpy()
     scaler = run.data.scaler
     # the truth straight from the table: window i forecasts c[i + WINDOW + k]
@@ -172,6 +173,7 @@ def test_predict_writes_the_forecasts_of_each_row_in_original_units(run_dir, dat
     assert len(rows) == WINDOWS and rows[0]["index"] == str(WINDOW)
     # the model's outputs on windows scaled by hand with the training rows' ranges
     run = Run.load(run_dir)
+    run.use_weights("best")  # predict's default where the run has a validation split
     scalers = by_hand_scalers(table, SPLIT + WINDOW + HORIZON - 1)
     scaled = np.stack([scale(table[:, j], *scalers[j]) for j in range(3)], axis=1)
     x = torch.tensor(np.stack([scaled[i : i + WINDOW] for i in range(WINDOWS)]))
