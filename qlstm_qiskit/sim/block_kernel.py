@@ -45,6 +45,7 @@ class BlockKernel:
     def __init__(self, start, ops: list, signs: np.ndarray, n_qubits: int, n_inputs: int) -> None:
         self.start, self.ops = start, ops
         self.signs, self.n_qubits = signs, n_qubits
+        self.signs_t = np.ascontiguousarray(signs.T)  # (n_obs, D): BLAS-friendly products
         self.index = np.arange(n_inputs)
         self.dense_slots = {op.slot for op in ops if isinstance(op, DenseOp)}
 
@@ -73,13 +74,15 @@ class BlockKernel:
             state, kept = op.forward(state, operands, angles)
             saved.append(kept)
         probabilities = state.real * state.real + state.imag * state.imag
-        return probabilities.transpose(0, 2, 1) @ self.signs, (saved, state, angles.shape)
+        values = (self.signs_t @ probabilities).transpose(0, 2, 1)
+        return values, (saved, state, angles.shape)
 
     def backward(self, operands: list, saved: tuple, grad_values: np.ndarray):
         """Gradient ``(G, n_inputs, B)`` of the inputs from that of the values
         ``(G, B, n_obs)``, and this evaluation's piece of the operands' gradients."""
         kept, state, shape = saved
-        grad = 2 * state * (self.signs @ grad_values.transpose(0, 2, 1))  # (G, D, B)
+        weight = self.signs @ np.ascontiguousarray(2 * grad_values.transpose(0, 2, 1))
+        grad = state * weight.astype(state.dtype)  # (G, D, B); complex x real is a slow loop
         grad_angles = np.zeros(shape, dtype=self.signs.dtype)
         grad_operands: list = [None] * len(operands)
         for op, op_kept in zip(reversed(self.ops), reversed(kept[1:]), strict=True):

@@ -13,13 +13,15 @@ Per amplitude of one row (``D = 2**n`` amplitudes), the counts used are: a 2x2 c
 one qubit 14 real flops; its reverse pass (2x2 overlap, then undoing it on the state and on the
 gradient) 44; a dense ``D x D`` complex matrix ``8 D`` forward and ``16 D`` backward (input
 gradient and matrix gradient); a permutation 2 forward, 4 backward (memory traffic, counted as
-flops); the readout ``3 + 2 n_obs``.
+flops), and through torch autograd 4 times the forward; the readout ``6`` element-wise and ``4 n_obs`` in matrix products (forward and
+backward).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from .adjoint import CHUNK_AMPLITUDES
 from .layers import LocalLayer, ProductStage
 from .program import Program
 from .statevector import EXPANDED_MAX_ROWS, Stage, segment
@@ -31,7 +33,7 @@ MATMUL_FLOPS_PER_S = 1.5e10
 #: fixed cost of one NumPy call on small arrays, s
 NUMPY_CALL_S = 3e-6
 #: fixed cost of one torch operation with its autograd node (forward and backward), s
-TORCH_CALL_S = 1.2e-5
+TORCH_CALL_S = 2e-5
 #: the most memory a method may hold for one sequence; above, a method is not chosen
 MEMORY_BUDGET_BYTES = 4 * 2**30
 #: the methods :func:`estimate` knows; ``product`` and ``fused`` run in NumPy (CPU only)
@@ -69,7 +71,6 @@ class Work:
     numpy_calls: float = 0.0
     torch_calls: float = 0.0
     memory_bytes: float = 0.0
-    notes: list = field(default_factory=list)
 
     @property
     def flops(self) -> float:
@@ -159,12 +160,13 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
     state_bytes = rows * dim * workload.itemsize
     start = stages.pop(0) if stages and isinstance(stages[0], LocalLayer) else None
     counted = [census(stage) for stage in stages]
-    readout = (3 + 2 * len(program.terms)) * dim
+    readout = Work(6 * dim * total_rows, 4 * len(program.terms) * dim * total_rows)
     results = {}
 
     # fused: the block program, each weight-only segment dense or gate by gate
-    fused = Work(elementwise_flops=3 * readout * total_rows + 32 * dim * total_rows)
-    fused.numpy_calls = workload.steps * (30 + 10 * (start.n_ops if start else 0))
+    start_pieces = census(start).pieces if start else 0
+    fused = Work(readout.elementwise_flops + 16 * dim * total_rows, readout.matmul_flops)
+    fused.numpy_calls = workload.steps * (30 + 12 * start_pieces)
     fused.memory_bytes = workload.steps * state_bytes
     for segment_stages, is_input in _segments(counted):
         if is_input:
@@ -183,7 +185,7 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
     results["fused"] = fused
 
     if _product_form(start) and all(stage.kind != "input" for stage in counted):
-        product = Work(elementwise_flops=3 * readout * total_rows + 32 * dim * total_rows)
+        product = Work(readout.elementwise_flops + 16 * dim * total_rows, readout.matmul_flops)
         product.numpy_calls = 45 * workload.steps
         product.memory_bytes = 2 * workload.steps * state_bytes
         if counted and not (len(counted) == 1 and counted[0].kind == "permutation"):
@@ -195,18 +197,18 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
         results["product"] = product
 
     # torch autograd, gate by gate: every intermediate state is kept until the backward pass
-    gates = Work(elementwise_flops=(3 * readout + 12 * dim) * total_rows)
-    gates.torch_calls = workload.steps * (10 + (start.n_ops if start else 0))
+    gates = Work(readout.elementwise_flops + 16 * dim * total_rows, readout.matmul_flops)
+    gates.torch_calls = workload.steps * (10 + 4 * start_pieces)
     gates.memory_bytes = 2 * workload.steps * state_bytes
-    for stage in counted:
+    for stage in counted:  # autograd's reverse of an element-wise gate: about 3 forward passes
         forward, _backward, matmul = _layer(stage, dim)
-        _add(gates, 3 * forward * total_rows, matmul)
+        _add(gates, 4 * forward * total_rows, matmul)
         gates.torch_calls += workload.steps * (2 + 7 * stage.qubits + 3 * stage.pieces)
         gates.memory_bytes += workload.steps * state_bytes * (1 + 2 * stage.qubits)
     results["gates"] = gates
 
     # torch autograd with dense unitaries; input layers after the first as Kronecker matrices
-    dense = Work(elementwise_flops=(3 * readout + 12 * dim) * total_rows)
+    dense = Work(readout.elementwise_flops + 16 * dim * total_rows, readout.matmul_flops)
     dense.torch_calls = workload.steps * 12
     dense.memory_bytes = 2 * workload.steps * state_bytes
     for segment_stages, is_input in _segments(counted):
@@ -225,12 +227,12 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
     results["dense"] = dense
 
     # adjoint: forward, then the forward again and the walk back on two states; torch, no graph
-    adjoint = Work(elementwise_flops=3 * readout * total_rows)
+    adjoint = Work(readout.elementwise_flops, readout.matmul_flops)
     instructions = len(program.instructions)
     adjoint.torch_calls = workload.steps * (20 + 14 * instructions)
-    adjoint.memory_bytes = 4 * state_bytes * 2  # complex128 work states, one step at a time
-    for stage in [census(start)] if start else []:
-        adjoint.elementwise_flops += 3 * 14 * stage.qubits * dim * total_rows
+    # a few complex128 states of one chunk of rows (sim.adjoint.CHUNK_AMPLITUDES), step by step
+    adjoint.memory_bytes = 4 * 16 * min(rows * dim, CHUNK_AMPLITUDES)
+    adjoint.elementwise_flops += 16 * dim * total_rows  # the first layer: a product state
     for stage in counted:
         forward, backward, matmul = _layer(stage, dim)
         _add(adjoint, (2 * forward + backward) * total_rows, matmul)
