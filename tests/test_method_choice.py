@@ -5,8 +5,7 @@ import torch
 
 from qlstm_qiskit import QLSTM
 from qlstm_qiskit.circuits import CircuitSpec, gate_circuit
-from qlstm_qiskit.sim import BlockKernel, CompiledCircuit, ProductKernel, Workload, estimate
-from qlstm_qiskit.sim import costs
+from qlstm_qiskit.sim import BlockKernel, CompiledCircuit, ProductKernel, Workload, costs, estimate
 from qlstm_qiskit.sim.adjoint import AdjointBound
 from qlstm_qiskit.sim.block_kernel import BlockBound
 from qlstm_qiskit.sim.statevector import BoundCircuit
@@ -14,9 +13,7 @@ from qlstm_qiskit.sim.statevector import BoundCircuit
 
 def compiled(n_qubits, n_qlayers=1, depth=1, method="auto", **options) -> CompiledCircuit:
     gate = gate_circuit(CircuitSpec(n_qubits, n_qlayers, depth, **options))
-    return CompiledCircuit(
-        gate.circuit, gate.inputs, gate.weights, gate.observables, method=method
-    )
+    return CompiledCircuit(gate.circuit, gate.inputs, gate.weights, gate.observables, method=method)
 
 
 @pytest.mark.parametrize(
@@ -75,8 +72,12 @@ def test_a_segment_is_folded_when_the_unitary_is_cheaper():
 
 @pytest.mark.parametrize(
     "method, bound_type",
-    [("dense", BoundCircuit), ("gates", BoundCircuit), ("adjoint", AdjointBound),
-     ("fused", BlockBound)],
+    [
+        ("dense", BoundCircuit),
+        ("gates", BoundCircuit),
+        ("adjoint", AdjointBound),
+        ("fused", BlockBound),
+    ],
 )
 def test_explicit_methods_are_kept(method, bound_type):
     circuit = compiled(3, 2, 1, method=method)
@@ -93,7 +94,7 @@ def test_auto_hands_the_recurrence_the_chosen_kernel():
     weights = torch.randn(4, compiled(4, 2, 2).n_weights)
     assert isinstance(compiled(4, 2, 2).bind(weights).sequence_kernel(32, 8)[0], BlockKernel)
     bound = compiled(4, 2, 2).bind(weights.to("meta"))
-    assert bound.sequence_kernel(32, 8) is None and bound.sequence_method == "gates"
+    assert bound.sequence_kernel(32, 8) is None and bound.sequence_method == "dense"
 
 
 def test_auto_and_explicit_methods_train_the_same_model():

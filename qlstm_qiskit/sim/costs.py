@@ -13,8 +13,8 @@ Per amplitude of one row (``D = 2**n`` amplitudes), the counts used are: a 2x2 c
 one qubit 14 real flops; its reverse pass (2x2 overlap, then undoing it on the state and on the
 gradient) 44; a dense ``D x D`` complex matrix ``8 D`` forward and ``16 D`` backward (input
 gradient and matrix gradient); a permutation 2 forward, 4 backward (memory traffic, counted as
-flops), and through torch autograd 4 times the forward; the readout ``6`` element-wise and ``4 n_obs`` in matrix products (forward and
-backward).
+flops), and through torch autograd 4 times the forward; the readout ``6`` element-wise and
+``4 n_obs`` in matrix products (forward and backward).
 """
 
 from __future__ import annotations
