@@ -13,11 +13,10 @@ axis (``--n-qubits``, ``--depth``, ``--hidden``, ``--batch``, ``--seq``: the val
 empty list skips the axis) is varied alone from the base (``--base-*``). One training step is
 zero_grad + forward + MSE loss of the output against a fixed random target + backward + Adam step.
 
-The qubit sweep runs at batch ``--qubits-batch`` (default 1), not at REF's 32: above 12 qubits the
-backend switches to the adjoint method, whose step time grows about 4x per qubit pair at a fixed
-batch; at batch 32 the 18- and 20-qubit steps alone (a warm-up and a timed step each) would take
-longer than the whole benchmark should. The n_qubits rows are therefore not REF rows (the
-rendered text and the figure say so).
+The qubit sweep runs at batch ``--qubits-batch`` (default 1), not at REF's 32: the step time
+grows about 4x per qubit pair at a fixed batch; at batch 32 the 18- and 20-qubit steps alone (a
+warm-up and a timed step each) would take longer than the whole benchmark should. The n_qubits
+rows are therefore not REF rows (the rendered text and the figure say so).
 
 Method: every configuration runs in a fresh process (:mod:`fresh_process`), so its peak resident
 memory (``ru_maxrss``, read after the QLSTM steps and before ``nn.LSTM`` is built) is its own; the
@@ -26,8 +25,9 @@ step; if it took more than ``--slow`` seconds, one timed step follows; else ``--
 steps in all, then timed steps until ``--max-steps`` are timed or ``--budget`` seconds of timed
 steps have accumulated (at least one). The median is reported with the number of timed steps.
 ``torch.nn.LSTM(1, hidden)`` is timed the same way on the same batch, sequence and target in the
-same process. Each row records the simulator method the model used (``dense`` up to 6 qubits,
-``gates`` up to 12, ``adjoint`` above) and which recurrence ran: ``fused`` (the NumPy sequence
+same process. Each row records the simulator method ``auto`` chose for that workload
+(``CompiledCircuit.choose``: ``product``, ``fused``, ``dense``, ``gates`` or ``adjoint``) and
+which recurrence ran: ``fused`` (the NumPy sequence
 with a hand-written backward pass of :mod:`qlstm_qiskit.recurrence`) or ``autograd`` (the per-step
 loop).
 """
@@ -194,7 +194,7 @@ def measure_config(
         "hidden": hidden,
         "batch": batch,
         "seq": seq,
-        "method": model.cell_l0.executor.method,
+        "method": model.cell_l0.executor.choose(batch, seq),
         "recurrence": "+".join(sorted(ran)),
         "qlstm_step_s": qlstm["step_s"],
         "qlstm_steps_timed": qlstm["steps_timed"],
@@ -327,7 +327,7 @@ def render(results: dict, figures: Path) -> str:
     if "n_qubits" in axes and settings["qubits_batch"] != base["batch"]:
         lines += [
             f"The n_qubits sweep runs at batch {settings['qubits_batch']}, not "
-            f"{base['batch']}: above 12 qubits the backend uses the adjoint method, "
+            f"{base['batch']}: the step time grows about 4x per qubit pair, "
             f"and a 20-qubit step at batch {base['batch']} would take far longer than this "
             "benchmark's time budget (see the docstring of `benchmarks/bench_scaling.py`).",
             "",

@@ -11,6 +11,8 @@ Run (from the repository root, with the ``bench`` extra installed)::
 Sections, in the order of the document (each a script of this folder that can also run alone):
 
 - ``speed``    ``bench_peers.py``: REF training step against nn.LSTM, PennyLane, Aer, stock Qiskit;
+- ``configs``  ``bench_configs.py``: the training step across circuit configurations against
+               nn.LSTM and PennyLane, with each step's estimated floating-point work and rate;
 - ``scaling``  ``bench_scaling.py``: step time and peak memory against each hyperparameter;
 - ``accuracy`` ``bench_accuracy.py``: QLSTM against a classical LSTM on the paper's tasks;
 - ``noise``    ``bench_noise.py``: ``qlstm-qiskit sweep examples/noise_sweep.toml``: trained
@@ -48,6 +50,7 @@ from fresh_process import child_environment  # noqa: E402
 DOCS = HERE.parent / "docs"
 SECTIONS = {
     "speed": "bench_peers.py",
+    "configs": "bench_configs.py",
     "scaling": "bench_scaling.py",
     "accuracy": "bench_accuracy.py",
     "noise": "bench_noise.py",

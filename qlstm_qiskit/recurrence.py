@@ -7,12 +7,14 @@ them over a sequence:
 
 - :func:`autograd_sequence` evaluates the gate circuits with any bound executor, once per time
   step, in torch, and lets autograd differentiate it. It works with every backend.
-- :func:`fused_sequence` is used when the ``statevector`` backend evaluates the gate circuit as one
-  :class:`~qlstm_qiskit.sim.ProductKernel` (the default circuit among others). It runs the whole
-  sequence in NumPy inside one ``torch.autograd.Function`` whose backward pass is written by hand
-  (backpropagation through time with the LSTM's and the circuit's derivatives), and sums the
-  weight gradients of all time steps in one matrix product each. The small per-step tensors make
-  the eager autograd loop cost more in bookkeeping than in arithmetic; this removes that overhead.
+- :func:`fused_sequence` is used when the bound circuit offers a NumPy kernel for the whole
+  sequence (``bound.sequence_kernel(batch, steps)``): a :class:`~qlstm_qiskit.sim.ProductKernel`
+  (the default circuit among others) or a :class:`~qlstm_qiskit.sim.BlockKernel` (any circuit,
+  block by block). It runs the whole sequence in NumPy inside one ``torch.autograd.Function``
+  whose backward pass is written by hand (backpropagation through time with the LSTM's and the
+  circuit's derivatives), and sums the weight gradients of all time steps. The small per-step
+  tensors make the eager autograd loop cost more in bookkeeping than in arithmetic; this removes
+  that overhead.
 
 :func:`run_sequence` picks between them. Both give the same outputs and gradients (tested). The
 recurrence receives what it uses explicitly: the bound circuit, the
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from .circuits import GateCircuit
-from .sim import ProductKernel
+from .sim import BlockKernel, ProductKernel
 
 #: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
 GATES = ("input", "forget", "cell", "output")
@@ -136,23 +138,23 @@ def run_sequence(
     Returns:
         ``output (T, B, R)`` (``output[t]`` is the state after step ``t``), ``h, c``.
 
-    The fused path runs when the backend offers a product kernel, on CPU tensors, without a
+    The fused path runs when the backend offers a sequence kernel (its method choice), on CPU tensors, without a
     projection and outside ``torch.compile`` / ``torch.export`` tracing; otherwise the pure-torch
     :func:`autograd_sequence` (same results).
     """
-    product_kernel = getattr(bound, "product_kernel", None)
+    sequence_kernel = getattr(bound, "sequence_kernel", None)
     found = None
     if (
         weights.weight_hr is None  # the hand-written backward has no projection
-        and product_kernel is not None
+        and sequence_kernel is not None
         and projected.device.type == "cpu"  # NumPy: CPU only
         and not torch.compiler.is_compiling()  # NumPy cannot be traced: pure torch instead
     ):
-        found = product_kernel()
+        found = sequence_kernel(projected.shape[1], projected.shape[0])
     if found is None:
         return autograd_sequence(bound, circuit, weights, projected, h, c, reverse)
-    kernel, basis, unitary = found
-    return fused_sequence(kernel, basis, unitary, circuit, weights, projected, h, c, reverse)
+    kernel, operands = found
+    return fused_sequence(kernel, operands, circuit, weights, projected, h, c, reverse)
 
 
 def autograd_sequence(
@@ -174,9 +176,8 @@ def autograd_sequence(
 
 
 def fused_sequence(
-    kernel: ProductKernel,
-    basis: torch.Tensor,
-    unitary: torch.Tensor | None,
+    kernel: ProductKernel | BlockKernel,
+    operands: tuple[torch.Tensor | None, ...],
     circuit: GateCircuit,
     weights: CellWeights,
     projected: torch.Tensor,
@@ -187,8 +188,8 @@ def fused_sequence(
     """:func:`run_sequence` in one autograd node, computed in NumPy with a hand-written backward
     pass (CPU tensors only).
 
-    ``kernel, basis, unitary`` come from ``bound.product_kernel()``; gradients reach the circuit
-    weights through ``basis`` and ``unitary``.
+    ``kernel, operands`` come from ``bound.sequence_kernel(batch, steps)``; gradients reach the
+    circuit weights through the operand tensors (``None`` entries are skipped).
     """
     plan = _Plan(kernel, circuit, reverse, torch.is_grad_enabled())
     return _FusedSequence.apply(
@@ -199,8 +200,7 @@ def fused_sequence(
         weights.weight_hh,
         weights.weight_out,
         weights.bias_out,
-        basis,
-        unitary,
+        *operands,
     )
 
 
@@ -212,7 +212,11 @@ class _Plan:
     """What :class:`_FusedSequence` needs besides tensors."""
 
     def __init__(
-        self, kernel: ProductKernel, gate_circuit: GateCircuit, reverse: bool, grad_enabled: bool
+        self,
+        kernel: ProductKernel | BlockKernel,
+        gate_circuit: GateCircuit,
+        reverse: bool,
+        grad_enabled: bool,
     ) -> None:
         self.kernel, self.gate_circuit = kernel, gate_circuit
         self.reverse, self.grad_enabled = reverse, grad_enabled
@@ -229,7 +233,7 @@ def _array(tensor: torch.Tensor | None) -> np.ndarray | None:
 
 
 class _FusedSequence(torch.autograd.Function):
-    """Forward: the LSTM recurrence with the gate circuits as a product kernel. Backward: BPTT.
+    """Forward: the LSTM recurrence with the gate circuits as a NumPy kernel. Backward: BPTT.
 
     Per step, with ``G = 4`` gates in the order (i, f, g, o) and ``n`` qubits::
 
@@ -240,7 +244,7 @@ class _FusedSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, plan, projected, h, c, weight_hh, weight_out, bias_out, basis, unitary):
+    def forward(ctx, plan, projected, h, c, weight_hh, weight_out, bias_out, *tensors):
         kernel, gate_circuit = plan.kernel, plan.gate_circuit
         steps, batch = projected.shape[:2]
         gates = weight_out.shape[0]
@@ -248,7 +252,7 @@ class _FusedSequence(torch.autograd.Function):
         x, h, c = _array(projected), _array(h), _array(c)
         weight_hh_t, weight_out_t = _array(weight_hh).T, _array(weight_out).transpose(0, 2, 1)
         bias = None if bias_out is None else _array(bias_out)[:, None, :]
-        operands = kernel.operands(_array(basis), _array(unitary), gates)
+        operands = kernel.operands([_array(tensor) for tensor in tensors], gates)
         outputs = np.empty((steps, batch, weight_out.shape[1]), dtype=x.dtype)
         tape = []
         for t in _order(steps, plan.reverse):
@@ -262,7 +266,8 @@ class _FusedSequence(torch.autograd.Function):
             h, c = h_next, c_next
             outputs[t] = h
         ctx.plan, ctx.tape = plan, tape
-        ctx.operands, ctx.basis_circuits = operands, basis.shape[0]
+        ctx.operands = operands
+        ctx.operand_shapes = [None if tensor is None else tensor.shape for tensor in tensors]
         ctx.save_for_backward(weight_hh, weight_out)
         return torch.from_numpy(outputs), torch.from_numpy(h), torch.from_numpy(c)
 
@@ -310,7 +315,7 @@ class _FusedSequence(torch.autograd.Function):
         grad_weight_hh = np.concatenate(grad_zs).T @ np.concatenate(h_seen)
         grad_weight_out = grad_pre_all.transpose(0, 2, 1) @ np.concatenate(values_seen, 1)
         grad_bias_out = grad_pre_all.sum(1) if ctx.needs_input_grad[6] else None
-        grad_basis, grad_unitary = kernel.operand_grads(operands, pieces, ctx.basis_circuits)
+        grad_operands = kernel.operand_grads(operands, pieces, ctx.operand_shapes)
         return (
             None,
             _tensor(grad_projected),
@@ -319,8 +324,7 @@ class _FusedSequence(torch.autograd.Function):
             _tensor(grad_weight_hh),
             _tensor(grad_weight_out),
             _tensor(grad_bias_out),
-            _tensor(grad_basis),
-            _tensor(grad_unitary),
+            *(_tensor(grad) for grad in grad_operands),
         )
 
 

@@ -88,6 +88,7 @@ def test_report_renders_every_section_from_a_quick_run(quick_report, tmp_path):
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert [h.split()[1] for h in headings] == [
         "Speed",
+        "Configurations",
         "Scaling",
         "Accuracy",
         "Noise",

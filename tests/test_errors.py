@@ -148,7 +148,7 @@ def test_cell_and_backend_errors():
     with pytest.raises(
         ValueError,
         match=r"get_backend: method must be one of 'auto', "
-        r"'dense', 'gates', 'adjoint', got 'fast'",
+        r"'dense', 'gates', 'adjoint', 'fused', got 'fast'",
     ):
         get_backend("statevector", method="fast")
     with pytest.raises(

@@ -35,7 +35,7 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
         if fused:
             kernel, basis, unitary = bound.product_kernel()
             output, h, c = fused_sequence(
-                kernel, basis, unitary, circuit, cell_weights, *leaves, reverse
+                kernel, (basis, unitary), circuit, cell_weights, *leaves, reverse
             )
         else:
             output, h, c = autograd_sequence(bound, circuit, cell_weights, *leaves, reverse)
@@ -88,17 +88,17 @@ def test_fused_recurrence_passes_gradcheck():
 
     def run(projected, h0, c0, weight_q):
         kernel, basis, unitary = cell.executor.bind(weight_q.reshape(4, -1)).product_kernel()
-        return fused_sequence(
-            kernel, basis, unitary, cell.gate_circuit, cell.recurrence_weights(), projected, h0, c0
-        )
+        circuit, weights = cell.gate_circuit, cell.recurrence_weights()
+        return fused_sequence(kernel, (basis, unitary), circuit, weights, projected, h0, c0)
 
     weight_q = cell.weight_q.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(run, (projected, h0, c0, weight_q))
 
 
-def test_circuits_without_a_product_kernel_use_the_autograd_loop():
+def test_circuits_without_a_numpy_kernel_use_the_autograd_loop():
     cell = QLSTMCell(1, 2, n_qubits=2, n_qlayers=2, seed=0, dtype=torch.float64)
     assert cell.bind().product_kernel() is None  # re-uploading: inputs after a unitary
+    cell.set_backend("statevector", method="gates")  # no NumPy kernel at all
     projected = torch.randn(2, 3, 8, dtype=torch.float64)
     h = c = torch.zeros(3, 2, dtype=torch.float64)
     output, h_n, _c_n = run_sequence(

@@ -130,7 +130,7 @@ def test_compiler_errors():
     qc.ry(x, 0)
     obs = z_observables(1)
     with pytest.raises(
-        ValueError, match=r"method must be one of 'auto', 'dense', 'gates', 'adjoint'"
+        ValueError, match=r"method must be one of 'auto', 'dense', 'gates', 'adjoint', 'fused'"
     ):
         CompiledCircuit(qc, [x], [], obs, method="fast")
     with pytest.raises(ValueError, match=r"parameters x are neither inputs nor weights"):

@@ -14,8 +14,9 @@ class StatevectorBackend(QuantumBackend):
     """Exact, differentiable statevector simulation in torch, on the model's device and dtype.
 
     Args:
-        method: ``"auto"`` (dense unitaries up to 6 qubits, gate by gate up to 12, adjoint
-            above), ``"dense"``, ``"gates"`` or ``"adjoint"``; all give the same results to
+        method: ``"auto"`` (per use, the method of least estimated cost that fits in memory:
+            :func:`qlstm_qiskit.sim.choose_method`), ``"dense"``, ``"gates"``, ``"adjoint"`` or
+            ``"fused"`` (the NumPy block program, CPU only); all give the same results to
             rounding.
     """
 

@@ -4,11 +4,23 @@ The bottom layer of the package; it imports nothing of the layers above. One mod
 :mod:`.program` (the parsed circuit), :mod:`.gates` (gate maths), :mod:`.layers` and
 :mod:`.steps` (the pieces of the statevector engine), :mod:`.statevector` and :mod:`.adjoint`
 (the engines; neither imports the other), :mod:`.product_kernel` (a product-state circuit in
-NumPy with hand-written derivatives) and :mod:`.compiled` (:class:`CompiledCircuit`, which picks
-the engine).
+NumPy with hand-written derivatives), :mod:`.block_ops` and :mod:`.block_kernel` (any circuit
+block by block in NumPy, with hand-written derivatives), :mod:`.costs` (the estimated work and
+memory of each method, and the choice) and :mod:`.compiled` (:class:`CompiledCircuit`, which
+picks the engine).
 """
 
-from .compiled import DENSE_MAX_QUBITS, GATES_MAX_QUBITS, METHODS, CompiledCircuit
+from .block_kernel import BlockKernel
+from .compiled import METHODS, CompiledCircuit
+from .costs import Workload, choose_method, estimate
 from .product_kernel import ProductKernel
 
-__all__ = ["DENSE_MAX_QUBITS", "GATES_MAX_QUBITS", "METHODS", "CompiledCircuit", "ProductKernel"]
+__all__ = [
+    "METHODS",
+    "BlockKernel",
+    "CompiledCircuit",
+    "ProductKernel",
+    "Workload",
+    "choose_method",
+    "estimate",
+]

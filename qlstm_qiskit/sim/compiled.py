@@ -1,11 +1,14 @@
 """:class:`CompiledCircuit`: a parameterized Qiskit circuit compiled to batched, differentiable
 torch operations, with the engine chosen by ``method``.
 
-It parses the circuit once (:mod:`~qlstm_qiskit.sim.program`) and hands the program to one engine:
+It parses the circuit once (:mod:`~qlstm_qiskit.sim.program`) and hands the program to an engine:
 the statevector engine (:mod:`~qlstm_qiskit.sim.statevector`, methods ``dense`` and ``gates``,
-differentiated by autograd) or the adjoint engine (:mod:`~qlstm_qiskit.sim.adjoint`, memory
-independent of the number of gates). Every engine's ``bind(weights)`` returns an object whose
-``expectation(inputs)`` maps ``(G, B, n_inputs)`` to ``(G, B, n_obs)``.
+differentiated by autograd), the adjoint engine (:mod:`~qlstm_qiskit.sim.adjoint`, memory
+independent of the number of gates) or the block program (:mod:`~qlstm_qiskit.sim.block_kernel`,
+method ``fused``: NumPy with a hand-written backward pass). With ``auto`` the cost model
+(:mod:`~qlstm_qiskit.sim.costs`) picks one per use. Every engine's ``bind(weights)`` returns an
+object whose ``expectation(inputs)`` maps ``(G, B, n_inputs)`` to ``(G, B, n_obs)``; those with a
+NumPy kernel for whole sequences also have ``sequence_kernel(batch, steps)``.
 """
 
 from __future__ import annotations
@@ -19,14 +22,12 @@ from qiskit.quantum_info import SparsePauliOp
 
 from ..checks import check_choice
 from .adjoint import AdjointBound, AdjointProgram
+from .block_kernel import BlockBound, BlockProgram
+from .costs import Workload, choose_method
 from .program import parse_program
 from .statevector import BoundCircuit, StatevectorProgram
 
-METHODS = ("auto", "dense", "gates", "adjoint")
-#: ``auto`` picks ``dense`` up to this many qubits, ``gates`` up to ``GATES_MAX_QUBITS`` and
-#: ``adjoint`` above.
-DENSE_MAX_QUBITS = 6
-GATES_MAX_QUBITS = 12
+METHODS = ("auto", "dense", "gates", "adjoint", "fused")
 
 
 class CompiledCircuit:
@@ -39,8 +40,11 @@ class CompiledCircuit:
         weights: the circuit's weight parameters, in the order of the ``weights`` tensor's last
             axis.
         observables: diagonal (I/Z) observables; the result has one value per observable.
-        method: ``"dense"``, ``"gates"``, ``"adjoint"`` or ``"auto"`` (dense up to
-            ``DENSE_MAX_QUBITS`` qubits, gates up to ``GATES_MAX_QUBITS``, adjoint above).
+        method: ``"dense"``, ``"gates"``, ``"adjoint"``, ``"fused"`` (the NumPy block program of
+            :mod:`~qlstm_qiskit.sim.block_kernel`, CPU only) or ``"auto"``: per use, the method
+            of least estimated time whose memory fits (:func:`~qlstm_qiskit.sim.costs.
+            choose_method`, for the circuits, batch and time steps of that use; no qubit
+            cutoffs).
     """
 
     def __init__(
@@ -52,33 +56,89 @@ class CompiledCircuit:
         method: str = "auto",
     ) -> None:
         check_choice("CompiledCircuit", "method", method, METHODS)
-        self.n_qubits = n = circuit.num_qubits
+        self.n_qubits = circuit.num_qubits
         self.n_inputs, self.n_weights = len(inputs), len(weights)
-        if method == "auto":
-            method = (
-                "dense"
-                if n <= DENSE_MAX_QUBITS
-                else "gates"
-                if n <= GATES_MAX_QUBITS
-                else "adjoint"
-            )
         self.method = method
-        program = parse_program(circuit, inputs, weights, observables)
-        self.engine = (
-            AdjointProgram(program)
-            if method == "adjoint"
-            else StatevectorProgram(program, dense=method == "dense")
-        )
+        self.program = parse_program(circuit, inputs, weights, observables)
+        self._engines: dict = {}
 
-    def bind(self, weights: torch.Tensor) -> BoundCircuit | AdjointBound:
+    def engine(self, method: str):
+        """The engine of an explicit ``method`` (built on first use)."""
+        if method not in self._engines:
+            if method == "adjoint":
+                self._engines[method] = AdjointProgram(self.program)
+            elif method == "fused":
+                self._engines[method] = BlockProgram(self.program)
+            else:
+                self._engines[method] = StatevectorProgram(self.program, dense=method == "dense")
+        return self._engines[method]
+
+    def choose(
+        self, batch: int, steps: int = 1, circuits: int = 4, dtype=torch.float32, device="cpu"
+    ) -> str:
+        """The method that runs ``steps`` time steps of ``batch`` rows of ``circuits`` weight
+        sets: the explicit one, or for ``auto`` the cost model's choice, one of ``product``
+        (the dense engine's product kernel), ``fused``, ``dense``, ``gates``, ``adjoint``."""
+        if self.method != "auto":
+            return self.method
+        itemsize = 16 if dtype == torch.float64 else 8
+        workload = Workload(circuits, batch, steps, itemsize)
+        return choose_method(self.program, workload, cpu=torch.device(device).type == "cpu")
+
+    def bind(self, weights: torch.Tensor) -> BoundCircuit | AdjointBound | BlockBound | AutoBound:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
             raise ValueError(
                 f"CompiledCircuit.bind: weights must have shape (G, {self.n_weights}),"
                 f" got {tuple(weights.shape)}"
             )
-        return self.engine.bind(weights)
+        if self.method == "auto":
+            return AutoBound(self, weights)
+        return self.engine(self.method).bind(weights)
 
     def expectation(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``(G, B, n_inputs)`` inputs, ``(G, n_weights)`` weights -> ``(G, B, n_obs)``."""
         return self.bind(weights).expectation(inputs)
+
+
+class AutoBound:
+    """Weights bound for ``method="auto"``: each use asks :meth:`CompiledCircuit.choose` and
+    binds that method's engine (once). A sequence that no NumPy kernel runs remembers its
+    choice, so that its per-step evaluations use the method chosen for the whole sequence."""
+
+    def __init__(self, compiled: CompiledCircuit, weights: torch.Tensor) -> None:
+        self.compiled, self.weights = compiled, weights
+        self.n_circuits = weights.shape[0]
+        self.sequence_method: str | None = None
+        self._bound: dict = {}
+
+    def bound(self, method: str):
+        """This method's bound engine (``product`` is the dense engine's)."""
+        method = "dense" if method == "product" else method
+        if method not in self._bound:
+            self._bound[method] = self.compiled.engine(method).bind(self.weights)
+        return self._bound[method]
+
+    def choose(self, batch: int, steps: int) -> str:
+        return self.compiled.choose(
+            batch, steps, self.n_circuits, self.weights.dtype, self.weights.device
+        )
+
+    def sequence_kernel(self, batch: int, steps: int):
+        """The NumPy kernel that runs a whole sequence, if the chosen method has one."""
+        method = self.choose(batch, steps)
+        found = None
+        if method in ("product", "fused"):
+            found = self.bound(method).sequence_kernel(batch, steps)
+        if found is None:
+            self.sequence_method = "dense" if method == "product" else method
+        return found
+
+    def product_kernel(self):
+        """The dense engine's product kernel (see :meth:`BoundCircuit.product_kernel`)."""
+        return self.bound("dense").product_kernel()
+
+    def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(G, B, n_inputs)`` -> ``(G, B, n_obs)`` with the chosen method."""
+        method = self.sequence_method or self.choose(inputs.shape[1], 1)
+        return self.bound(method).expectation(inputs)

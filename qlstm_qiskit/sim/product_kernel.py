@@ -104,9 +104,10 @@ class ProductKernel:
         # (cos(x/2), sin(x/2)) = cos(x/2 - (0, pi/2))
         self._offsets = np.array([[0.0], [-np.pi / 2]], dtype=signs.dtype)
 
-    def operands(self, basis: np.ndarray, unitary: np.ndarray | None, circuits: int) -> tuple:
-        """The weight-dependent operands of one sequence from the basis vectors
+    def operands(self, arrays: Sequence, circuits: int) -> tuple:
+        """The weight-dependent operands of one sequence from ``arrays``: the basis vectors
         ``(G | 1, n, 2**m, 2)`` (qubit order) and the unitary ``(G, D, D)`` or ``None``."""
+        basis, unitary = arrays
         basis = np.broadcast_to(basis[:, ::-1], (circuits, *basis.shape[1:]))  # Kronecker order
         transposed = None if unitary is None else unitary.transpose(0, 2, 1)
         return basis, np.ascontiguousarray(basis.transpose(0, 1, 3, 2)), unitary, transposed
@@ -173,11 +174,12 @@ class ProductKernel:
 
     @staticmethod
     def operand_grads(
-        operands: tuple, pieces: Sequence[tuple], basis_circuits: int
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Gradients of the basis vectors ``(basis_circuits, n, 2**m, 2)`` (qubit order) and of
-        the unitary (``None`` without one), each summed over all :meth:`backward` pieces in one
-        matrix product."""
+        operands: tuple, pieces: Sequence[tuple], shapes: Sequence
+    ) -> list[np.ndarray | None]:
+        """Gradients of the basis vectors ``(basis_circuits, n, 2**m, 2)`` (qubit order; the
+        shape of the basis tensor is ``shapes[0]``) and of the unitary (``None`` without one),
+        each summed over all :meth:`backward` pieces in one matrix product."""
+        basis_circuits = shapes[0][0]
         weights, grad_qubits, psis, grad_states = zip(*pieces, strict=True)
         # u = E^T w: dE[i, j] = sum_b w[i, b] g_u[j, b]
         grad_basis = np.concatenate(weights, -1) @ np.concatenate(grad_qubits, -1).transpose(
@@ -191,4 +193,4 @@ class ProductKernel:
             grad_unitary = np.concatenate(psis, -1).conj() @ np.concatenate(
                 grad_states, -1
             ).transpose(0, 2, 1)
-        return grad_basis, grad_unitary
+        return [grad_basis, grad_unitary]

@@ -237,6 +237,12 @@ class BoundCircuit:
         )
         return kernel, start.basis, unitary
 
+    def sequence_kernel(self, batch: int, steps: int) -> tuple[ProductKernel, tuple] | None:
+        """``(kernel, (basis, unitary))`` of :meth:`product_kernel` for the recurrence, else
+        ``None`` (``batch`` and ``steps`` do not change it)."""
+        found = self.product_kernel()
+        return None if found is None else (found[0], found[1:])
+
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(G, B, n_obs)`` for inputs ``(G, B, n_inputs)``."""
         check_inputs(
