@@ -13,8 +13,9 @@ from torch import nn
 
 from .backends import QuantumBackend, resolve_backend
 from .cell import QLSTMCell, check_dtype, check_tensor, describe, shots_option
-from .checks import check_bool, check_fraction, check_int, check_seed
+from .checks import check_bool, check_choice, check_fraction, check_int, check_seed
 from .circuits import CircuitSpec
+from .variants import CELLS
 
 
 class QLSTM(nn.Module):
@@ -36,6 +37,13 @@ class QLSTM(nn.Module):
         inversward: read the sequence in inverse order: a reverse-time pass whose ``output[t]``
             still belongs to ``input[t]``; ``h_n`` is then the state after ``input[0]``. With
             ``bidirectional`` the two passes swap directions.
+        cell: ``"lstm"`` (four VQCs, the default) or ``"chen"``: Chen et al. 2020's six VQCs,
+            ``m_t = sigma(o) * tanh(c_t)``, ``h_t = VQC5(m_t)`` the recurrent state and
+            ``y_t = VQC6(m_t)`` the output. With ``"chen"``, ``output[t]`` is ``y_t`` and
+            ``h_n`` is ``h_t``: ``output[-1] != h_n``; the next layer reads ``y``. It runs on
+            the autograd path, and a primitive backend makes 2 primitive calls per time step.
+        input_scaling: a trainable scale per gate and qubit of the encoded angles,
+            ``angle = s * enc(z)`` (parameter ``input_scale``, initialised to ones).
         n_qubits, n_qlayers, depth, encoding, rotation, entangling, measure: the gate circuit (see
             :class:`QLSTMCell` and :mod:`qlstm_qiskit.circuits`); all layers share its layout.
         backend: a name from :func:`qlstm_qiskit.list_backends` or a backend object.
@@ -54,7 +62,9 @@ class QLSTM(nn.Module):
 
     Parameters: ``cell_l{k}`` (and ``cell_l{k}_reverse``) for layer ``k``, each a
     :class:`QLSTMCell` with ``weight_ih, weight_hh, bias_in, weight_q, weight_out, bias_out``
-    (layer 0: ``input_size`` inputs; later layers ``D * hidden_size``).
+    (layer 0: ``input_size`` inputs; later layers ``D * hidden_size``), plus ``input_scale``
+    with ``input_scaling`` and the maps' ``*_map`` parameters with ``cell="chen"`` (the table in
+    :class:`QLSTMCell`), e.g. ``cell_l0.weight_q_map``.
     """
 
     def __init__(
@@ -68,6 +78,8 @@ class QLSTM(nn.Module):
         bidirectional: bool = False,
         *,
         inversward: bool = False,
+        cell: str = "lstm",
+        input_scaling: bool = False,
         n_qubits: int = 4,
         n_qlayers: int = 1,
         depth: int = 1,
@@ -91,6 +103,8 @@ class QLSTM(nn.Module):
         self.dropout = check_fraction(owner, "dropout", dropout)
         self.bidirectional = check_bool(owner, "bidirectional", bidirectional)
         self.inversward = check_bool(owner, "inversward", inversward)
+        self.cell = check_choice(owner, "cell", cell, CELLS)
+        self.input_scaling = check_bool(owner, "input_scaling", input_scaling)
         self.spec = CircuitSpec.checked(
             owner,
             n_qubits=n_qubits,
@@ -132,6 +146,8 @@ class QLSTM(nn.Module):
                     layer_input,
                     hidden_size,
                     bias,
+                    cell=self.cell,
+                    input_scaling=self.input_scaling,
                     backend=self.backend,
                     device=device,
                     dtype=dtype,
@@ -153,11 +169,13 @@ class QLSTM(nn.Module):
             cell.reset_parameters(generator)
 
     def circuits(self) -> dict[str, QuantumCircuit]:
-        """The four gate circuits by name; all cells share them (each binds its own weights)."""
+        """The gate circuits by name (four; six with ``cell="chen"``, see
+        :meth:`QLSTMCell.circuits`); all cells share them (each binds its own weights)."""
         return self.cells()[0].circuits()
 
     def draw(self, gate: str = "input", **kwargs: Any):
-        """Draw one gate circuit (``QuantumCircuit.draw`` arguments; default ``output="text"``)."""
+        """Draw one circuit of :meth:`circuits` by name (``QuantumCircuit.draw`` arguments;
+        default ``output="text"``)."""
         return self.cells()[0].draw(gate, **kwargs)
 
     def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTM:
@@ -248,6 +266,8 @@ class QLSTM(nn.Module):
             "dropout": (self.dropout, 0.0),
             "bidirectional": (self.bidirectional, False),
             "inversward": (self.inversward, False),
+            "cell": (self.cell, "lstm"),
+            "input_scaling": (self.input_scaling, False),
         }
         return describe(
             self, {"input_size": self.input_size, "hidden_size": self.hidden_size}, keywords

@@ -15,7 +15,7 @@ LAYERS = {
     "foundation": ["checks", "files", "locks"],
     "sim": ["sim"],
     "backends": ["backends"],
-    "model": ["__init__", "circuits", "recurrence", "cell", "qlstm"],
+    "model": ["__init__", "circuits", "recurrence", "variants", "cell", "qlstm"],
     "forecasting": ["forecasting"],
     "cli": ["cli", "__main__"],
 }

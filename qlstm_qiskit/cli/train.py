@@ -24,6 +24,7 @@ from ..forecasting.run_settings import (
 )
 from ..forecasting.training import CHECKPOINT, Run
 from ..locks import hold
+from ..variants import CELLS
 from .device_flags import (
     add_device_flags,
     closing_devices,
@@ -111,6 +112,18 @@ def add_train(commands) -> None:
         "--num-layers", type=int, metavar="N", help=f"stacked layers {_default('num_layers')}"
     )
     add_circuit_flags(model, with_defaults=False)
+    model.add_argument(
+        "--cell",
+        choices=CELLS,
+        help="lstm: four VQCs (the gates); chen: six, Chen et al. 2020's cell (two more VQCs map "
+        f"sigma(o) tanh(c) to the state and the output) {_default('cell')}",
+    )
+    model.add_argument(
+        "--input-scaling",
+        action="store_true",
+        default=None,
+        help="a trainable scale per gate and qubit of the encoded angles (default: off)",
+    )
     model.add_argument(
         "--backend",
         metavar="SPEC",
@@ -229,7 +242,7 @@ def _new_run(
     if args.run_dir:
         check_output_dir(Path(args.run_dir), "--run-dir")
     settings = {**TRAIN_DEFAULTS, **given}
-    quantum_flags = sorted(set(given) & {"backend", *CIRCUIT_FIELDS})
+    quantum_flags = sorted(set(given) & {"backend", "cell", "input_scaling", *CIRCUIT_FIELDS})
     if settings["model"] == "lstm" and quantum_flags:
         flags = ", ".join("--" + name.replace("_", "-") for name in quantum_flags)
         raise CommandError(

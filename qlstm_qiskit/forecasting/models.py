@@ -18,7 +18,14 @@ from .inference import predict_dataset
 
 MODEL_KINDS = ("qlstm", "lstm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_QUANTUM_FIELDS = ("circuit", "backend", "backend_options", "backend_profile")
+_QUANTUM_FIELDS = (
+    "circuit",
+    "cell",
+    "input_scaling",
+    "backend",
+    "backend_options",
+    "backend_profile",
+)
 _CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
 
 
@@ -27,7 +34,9 @@ class ModelConfig:
     """What builds a :class:`Forecaster`: plain data, stored in checkpoints.
 
     ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
-    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM; ``backend_profile`` is
+    backend fields); ``circuit`` is the gate-circuit layout of the QLSTM, ``cell`` and
+    ``input_scaling`` its cell variant (:class:`~qlstm_qiskit.QLSTM`'s options of those names;
+    checkpoints older than them load with the defaults); ``backend_profile`` is
     the profile ``backend`` resolved to when the run was created
     (:func:`qlstm_qiskit.backends.backend_profile`: its file and content hash; ``None`` in
     checkpoints older than it), which :meth:`with_backend_profile` fills and
@@ -38,6 +47,8 @@ class ModelConfig:
     hidden_size: int = 5
     num_layers: int = 1
     circuit: CircuitSpec = field(default_factory=CircuitSpec)
+    cell: str = "lstm"
+    input_scaling: bool = False
     backend: str = "statevector"
     backend_options: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float64"
@@ -137,6 +148,8 @@ class Forecaster(nn.Module):
                     backend=get_backend(config.backend, **config.backend_options),
                     seed=config.seed,
                     dtype=dtype,
+                    cell=config.cell,
+                    input_scaling=config.input_scaling,
                     **asdict(config.circuit),
                 )
             else:

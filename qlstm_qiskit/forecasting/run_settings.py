@@ -39,6 +39,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "hidden_size": 5,
     "num_layers": 1,
     **asdict(CircuitSpec()),
+    "cell": "lstm",  # the cell variant (QLSTM's cell= and input_scaling=)
+    "input_scaling": False,
     "backend": "statevector",
     "dtype": "float64",
     "epochs": 100,
@@ -98,6 +100,8 @@ def model_configs(
             hidden_size=settings["hidden_size"],
             num_layers=settings["num_layers"],
             circuit=circuit,
+            cell=settings["cell"],
+            input_scaling=settings["input_scaling"],
             backend=backend,
             backend_options=options,
             dtype=settings["dtype"],

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..checks import MAX_SEED, check_table
 from ..circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS
+from ..variants import CELLS
 from .backend_specs import parse_backend_spec
 from .datasets import DATASETS, FIT_ON, MISSING
 from .models import DTYPES
@@ -61,6 +62,7 @@ _CHOICES = {
     "rotation": tuple(ROTATIONS),
     "entangling": ENTANGLERS,
     "measure": MEASUREMENTS,
+    "cell": CELLS,
 }
 #: settings whose default is None: the types they take
 _OPTIONAL_TYPES = {"csv": (str,), "column": (str, int), "n_points": (int,)}
@@ -162,7 +164,7 @@ def _train_settings(path: Path, table: Any) -> tuple[dict[str, Any], tuple[str, 
         types = _OPTIONAL_TYPES.get(key) or (
             (int, float) if isinstance(default, float) else (type(default),)
         )
-        if isinstance(value, bool) or not isinstance(value, types):
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, types):
             expected = " or ".join(t.__name__ for t in types)
             raise TypeError(
                 f"{path}: [train] {key} must be {expected}, got {type(value).__name__} {value!r}"
