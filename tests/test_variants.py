@@ -15,6 +15,7 @@ from qlstm_qiskit.backends.devices import preview
 from qlstm_qiskit.circuits import CircuitSpec, GateCircuit, entangler_pairs, gate_circuit
 from qlstm_qiskit.cli import main
 from qlstm_qiskit.forecasting.models import Forecaster, ModelConfig
+from qlstm_qiskit.forecasting.sweep_file import read_experiment
 from qlstm_qiskit.sim import CompiledCircuit
 
 F64 = torch.float64
@@ -426,3 +427,44 @@ def test_train_flags_build_the_variant(tmp_path, capsys, monkeypatch):
     assert config["circuit"]["entangling"] == "strong"
     assert main(["train", "--model", "lstm", "--cell", "chen"]) == 1
     assert "--cell would be ignored" in capsys.readouterr().err
+
+
+SWEEP_TRAIN = """
+[train]
+dataset = "sine"
+n_points = 12
+window = 3
+hidden_size = 2
+n_qubits = 2
+epochs = 1
+{extra}
+[sweep]
+backends = ["statevector"]
+"""
+
+
+def test_a_sweep_train_table_takes_the_variant_keys(tmp_path):
+    path = tmp_path / "experiment.toml"
+    extra = 'cell = "chen"\ninput_scaling = true\nentangling = "strong"'
+    path.write_text(SWEEP_TRAIN.format(extra=extra))
+    settings = read_experiment(path).train
+    assert (settings["cell"], settings["input_scaling"], settings["entangling"]) == (
+        "chen",
+        True,
+        "strong",
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, error, match",
+    [
+        ('cell = "gru"', ValueError, r"\[train\] cell must be one of 'lstm', 'chen', got 'gru'"),
+        ("input_scaling = 1", TypeError, r"\[train\] input_scaling must be bool, got int 1"),
+        ("depth = true", TypeError, r"\[train\] depth must be int, got bool True"),
+    ],
+)
+def test_a_bad_variant_key_in_a_sweep_file_is_named(tmp_path, extra, error, match):
+    path = tmp_path / "experiment.toml"
+    path.write_text(SWEEP_TRAIN.format(extra=extra))
+    with pytest.raises(error, match=match):
+        read_experiment(path)
