@@ -1,5 +1,5 @@
-"""``QLSTMCell``: one quantum LSTM step and its parameters; the input checks and ``extra_repr``
-text shared with ``QLSTM``."""
+"""``QLSTMCell``: one quantum LSTM step and its parameters (its argument checks and
+``extra_repr`` text: :mod:`qlstm_qiskit.cell_checks`)."""
 
 from __future__ import annotations
 
@@ -13,55 +13,28 @@ from qiskit.exceptions import QiskitError
 from torch import nn
 
 from .backends import QuantumBackend, resolve_backend
-from .checks import check_bool, check_int, check_seed
+from .cell_checks import (
+    check_dtype,
+    check_proj_size,
+    check_tensor,
+    check_weight_hr,
+    describe,
+    shots_option,
+)
+from .checks import check_bool, check_choice, check_int, check_seed
 from .circuits import CircuitSpec, gate_circuit
 from .packed import packed_sequence
-from .recurrence import GATES, CellWeights, autograd_step, run_sequence
-
-_FLOAT_DTYPES = (torch.float32, torch.float64)
-
-
-def check_dtype(owner: str, dtype: torch.dtype | None) -> torch.dtype:
-    """Resolve ``dtype`` (``None``: torch's default) and require float32 or float64."""
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{owner}: dtype must be torch.float32 or torch.float64, got {dtype}")
-    return dtype
-
-
-def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tuple[int, ...]):
-    """Require a tensor of ``dtype`` with one of the numbers of dimensions ``dims``.
-
-    Only metadata is checked (type, dtype, dimensions), never the values: reading them would
-    synchronise with the device on every call and stop ``torch.export``. NaN propagates, as in
-    ``torch.nn.LSTM``; data is checked where it enters (the CSV readers)."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{owner}: {name} must be a torch.Tensor, got {type(value).__name__}")
-    if value.dtype != dtype:
-        raise TypeError(
-            f"{owner}: {name} must have dtype {dtype} (the model's dtype), got {value.dtype}"
-        )
-    if value.dim() not in dims:
-        expected = " or ".join(map(str, dims))
-        raise ValueError(
-            f"{owner}: {name} must have {expected} dimensions, got shape {tuple(value.shape)}"
-        )
-
-
-def check_proj_size(owner: str, proj_size: Any, hidden_size: int) -> int:
-    """``torch.nn.LSTM``'s rule: ``0 <= proj_size < hidden_size``."""
-    check_int(owner, "proj_size", proj_size, 0)
-    if proj_size >= hidden_size:
-        raise ValueError(
-            f"{owner}: proj_size must be in the range 0..{hidden_size - 1} (smaller than "
-            f"hidden_size={hidden_size}), got {proj_size}"
-        )
-    return proj_size
-
-
-def shots_option(owner: str, shots: Any) -> dict[str, int]:
-    """The backend options of a model's ``shots`` argument (none for ``None``)."""
-    return {} if shots is None else {"shots": check_int(owner, "shots", shots, 1)}
+from .recurrence import (
+    GATES,
+    MAPS,
+    CellWeights,
+    MapWeights,
+    autograd_step,
+    chen_sequence,
+    chen_step,
+    run_sequence,
+)
+from .variants import CELLS, add_variant_parameters, normal_, reset_variant_parameters, uniform_
 
 
 class QLSTMCell(nn.Module):
@@ -71,22 +44,45 @@ class QLSTMCell(nn.Module):
 
     .. math::
         z_t &= W_{hh} h_{t-1} + W_{ih} x_t + b_{in} \quad (4 \cdot n\_qubits \text{ features})\\
-        q_k &= \langle Z \rangle(\mathrm{VQC}(\mathrm{enc}(z_{t,k}); \theta_k)),\quad
+        q_k &= \langle Z \rangle(\mathrm{VQC}(s_k \odot \mathrm{enc}(z_{t,k}); \theta_k)),\quad
                k \in (i, f, g, o) \\
         i, f, g, o &= W_{out,k} q_k + b_{out,k} \\
         c_t &= \sigma(f) \odot c_{t-1} + \sigma(i) \odot \tanh(g), \qquad
         h_t = \sigma(o) \odot \tanh(c_t)
 
+    with ``s_k = 1`` unless ``input_scaling=True`` (then ``s_k = input_scale[k]``, one trainable
+    scale per qubit multiplying every angle of that qubit after the encoding nonlinearity, so that
+    the projection in front of the circuit cannot absorb it; initialised to ones).
+
+    With ``cell="chen"`` (Chen et al. 2020, six VQCs) the last line becomes
+
+    .. math::
+        m_t &= \sigma(o) \odot \tanh(c_t), \qquad
+        h_t = \mathrm{VQC}_5(m_t), \qquad y_t = \mathrm{VQC}_6(m_t) \\
+        \mathrm{VQC}_k(m) &= W_{out,k} \langle Z \rangle(\mathrm{VQC}(s_k \odot
+              \mathrm{enc}(W_{in,k} m + b_{in,k}); \theta_k)) + b_{out,k}, \quad k \in (5, 6)
+
+    VQC5 (circuit ``"state"``) and VQC6 (``"output_map"``) have the gates' circuit layout, each its
+    own projections and circuit weights. ``h_t`` is the recurrent state and ``y_t`` the cell's
+    output: :meth:`forward` returns ``(h_t, c_t)`` like ``nn.LSTMCell``;
+    :meth:`forward_with_output` returns ``y_t, (h_t, c_t)`` (``y_t = h_t`` for ``cell="lstm"``).
+    The chen cell runs on the autograd path (the fused NumPy path serves the default cell) and a
+    primitive backend makes 2 primitive calls per time step (VQC5 and VQC6 read ``c_t``).
+
     Args:
         input_size: features in the input ``x``.
         hidden_size: features in the hidden state ``h``.
-        bias: if ``False``, no ``bias_in`` and ``bias_out``.
+        bias: if ``False``, no ``bias_in`` and ``bias_out`` (nor their ``_map`` twins).
+        cell: ``"lstm"`` (four VQCs, the default) or ``"chen"`` (six VQCs, see above).
+        input_scaling: a trainable per-gate, per-qubit scale of the encoded angles
+            (``input_scale``).
         n_qubits: qubits of each gate circuit (1..25); the projection feeds one feature per qubit.
         n_qlayers: data re-uploading blocks (1..5).
         depth: variational layers per block (1..30).
         encoding: ``"arctan"`` (H, RY(arctan z), RZ(arctan z^2)) or ``"angle"`` (RY(z)).
         rotation: trainable rotation per qubit: ``"rot"`` (RZ RY RZ), ``"rx"``, ``"ry"``, ``"rz"``.
-        entangling: ``"ring"``, ``"linear"`` or ``"none"`` (CNOTs).
+        entangling: CNOTs ``"ring"``, ``"linear"``, ``"none"`` or ``"strong"`` (strongly
+            entangling: range ``(l mod (n_qubits - 1)) + 1`` in variational layer ``l``).
         measure: readout Pauli ``"Z"``, ``"X"`` or ``"Y"`` on every qubit.
         backend: a backend name (see :func:`qlstm_qiskit.list_backends`) or a backend object
             (:func:`qlstm_qiskit.get_backend` with options).
@@ -106,11 +102,29 @@ class QLSTMCell(nn.Module):
     ``hidden_size``; omitted states are zeros.
     Outputs: ``(h_1, c_1)`` of the states' shapes.
 
-    Parameters (``G = 4`` gates in the order input, forget, cell, output):
-        weight_ih ``(G * n_qubits, input_size)``, weight_hh ``(G * n_qubits, R)``,
-        bias_in ``(G * n_qubits)``, weight_q ``(G, n_qlayers, depth, n_qubits, rotations)`` — the
-        circuit weights (:meth:`circuits` shows where each sits), weight_out
-        ``(G, hidden_size, n_qubits)``, bias_out ``(G, hidden_size)``.
+    Parameters (``state_dict`` names; ``G = 4`` gates in the order input, forget, cell, output;
+    ``M = 2`` maps in the order state, output_map; ``r`` rotations per qubit; ``R`` as above):
+
+    ===============  ========================================  ====================================
+    name             shape                                     present
+    ===============  ========================================  ====================================
+    weight_ih        ``(G * n_qubits, input_size)``            always
+    weight_hh        ``(G * n_qubits, R)``                     always
+    bias_in          ``(G * n_qubits)``                        ``bias``
+    weight_q         ``(G, n_qlayers, depth, n_qubits, r)``    always (circuit weights)
+    weight_out       ``(G, hidden_size, n_qubits)``            always
+    bias_out         ``(G, hidden_size)``                      ``bias``
+    input_scale      ``(G, n_qubits)``                         ``input_scaling``
+    weight_in_map    ``(M * n_qubits, hidden_size)``           ``cell="chen"``
+    bias_in_map      ``(M * n_qubits)``                        ``cell="chen"`` and ``bias``
+    weight_q_map     ``(M, n_qlayers, depth, n_qubits, r)``    ``cell="chen"``
+    weight_out_map   ``(M, hidden_size, n_qubits)``            ``cell="chen"``
+    bias_out_map     ``(M, hidden_size)``                      ``cell="chen"`` and ``bias``
+    input_scale_map  ``(M, n_qubits)``                         ``cell="chen"`` and ``input_scaling``
+    ===============  ========================================  ====================================
+
+    :meth:`circuits` shows where each circuit weight sits. The default cell's ``state_dict`` is
+    unchanged by the variants: a model saved before them loads and gives the same outputs.
     """
 
     def __init__(
@@ -119,6 +133,8 @@ class QLSTMCell(nn.Module):
         hidden_size: int,
         bias: bool = True,
         *,
+        cell: str = "lstm",
+        input_scaling: bool = False,
         n_qubits: int = 4,
         n_qlayers: int = 1,
         depth: int = 1,
@@ -141,6 +157,13 @@ class QLSTMCell(nn.Module):
         #: features of the recurrent state ``h``: ``proj_size`` if non-zero, else ``hidden_size``
         self.state_size = proj_size or hidden_size
         self.bias = check_bool(_owner, "bias", bias)
+        self.cell = check_choice(_owner, "cell", cell, CELLS)
+        self.input_scaling = check_bool(_owner, "input_scaling", input_scaling)
+        if self.cell == "chen" and self.proj_size:
+            raise ValueError(
+                f"{_owner}: proj_size must be 0 with cell='chen' (the chen cell maps sigma(o) "
+                f"tanh(c) to h_t with a VQC, not with weight_hr), got {proj_size}"
+            )
         self.spec = CircuitSpec.checked(
             _owner,
             n_qubits=n_qubits,
@@ -163,6 +186,7 @@ class QLSTMCell(nn.Module):
         self.bias_out = (
             nn.Parameter(torch.empty(len(GATES), hidden_size, **factory)) if bias else None
         )
+        add_variant_parameters(self, factory)  # input_scale and the chen maps (or None)
         self.gate_circuit = gate_circuit(self.spec)  # the layout the four gates share
         #: the gate circuit compiled for :attr:`backend` (``bind(weights)`` per sequence)
         self.executor = self.compile_for(self.backend, _owner)
@@ -170,39 +194,40 @@ class QLSTMCell(nn.Module):
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Projections ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` like ``nn.Linear``; circuit weights
-        ``0.01 * N(0, 1)`` like Chen et al. ``generator``: defaults to one seeded with ``seed``."""
+        ``0.01 * N(0, 1)`` like Chen et al.; input scales ones (an untrained scaled cell equals the
+        unscaled one). ``generator``: defaults to one seeded with ``seed``. The chen cell's maps
+        draw after the gates, so its gates start as those of an ``"lstm"`` cell of the same seed
+        (:func:`~qlstm_qiskit.variants.reset_variant_parameters`)."""
         if generator is None and self.seed is not None:
             generator = torch.Generator().manual_seed(self.seed)
         bound_in = 1 / math.sqrt(self.input_size + self.state_size)
         bound_out = 1 / math.sqrt(self.spec.n_qubits)
         with torch.no_grad():
-            for param, bound in (
-                (self.weight_ih, bound_in),
-                (self.weight_hh, bound_in),
-                (self.bias_in, bound_in),
-                (self.weight_out, bound_out),
-                (self.bias_out, bound_out),
-            ):
-                if param is not None:
-                    values = torch.rand(param.shape, generator=generator, dtype=param.dtype)
-                    param.copy_((2 * values - 1) * bound)
-            self.weight_q.copy_(
-                0.01
-                * torch.randn(self.weight_q.shape, generator=generator, dtype=self.weight_q.dtype)
-            )
+            uniform_(generator, (self.weight_ih, self.weight_hh, self.bias_in), bound_in)
+            uniform_(generator, (self.weight_out, self.bias_out), bound_out)
+            normal_(generator, self.weight_q)
+            reset_variant_parameters(self, generator)
 
     # -- circuits and backend -------------------------------------------------------------------
+    def circuit_names(self) -> tuple[str, ...]:
+        """The names of the cell's VQCs: the four gates, then (``cell="chen"``) :data:`MAPS`."""
+        return GATES + (MAPS if self.cell == "chen" else ())
+
     def circuits(self) -> dict[str, QuantumCircuit]:
-        """The four gate circuits by name (``input, forget, cell, output``); their weight parameters
-        ``w[k]`` take the values ``weight_q[gate].flatten()[k]``."""
-        return {gate: self.gate_circuit.named(gate) for gate in GATES}
+        """The gate circuits by name (``input, forget, cell, output``; with ``cell="chen"`` also
+        ``state`` and ``output_map``, VQC5 and VQC6); the weight parameters ``w[k]`` of gate
+        ``g`` take the values ``weight_q[g].flatten()[k]`` (of a map ``m``:
+        ``weight_q_map[m].flatten()[k]``)."""
+        return {name: self.gate_circuit.named(name) for name in self.circuit_names()}
 
     def draw(self, gate: str = "input", **kwargs: Any):
-        """Draw one gate circuit (``QuantumCircuit.draw`` arguments; default ``output="text"``)."""
+        """Draw one circuit of :meth:`circuits` by name (``QuantumCircuit.draw`` arguments;
+        default ``output="text"``)."""
         circuits = self.circuits()
         if gate not in circuits:
             raise ValueError(
-                f"{type(self).__name__}.draw: gate must be one of {', '.join(GATES)}, got {gate!r}"
+                f"{type(self).__name__}.draw: gate must be one of {', '.join(circuits)}, "
+                f"got {gate!r}"
             )
         kwargs.setdefault("output", "text")
         return circuits[gate].draw(**kwargs)
@@ -231,27 +256,31 @@ class QLSTMCell(nn.Module):
 
     # -- computation ----------------------------------------------------------------------------
     def bind(self):
-        """Bind the circuit weights once for a sequence; pass the result to :meth:`step`."""
-        return self.executor.bind(self.weight_q.reshape(len(GATES), -1))
+        """Bind the circuit weights once for a sequence; pass the result to :meth:`step`. For
+        ``cell="chen"`` a pair: the gates' bound weights and the maps' (two weight sets)."""
+        gates = self.executor.bind(self.weight_q.reshape(len(GATES), -1))
+        if self.cell == "lstm":
+            return gates
+        return gates, self.executor.bind(self.weight_q_map.reshape(len(MAPS), -1))
 
     def recurrence_weights(self, weight_hr: torch.Tensor | None = None) -> CellWeights:
-        """The classical weights used inside the recurrence; ``weight_hr (proj_size,
-        hidden_size)``: the projection, required exactly when ``proj_size > 0``."""
-        owner = f"{type(self).__name__}"
-        if self.proj_size == 0 and weight_hr is not None:
-            raise ValueError(f"{owner}: weight_hr must be None when proj_size=0, got a tensor")
-        if self.proj_size:
-            shape = (self.proj_size, self.hidden_size)
-            if not isinstance(weight_hr, torch.Tensor):
-                raise TypeError(
-                    f"{owner}: weight_hr must be a torch.Tensor of shape {shape} "
-                    f"(proj_size={self.proj_size}), got {type(weight_hr).__name__}"
-                )
-            if tuple(weight_hr.shape) != shape:
-                raise ValueError(
-                    f"{owner}: weight_hr must have shape {shape}, got {tuple(weight_hr.shape)}"
-                )
-        return CellWeights(self.weight_hh, self.weight_out, self.bias_out, weight_hr)
+        """The classical weights used inside the recurrence (and the gates' input scales);
+        ``weight_hr (proj_size, hidden_size)``: the projection, required exactly when
+        ``proj_size > 0``."""
+        check_weight_hr(type(self).__name__, weight_hr, self.proj_size, self.hidden_size)
+        return CellWeights(
+            self.weight_hh, self.weight_out, self.bias_out, weight_hr, self.input_scale
+        )
+
+    def map_weights(self) -> MapWeights:
+        """The chen cell's map weights (``cell="chen"`` only)."""
+        return MapWeights(
+            self.weight_in_map,
+            self.bias_in_map,
+            self.weight_out_map,
+            self.bias_out_map,
+            self.input_scale_map,
+        )
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., input_size) -> (..., 4 * n_qubits)``: the input part of every gate projection."""
@@ -266,9 +295,35 @@ class QLSTMCell(nn.Module):
         weight_hr: torch.Tensor | None = None,
     ):
         """One time step for a batch: ``x_projected (B, 4 * n_qubits)``, ``h (B, R)``,
-        ``c (B, hidden)`` (``R``: see the class docstring)."""
+        ``c (B, hidden)`` (``R``: see the class docstring) -> ``h, c``. The chen cell's output
+        ``y_t`` is not ``h_t``: it needs :meth:`step_with_output`."""
+        if self.cell == "chen":
+            raise ValueError(
+                f"{type(self).__name__}.step: cell='chen' has an output y_t besides (h, c); "
+                "use step_with_output, which returns (y, h, c)"
+            )
         weights = self.recurrence_weights(weight_hr)
         return autograd_step(bound, self.gate_circuit, weights, x_projected, h, c)
+
+    def step_with_output(
+        self,
+        bound,
+        x_projected: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        weight_hr: torch.Tensor | None = None,
+    ):
+        """:meth:`step` that also returns the step's output: ``y, h, c`` (``y = h`` for
+        ``cell="lstm"``, ``VQC6(m_t)`` for ``cell="chen"``)."""
+        if self.cell == "lstm":
+            h, c = self.step(bound, x_projected, h, c, weight_hr)
+            return h, h, c
+        gates, maps = bound
+        weights = self.recurrence_weights(weight_hr)
+        h, c, y = chen_step(
+            gates, maps, self.gate_circuit, weights, self.map_weights(), x_projected, h, c
+        )
+        return y, h, c
 
     def run(
         self,
@@ -281,13 +336,20 @@ class QLSTMCell(nn.Module):
         """The cell over a sequence: ``projected (T, B, 4 * n_qubits)`` from
         :meth:`project_input`, states ``h (B, R)``, ``c (B, hidden)`` -> ``output (T, B, R),
         h, c`` (``reverse``: from the last step to the first; ``output[t]`` still belongs to step
-        ``t``). An empty batch (``B = 0``, a shape, not data) evaluates no circuit: it returns
-        empty results that, as in ``torch.nn.LSTM``, give every parameter a zero gradient.
+        ``t``). ``output[t]`` is ``h_t`` for ``cell="lstm"`` and ``y_t`` for ``cell="chen"``. An
+        empty batch (``B = 0``, a shape, not data) evaluates no circuit: it returns empty results
+        that, as in ``torch.nn.LSTM``, give every parameter a zero gradient.
         """
         weights = self.recurrence_weights(weight_hr)
         if projected.shape[1] == 0:
             return self._empty_batch(projected, h, c, weight_hr)
-        return run_sequence(self.bind(), self.gate_circuit, weights, projected, h, c, reverse)
+        circuit = self.gate_circuit
+        if self.cell == "lstm":
+            return run_sequence(self.bind(), circuit, weights, projected, h, c, reverse)
+        gates, maps = self.bind()
+        return chen_sequence(
+            gates, maps, circuit, weights, self.map_weights(), projected, h, c, reverse
+        )
 
     def _empty_batch(self, projected, h, c, weight_hr):
         """``output (T, 0, R), h, c`` without evaluating a circuit (no backend gets zero rows).
@@ -309,11 +371,14 @@ class QLSTMCell(nn.Module):
         """The cell over a ``PackedSequence``'s data: ``projected (N, 4 * n_qubits)`` from
         :meth:`project_input` of the packed rows, its ``batch_sizes``, states ``h (B, R)``,
         ``c (B, hidden)`` in the packed order -> ``output (N, R)`` packed alike, ``h, c`` (see
-        :func:`~qlstm_qiskit.packed.packed_sequence`)."""
-        weights = self.recurrence_weights(weight_hr)
-        return packed_sequence(
-            self.bind(), self.gate_circuit, weights, projected, batch_sizes, h, c, reverse
-        )
+        :func:`~qlstm_qiskit.packed.packed_sequence`), the circuit weights bound once."""
+        self.recurrence_weights(weight_hr)  # checks weight_hr before anything runs
+        bound = self.bind()
+
+        def step(x_projected, h, c):
+            return self.step_with_output(bound, x_projected, h, c, weight_hr)
+
+        return packed_sequence(step, projected, batch_sizes, h, c, reverse)
 
     def forward(
         self,
@@ -322,6 +387,19 @@ class QLSTMCell(nn.Module):
         *,
         weight_hr: torch.Tensor | None = None,
     ):
+        """One step, like ``nn.LSTMCell``: returns ``(h_1, c_1)``."""
+        _output, state = self.forward_with_output(input, hx, weight_hr=weight_hr)
+        return state
+
+    def forward_with_output(
+        self,
+        input: torch.Tensor,
+        hx: tuple[torch.Tensor, torch.Tensor] | None = None,
+        *,
+        weight_hr: torch.Tensor | None = None,
+    ):
+        """:meth:`forward` that also returns the cell's output: ``y_1, (h_1, c_1)``, all of the
+        states' shape. ``y_1 = h_1`` for ``cell="lstm"``; ``VQC6(m_1)`` for ``cell="chen"``."""
         owner = f"{type(self).__name__}.forward"
         check_tensor(owner, "input", input, self.weight_q.dtype, (1, 2))
         if input.shape[-1] != self.input_size:
@@ -349,37 +427,19 @@ class QLSTMCell(nn.Module):
                     )
             h, c = (state if batched else state.unsqueeze(0) for state in hx)
         projected = self.project_input(x).unsqueeze(0)
-        _output, h, c = self.run(projected, h, c, weight_hr=weight_hr)
-        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+        output, h, c = self.run(projected, h, c, weight_hr=weight_hr)
+        if batched:
+            return output[0], (h, c)
+        return output[0, 0], (h.squeeze(0), c.squeeze(0))
 
     def extra_repr(self) -> str:
         return describe(
             self,
             {"input_size": self.input_size, "hidden_size": self.hidden_size},
-            {"bias": (self.bias, True), "proj_size": (self.proj_size, 0)},
+            {
+                "bias": (self.bias, True),
+                "proj_size": (self.proj_size, 0),
+                "cell": (self.cell, "lstm"),
+                "input_scaling": (self.input_scaling, False),
+            },
         )
-
-
-_SPEC_DEFAULTS = CircuitSpec()
-
-
-def describe(
-    module: nn.Module, positional: dict[str, Any], keywords: dict[str, tuple[Any, Any]]
-) -> str:
-    """``extra_repr`` text: positional values, then non-default keywords, circuit and backend."""
-    parts = [str(v) for v in positional.values()]
-    parts += [f"{k}={v!r}" for k, (v, default) in keywords.items() if v != default]
-    spec = module.spec
-    for field in (
-        "n_qubits",
-        "n_qlayers",
-        "depth",
-        "encoding",
-        "rotation",
-        "entangling",
-        "measure",
-    ):
-        if getattr(spec, field) != getattr(_SPEC_DEFAULTS, field):
-            parts.append(f"{field}={getattr(spec, field)!r}")
-    parts.append(f"backend={module.backend!r}")
-    return ", ".join(parts)

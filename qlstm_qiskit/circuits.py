@@ -6,7 +6,8 @@ One circuit serves each LSTM gate. Its layout (SPEC §3)::
         encode the features                 # e.g. H, RY(arctan f_q), RZ(arctan f_q^2) on qubit q
         for layer in range(depth):          # variational layers
             trainable rotations on every qubit
-            entangler (CNOT ring by default)
+            entangler (CNOT ring by default; "strong": range r = (l mod (n-1)) + 1 in layer
+                       l = block * depth + layer, as PennyLane's StronglyEntanglingLayers)
     basis change for the readout (X: H; Y: S^dagger then H)
     readout: <Z_q> on every qubit q
 
@@ -41,7 +42,7 @@ ROTATIONS: dict[str, tuple[str, ...]] = {
     "ry": ("ry",),  # (Chen et al. 2024)
     "rz": ("rz",),
 }
-ENTANGLERS = ("ring", "linear", "none")
+ENTANGLERS = ("ring", "linear", "none", "strong")
 MEASUREMENTS = ("Z", "X", "Y")
 MAX_QUBITS = 25
 
@@ -106,13 +107,20 @@ class CircuitSpec:
         return n_qlayers * depth * n_qubits * n_rot
 
 
-def entangler_pairs(n_qubits: int, entangling: str) -> list[tuple[int, int]]:
-    """(control, target) pairs of the CNOTs of one entangling layer, in circuit order."""
+def entangler_pairs(n_qubits: int, entangling: str, layer: int = 0) -> list[tuple[int, int]]:
+    """(control, target) pairs of the CNOTs of one entangling layer, in circuit order.
+
+    ``layer`` counts the variational layers over all blocks (``block * depth + layer``); only
+    ``"strong"`` depends on it: CNOTs ``(q, (q + r) mod n)`` for every qubit ``q`` with range
+    ``r = (layer mod (n - 1)) + 1`` (the default ranges of PennyLane's
+    ``StronglyEntanglingLayers``). ``"ring"`` is ``"strong"`` with ``r = 1`` in every layer.
+    """
     if entangling == "none" or n_qubits == 1:
         return []
     if entangling == "linear":
         return [(q, q + 1) for q in range(n_qubits - 1)]
-    return [(q, (q + 1) % n_qubits) for q in range(n_qubits)]  # ring; n=2 gives CX(0,1), CX(1,0)
+    reach = layer % (n_qubits - 1) + 1 if entangling == "strong" else 1
+    return [(q, (q + reach) % n_qubits) for q in range(n_qubits)]  # n=2 gives CX(0,1), CX(1,0)
 
 
 class GateCircuit:
@@ -144,18 +152,19 @@ class GateCircuit:
         qc = QuantumCircuit(n, name=name)
         inputs = iter(self.inputs)
         weights = iter(self.weights)
-        for _block in range(spec.n_qlayers):
+        for block in range(spec.n_qlayers):
             for q in range(n):
                 for gate in ENCODINGS[spec.encoding]:
                     if gate == "h":
                         qc.h(q)
                     else:
                         getattr(qc, gate)(next(inputs), q)
-            for _layer in range(spec.depth):
+            for layer in range(spec.depth):
                 for q in range(n):
                     for gate in ROTATIONS[spec.rotation]:
                         getattr(qc, gate)(next(weights), q)
-                for control, target in entangler_pairs(n, spec.entangling):
+                pairs = entangler_pairs(n, spec.entangling, block * spec.depth + layer)
+                for control, target in pairs:
                     qc.cx(control, target)
             qc.barrier()
         if spec.measure == "X":
@@ -169,23 +178,30 @@ class GateCircuit:
         """A copy of the circuit under another name (e.g. ``"forget"``)."""
         return self.circuit.copy(name=name)
 
-    def encode(self, features, xp=torch):
+    def encode(self, features, xp=torch, scale=None):
         """Map features to the values of the circuit's input parameters.
 
         Args:
             features: ``(..., n_qubits)``, one feature per qubit. The width fed to the circuit must
                 equal ``n_qubits`` (the classical projection in front of the circuit guarantees it).
             xp: the array module of ``features``: ``torch`` (differentiable) or ``numpy``.
+            scale: ``None``, or a trainable scale per qubit broadcastable to ``features``
+                (``input_scaling=True``): every angle of qubit ``q``, in every re-uploading
+                block, is multiplied by ``scale[..., q]`` after the encoding nonlinearity,
+                ``angle = s_q * enc(f_q)``.
 
         Returns:
             ``(..., n_inputs)`` angles in the order of :attr:`inputs`: for ``angle``, ``f_q``; for
             ``arctan``, ``arctan f_q`` then ``arctan f_q**2``; repeated for every re-uploading
-            block.
+            block (each times ``s_q`` with ``scale``).
         """
         self._check_features("encode", features)
         if self.spec.encoding == "angle":
-            return self._blocks(features[..., None], xp)
-        angles = xp.stack((xp.arctan(features), xp.arctan(features * features)), -1)
+            angles = features[..., None]
+        else:
+            angles = xp.stack((xp.arctan(features), xp.arctan(features * features)), -1)
+        if scale is not None:
+            angles = angles * scale[..., None]
         return self._blocks(angles, xp)
 
     def encode_slopes(self, features, xp=torch):

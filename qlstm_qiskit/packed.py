@@ -10,26 +10,27 @@ other sequences keep their state:
 - reverse: the active batch grows as ``t`` goes down, so each sequence starts from its initial
   state at its own last element.
 
-Both are the same update, ``h[:active] <- step(h[:active])``. The steps run through
-:func:`~qlstm_qiskit.recurrence.autograd_step` (any backend, autograd, projection included); a
-primitive backend gets one call per time step, with ``batch_sizes[t]`` rows.
+Both are the same update, ``h[:active] <- step(h[:active])``. The steps are the cell's own
+per-step function (``QLSTMCell.step_with_output``: :func:`~qlstm_qiskit.recurrence.autograd_step`
+or, for ``cell="chen"``, :func:`~qlstm_qiskit.recurrence.chen_step`; any backend, autograd,
+projection included); a primitive backend gets one call per time step (two with
+``cell="chen"``), with ``batch_sizes[t]`` rows.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
-from .circuits import GateCircuit
-from .recurrence import CellWeights, autograd_step
+#: one time step on the active rows: ``(x_projected (b, G n), h (b, R), c (b, H)) -> (output
+#: (b, R), h, c)``
+Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
 
 
 def packed_sequence(
-    bound,
-    circuit: GateCircuit,
-    weights: CellWeights,
+    step: Step,
     projected: torch.Tensor,
     batch_sizes: Sequence[int],
     h: torch.Tensor,
@@ -39,7 +40,7 @@ def packed_sequence(
     """Run one cell over packed data.
 
     Args:
-        bound, circuit, weights: as for :func:`~qlstm_qiskit.recurrence.run_sequence`.
+        step: the cell's step (:data:`Step`), its weights bound.
         projected: ``(N, G n)``, the input projections of the packed rows
             (``N = sum(batch_sizes)``).
         batch_sizes: the ``PackedSequence``'s batch sizes, one per time step (non-increasing).
@@ -57,8 +58,7 @@ def packed_sequence(
     for t in range(steps - 1, -1, -1) if reverse else range(steps):
         active = batch_sizes[t]
         rows = projected[offsets[t] : offsets[t + 1]]
-        h_active, c_active = autograd_step(bound, circuit, weights, rows, h[:active], c[:active])
-        outputs[t] = h_active
+        outputs[t], h_active, c_active = step(rows, h[:active], c[:active])
         if active == h.shape[0]:
             h, c = h_active, c_active
         else:

@@ -13,9 +13,11 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from .backends import QuantumBackend, resolve_backend
-from .cell import QLSTMCell, check_dtype, check_proj_size, check_tensor, describe, shots_option
-from .checks import check_bool, check_fraction, check_int, check_seed
+from .cell import QLSTMCell
+from .cell_checks import check_dtype, check_proj_size, check_tensor, describe, shots_option
+from .checks import check_bool, check_choice, check_fraction, check_int, check_seed
 from .circuits import CircuitSpec
+from .variants import CELLS
 
 
 class QLSTM(nn.Module):
@@ -38,6 +40,13 @@ class QLSTM(nn.Module):
         inversward: read the sequence in inverse order: a reverse-time pass whose ``output[t]``
             still belongs to ``input[t]``; ``h_n`` is then the state after ``input[0]``. With
             ``bidirectional`` the two passes swap directions.
+        cell: ``"lstm"`` (four VQCs, the default) or ``"chen"``: Chen et al. 2020's six VQCs,
+            ``m_t = sigma(o) * tanh(c_t)``, ``h_t = VQC5(m_t)`` the recurrent state and
+            ``y_t = VQC6(m_t)`` the output. With ``"chen"``, ``output[t]`` is ``y_t`` and
+            ``h_n`` is ``h_t``: ``output[-1] != h_n``; the next layer reads ``y``. It runs on
+            the autograd path, and a primitive backend makes 2 primitive calls per time step.
+        input_scaling: a trainable scale per gate and qubit of the encoded angles,
+            ``angle = s * enc(z)`` (parameter ``input_scale``, initialised to ones).
         n_qubits, n_qlayers, depth, encoding, rotation, entangling, measure: the gate circuit (see
             :class:`QLSTMCell` and :mod:`qlstm_qiskit.circuits`); all layers share its layout.
         backend: a name from :func:`qlstm_qiskit.list_backends` or a backend object.
@@ -70,7 +79,9 @@ class QLSTM(nn.Module):
 
     Parameters: ``cell_l{k}`` (and ``cell_l{k}_reverse``) for layer ``k``, each a
     :class:`QLSTMCell` with ``weight_ih, weight_hh, bias_in, weight_q, weight_out, bias_out``
-    (layer 0: ``input_size`` inputs; later layers ``D * R``; ``weight_hh`` takes ``R``); with
+    (layer 0: ``input_size`` inputs; later layers ``D * R``; ``weight_hh`` takes ``R``), plus
+    ``input_scale`` with ``input_scaling`` and the maps' ``*_map`` parameters with
+    ``cell="chen"`` (the table in :class:`QLSTMCell`), e.g. ``cell_l0.weight_q_map``; with
     ``proj_size > 0`` also ``weight_hr_l{k}`` (and ``weight_hr_l{k}_reverse``) of shape
     ``(proj_size, hidden_size)``, registered on the ``QLSTM`` under ``torch.nn.LSTM``'s names
     (none when ``proj_size = 0``).
@@ -88,6 +99,8 @@ class QLSTM(nn.Module):
         proj_size: int = 0,
         *,
         inversward: bool = False,
+        cell: str = "lstm",
+        input_scaling: bool = False,
         n_qubits: int = 4,
         n_qlayers: int = 1,
         depth: int = 1,
@@ -114,6 +127,8 @@ class QLSTM(nn.Module):
         #: features of the recurrent state ``h``: ``proj_size`` if non-zero, else ``hidden_size``
         self.state_size = proj_size or hidden_size
         self.inversward = check_bool(owner, "inversward", inversward)
+        self.cell = check_choice(owner, "cell", cell, CELLS)
+        self.input_scaling = check_bool(owner, "input_scaling", input_scaling)
         self.spec = CircuitSpec.checked(
             owner,
             n_qubits=n_qubits,
@@ -156,6 +171,8 @@ class QLSTM(nn.Module):
                     layer_input,
                     hidden_size,
                     bias,
+                    cell=self.cell,
+                    input_scaling=self.input_scaling,
                     backend=self.backend,
                     device=device,
                     dtype=dtype,
@@ -198,11 +215,13 @@ class QLSTM(nn.Module):
                     projection.copy_((2 * values - 1) * bound)
 
     def circuits(self) -> dict[str, QuantumCircuit]:
-        """The four gate circuits by name; all cells share them (each binds its own weights)."""
+        """The gate circuits by name (four; six with ``cell="chen"``, see
+        :meth:`QLSTMCell.circuits`); all cells share them (each binds its own weights)."""
         return self.cells()[0].circuits()
 
     def draw(self, gate: str = "input", **kwargs: Any):
-        """Draw one gate circuit (``QuantumCircuit.draw`` arguments; default ``output="text"``)."""
+        """Draw one circuit of :meth:`circuits` by name (``QuantumCircuit.draw`` arguments;
+        default ``output="text"``)."""
         return self.cells()[0].draw(gate, **kwargs)
 
     def set_backend(self, backend: str | QuantumBackend, **options: Any) -> QLSTM:
@@ -329,6 +348,8 @@ class QLSTM(nn.Module):
             "bidirectional": (self.bidirectional, False),
             "proj_size": (self.proj_size, 0),
             "inversward": (self.inversward, False),
+            "cell": (self.cell, "lstm"),
+            "input_scaling": (self.input_scaling, False),
         }
         return describe(
             self, {"input_size": self.input_size, "hidden_size": self.hidden_size}, keywords

@@ -17,7 +17,11 @@ them over a sequence:
   that overhead.
 
 :func:`run_sequence` picks between them. Both give the same outputs and gradients (tested). The
-recurrence receives what it uses explicitly: the bound circuit, the
+cell variants run on the autograd path: ``input_scaling`` (a trainable scale of the encoded
+angles, :attr:`CellWeights.input_scale`; the fused backward has no gradient for it, so
+:func:`run_sequence` does not fuse a scaled cell) and ``cell="chen"`` (:func:`chen_step`, run by
+:func:`chen_sequence`: the LSTM c-update, then two more VQCs map ``m_t`` to ``h_t`` and the output
+``y_t``). The recurrence receives what it uses explicitly: the bound circuit, the
 :class:`~qlstm_qiskit.circuits.GateCircuit` (its ``encode`` and ``encode_slopes``), the cell's
 classical weights as :class:`CellWeights`, and the tensors.
 """
@@ -34,6 +38,9 @@ from .sim import BlockKernel, ProductKernel
 
 #: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
 GATES = ("input", "forget", "cell", "output")
+#: The chen cell's two further VQCs on m_t = sigmoid(o) tanh(c_t): VQC5 (to the state h_t) and
+#: VQC6 (to the output y_t).
+MAPS = ("state", "output_map")
 
 
 class CellWeights(NamedTuple):
@@ -47,6 +54,19 @@ class CellWeights(NamedTuple):
     #: (P, H): ``h = weight_hr @ (sigmoid(o) tanh(c))``, fed back (``torch.nn.LSTM``'s
     #: ``proj_size``); ``None``: no projection
     weight_hr: torch.Tensor | None = None
+    input_scale: torch.Tensor | None = None  #: (G, n): angles s * enc(z) (``input_scaling``)
+
+
+class MapWeights(NamedTuple):
+    """The weights of the chen cell's two maps of ``m_t = sigmoid(o) tanh(c_t)``: ``state``
+    (VQC5, to ``h_t``) and ``output_map`` (VQC6, to ``y_t``), ``M = 2`` hybrid layers like a gate
+    (``n`` qubits, ``H`` hidden features)."""
+
+    weight_in: torch.Tensor  #: (M n, H)
+    bias_in: torch.Tensor | None  #: (M n)
+    weight_out: torch.Tensor  #: (M, H, n)
+    bias_out: torch.Tensor | None  #: (M, H)
+    input_scale: torch.Tensor | None = None  #: (M, n)
 
 
 # -- the equations of one step, for torch tensors and NumPy arrays ------------------------------
@@ -105,13 +125,49 @@ def autograd_step(
     (``R = P`` with ``weights.weight_hr``, else ``H``); ``bound.expectation`` maps circuit inputs
     ``(G, B, n_inputs)`` to ``(G, B, n)``."""
     features = gate_features(x_projected, h, weights.weight_hh.t())
-    values = bound.expectation(circuit.encode(features))
+    values = bound.expectation(circuit.encode(features, scale=_scale(weights.input_scale)))
     bias = None if weights.bias_out is None else weights.bias_out[:, None, :]
     pre = gate_preactivations(values, weights.weight_out.transpose(1, 2), bias)
     h, c, _saved = lstm_update(pre, c)
     if weights.weight_hr is not None:
         h = h @ weights.weight_hr.t()
     return h, c
+
+
+def chen_step(
+    bound,
+    map_bound,
+    circuit: GateCircuit,
+    weights: CellWeights,
+    maps: MapWeights,
+    x_projected: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of Chen et al.'s six-VQC cell (``cell="chen"``) in torch: the four gates and
+    the LSTM c-update of :func:`autograd_step`, whose ``sigmoid(o) tanh(c_t)`` is ``m_t`` here,
+    then two more VQCs on ``m_t``::
+
+        c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g),     m_t = sigmoid(o) tanh(c_t)
+        h_t = VQC5(m_t),    y_t = VQC6(m_t),    VQC_k(m) = W_out,k <Z>(enc(W_in,k m + b_in,k))
+                                                          + b_out,k
+
+    ``map_bound.expectation`` evaluates VQC5 and VQC6 (the gate circuit with the two weight sets
+    of ``maps``) in one call: ``(2, B, n_inputs) -> (2, B, n)``. Returns ``h_t, c_t, y_t``, each
+    ``(B, H)``.
+    """
+    m, c = autograd_step(bound, circuit, weights, x_projected, h, c)
+    features = torch.nn.functional.linear(m, maps.weight_in, maps.bias_in)  # (B, 2 n)
+    features = features.reshape(features.shape[0], len(MAPS), -1).transpose(0, 1)  # (2, B, n)
+    values = map_bound.expectation(circuit.encode(features, scale=_scale(maps.input_scale)))
+    bias = None if maps.bias_out is None else maps.bias_out[:, None, :]
+    h, y = gate_preactivations(values, maps.weight_out.transpose(1, 2), bias)
+    return h, c, y
+
+
+def _scale(input_scale: torch.Tensor | None) -> torch.Tensor | None:
+    """``(G, n) -> (G, 1, n)``: the per-qubit angle scale broadcast over the batch."""
+    return None if input_scale is None else input_scale[:, None, :]
 
 
 # -- over a sequence ----------------------------------------------------------------------------
@@ -138,14 +194,15 @@ def run_sequence(
     Returns:
         ``output (T, B, R)`` (``output[t]`` is the state after step ``t``), ``h, c``.
 
-    The fused path runs when the backend offers a sequence kernel (its method choice), on CPU tensors, without a
-    projection and outside ``torch.compile`` / ``torch.export`` tracing; otherwise the pure-torch
-    :func:`autograd_sequence` (same results).
+    The fused path runs when the backend offers a sequence kernel (its method choice), on CPU
+    tensors, without a projection or an input scale and outside ``torch.compile`` /
+    ``torch.export`` tracing; otherwise the pure-torch :func:`autograd_sequence` (same results).
     """
     sequence_kernel = getattr(bound, "sequence_kernel", None)
     found = None
     if (
         weights.weight_hr is None  # the hand-written backward has no projection
+        and weights.input_scale is None  # nor a gradient for the input scale
         and sequence_kernel is not None
         and projected.device.type == "cpu"  # NumPy: CPU only
         and not torch.compiler.is_compiling()  # NumPy cannot be traced: pure torch instead
@@ -172,6 +229,27 @@ def autograd_sequence(
     for t in _order(steps, reverse):
         h, c = autograd_step(bound, circuit, weights, projected[t], h, c)
         outputs[t] = h
+    return torch.stack(outputs), h, c
+
+
+def chen_sequence(
+    bound,
+    map_bound,
+    circuit: GateCircuit,
+    weights: CellWeights,
+    maps: MapWeights,
+    projected: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    reverse: bool = False,
+):
+    """:func:`run_sequence` for the chen cell: a loop over :func:`chen_step`, differentiated by
+    autograd (the fused NumPy path serves the default cell only). ``output[t]`` is ``y_t``, the
+    returned ``h`` is ``h_t`` of the last step visited: ``output[-1]`` differs from ``h``."""
+    steps = projected.shape[0]
+    outputs: list[torch.Tensor] = [None] * steps  # type: ignore[list-item]
+    for t in _order(steps, reverse):
+        h, c, outputs[t] = chen_step(bound, map_bound, circuit, weights, maps, projected[t], h, c)
     return torch.stack(outputs), h, c
 
 

@@ -15,7 +15,16 @@ LAYERS = {
     "foundation": ["checks", "files", "locks"],
     "sim": ["sim"],
     "backends": ["backends"],
-    "model": ["__init__", "circuits", "recurrence", "packed", "cell", "qlstm"],
+    "model": [
+        "__init__",
+        "circuits",
+        "recurrence",
+        "variants",
+        "packed",
+        "cell_checks",
+        "cell",
+        "qlstm",
+    ],
     "forecasting": ["forecasting"],
     "cli": ["cli", "__main__"],
 }

@@ -37,6 +37,8 @@ def _cases():
     n_qlayers 1..3 and depth 1..3 (drawn with a fixed seed)."""
     rng = random.Random(1234)
     combos = list(itertools.product(ENCODINGS, ROTATIONS, ENTANGLERS, MEASUREMENTS))
+    # the entanglers added later come last, so that the earlier cases keep their sizes
+    combos.sort(key=lambda combo: ENTANGLERS.index(combo[2]) >= ENTANGLERS.index("strong"))
     cases = []
     for k, (encoding, rotation, entangling, measure) in enumerate(combos):
         n_qubits = 1 + k % 8

@@ -31,7 +31,7 @@ CONSTRUCTOR_CASES = [
     (
         {"entangling": "full"},
         ValueError,
-        r"QLSTM: entangling must be one of 'ring', 'linear', 'none', got 'full'",
+        r"QLSTM: entangling must be one of 'ring', 'linear', 'none', 'strong', got 'full'",
     ),
     ({"measure": "W"}, ValueError, r"QLSTM: measure must be one of 'Z', 'X', 'Y', got 'W'"),
     (

@@ -1,6 +1,8 @@
 """What a computation on a device would submit, and an estimate of its QPU time.
 
-:class:`CostPreview` counts jobs, circuits (parameter rows) and shots, and prices every job with
+:class:`CostPreview` counts jobs, circuits (parameter rows) and shots as the model's estimator calls
+are made (one job per call: one per time step, two with ``cell="chen"``, whose maps VQC5 and VQC6
+read ``c_t`` and are a second call), and prices every job with
 IBM's model (:mod:`.cost_model`): ``2 s + executions × (rep_delay + circuit duration)``, the
 executions including what twirling and the resilience level add, never below IBM's quick form
 ``2 s + 0.00035 s × executions``. Its :meth:`~CostPreview.report` prints the breakdown.

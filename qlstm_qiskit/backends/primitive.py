@@ -3,7 +3,9 @@
 A :class:`PrimitiveBackend` holds an estimator, an optional pass manager and a gradient method.
 ``compile`` transpiles the gate circuit once (cached per circuit), lays the observables out with the
 transpiled layout and wraps a :class:`~qlstm_qiskit.backends.network.BatchedGateNetwork` in a
-``TorchConnector``; each time step is then one estimator call, its gradient rows included.
+``TorchConnector``; each time step is then one estimator call, its gradient rows included (two
+with ``cell="chen"``: its maps VQC5 and VQC6 read ``c_t``, so they are a second call, the same
+circuit with two weight sets).
 
 The ``aer`` profiles (:mod:`.aer`), a user's ``BackendV2`` or estimator (:mod:`.user_objects`)
 and the devices (:mod:`.devices`) are all primitive backends.
@@ -89,26 +91,38 @@ class PrimitiveExecutor:
                 f"{backend.name} backend", circuit, [*template.inputs, *template.weights]
             )
         self.n_weights = len(template.weights)
-        plan = None
+        self._parts = (circuit, template.inputs, template.weights, observables)
+        self._mitigation_plan = None
         if backend.mitigation is not None:
-            plan = MitigationPlan(
+            self._mitigation_plan = MitigationPlan(
                 backend.mitigation,
                 circuit,
                 BatchedGateNetwork.observable_array(observables),
                 backend.basis_gates,
             )
-        self.network = BatchedGateNetwork(
-            circuit,
-            template.inputs,
-            template.weights,
-            observables,
-            backend.estimator,
-            n_gates=4,
-            gradient=backend.gradient,
-            mitigation=plan,
-            **backend.spsa,
-        )
-        self.connector = TorchConnector(self.network)
+        self._backend = backend
+        self._connectors: dict[int, TorchConnector] = {}
+        #: the four LSTM gates' network (:meth:`connector` builds others on demand)
+        self.network = self.connector(4).neural_network
+
+    def connector(self, n_gates: int) -> TorchConnector:
+        """The ``TorchConnector`` around the :class:`BatchedGateNetwork` of ``n_gates`` weight
+        sets (4 for the LSTM gates, 2 for the chen cell's maps), built once."""
+        if n_gates not in self._connectors:
+            circuit, inputs, weights, observables = self._parts
+            network = BatchedGateNetwork(
+                circuit,
+                inputs,
+                weights,
+                observables,
+                self._backend.estimator,
+                n_gates=n_gates,
+                gradient=self._backend.gradient,
+                mitigation=self._mitigation_plan,
+                **self._backend.spsa,
+            )
+            self._connectors[n_gates] = TorchConnector(network)
+        return self._connectors[n_gates]
 
     def bind(self, weights: torch.Tensor) -> PrimitiveBound:
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
@@ -128,17 +142,18 @@ class PrimitiveBound:
 
     def expectation(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(G, B, n_inputs)`` circuit inputs -> ``(G, B, n_qubits)``, differentiable in the inputs
-        and the bound weights, in the weights' dtype and device."""
-        network = self.executor.network
+        and the bound weights, in the weights' dtype and device; ``G`` is the number of bound
+        weight sets (4 gates; 2 for the chen cell's maps)."""
         gates, batch, _ = inputs.shape
-        if gates != network.n_gates:
+        if gates != self.weights.shape[0]:
             raise ValueError(
-                f"PrimitiveBound.expectation: inputs must have {network.n_gates} "
-                f"gates in dimension 0, got shape {tuple(inputs.shape)}"
+                f"PrimitiveBound.expectation: inputs must have {self.weights.shape[0]} "
+                f"gates in dimension 0 (one per bound weight set), got shape {tuple(inputs.shape)}"
             )
+        connector = self.executor.connector(gates)
         weights = self.weights[:, None, :].expand(gates, batch, -1)
         rows = torch.cat((inputs, weights), dim=-1).transpose(0, 1).reshape(batch, -1)
-        network.needs_gradients = torch.is_grad_enabled() and rows.requires_grad
-        values = self.executor.connector(rows)  # (B, G * n_qubits), float32 on the CPU
+        connector.neural_network.needs_gradients = torch.is_grad_enabled() and rows.requires_grad
+        values = connector(rows)  # (B, G * n_qubits), float32 on the CPU
         values = values.to(dtype=self.weights.dtype, device=self.weights.device)
         return values.reshape(batch, gates, -1).transpose(0, 1)

@@ -9,6 +9,7 @@ import argparse
 from ..forecasting.datasets import DATASETS, FIT_ON, MISSING
 from ..forecasting.run_settings import MODEL_CHOICES, TRAIN_DEFAULTS
 from ..forecasting.schedules import LR_SCHEDULES, PLATEAU_FACTOR, PLATEAU_PATIENCE
+from ..variants import CELLS
 from .errors import PROG
 from .flags import add_circuit_flags, add_threads
 
@@ -108,6 +109,18 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
         help=f"read each window in inverse order (a reverse-time pass) {_default('inversward')}",
     )
     add_circuit_flags(model, with_defaults=False)
+    model.add_argument(
+        "--cell",
+        choices=CELLS,
+        help="lstm: four VQCs (the gates); chen: six, Chen et al. 2020's cell (two more VQCs map "
+        f"sigma(o) tanh(c) to the state and the output) {_default('cell')}",
+    )
+    model.add_argument(
+        "--input-scaling",
+        action=argparse.BooleanOptionalAction,
+        help="a trainable scale per gate and qubit of the encoded angles "
+        f"{_default('input_scaling')}",
+    )
     model.add_argument(
         "--backend",
         metavar="SPEC",

@@ -49,7 +49,7 @@ HEAD_TYPE = "linear"
 #: the keys of a recurrent ``[[layers]]`` entry of either type
 RECURRENT_KEYS = ("hidden_size", "bidirectional", "inversward")
 #: the keys of a ``qlstm`` entry only: its gate circuit
-QUANTUM_LAYER_KEYS = CIRCUIT_FIELDS
+QUANTUM_LAYER_KEYS = (*CIRCUIT_FIELDS, "cell", "input_scaling")
 #: the head's keys: its output size, the forecast horizon (where the settings have one)
 HEAD_KEYS = tuple(key for key in ("horizon",) if key in TRAIN_DEFAULTS)
 #: settings only a CSV source takes, and settings only a built-in series takes

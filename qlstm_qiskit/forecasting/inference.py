@@ -2,7 +2,8 @@
 
 On a device backend (``fake_<device>``, ``ibm_<device>``) every time step of every layer is one
 estimator call, whatever the batch size; running the whole dataset as ONE batch therefore submits
-``T × num_layers`` jobs for ``T`` time steps, never one per sample or per gate. A step is split
+``T × num_layers`` jobs for ``T`` time steps (``2 T × num_layers`` with ``cell="chen"``, whose
+two maps are a second call per step), never one per sample or per gate. A step is split
 over several jobs only where its ``rows × shots`` exceed the backend's ``max_executions`` (a cap
 the user may set; none by default).
 """

@@ -18,7 +18,14 @@ from .inference import predict_dataset
 
 MODEL_KINDS = ("qlstm", "lstm")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_QUANTUM_FIELDS = ("circuit", "backend", "backend_options", "backend_profile")
+_QUANTUM_FIELDS = (
+    "circuit",
+    "cell",
+    "input_scaling",
+    "backend",
+    "backend_options",
+    "backend_profile",
+)
 _CREDENTIAL_WORDS = ("token", "password", "secret", "api_key", "apikey", "credential")
 
 
@@ -29,8 +36,10 @@ class ModelConfig:
     ``kind`` is ``"qlstm"`` or ``"lstm"`` (the classical baseline, which ignores the circuit and
     backend fields); ``bidirectional`` and ``inversward`` mean for both kinds what they mean for
     :class:`~qlstm_qiskit.QLSTM` (checkpoints older than them load as ``False``); ``circuit`` is
-    the gate-circuit layout of the QLSTM; ``backend_profile`` is the profile ``backend`` resolved
-    to when the run was created
+    the gate-circuit layout of the QLSTM, ``cell`` and ``input_scaling`` its cell variant
+    (:class:`~qlstm_qiskit.QLSTM`'s options of those names; checkpoints older than them load with
+    the defaults); ``backend_profile`` is the profile ``backend`` resolved to when the run was
+    created
     (:func:`qlstm_qiskit.backends.backend_profile`: its file and content hash; ``None`` in
     checkpoints older than it), which :meth:`with_backend_profile` fills and
     :meth:`profile_changes` compares. ``input_size`` is the number of feature columns ``F`` of a
@@ -44,6 +53,8 @@ class ModelConfig:
     bidirectional: bool = False
     inversward: bool = False
     circuit: CircuitSpec = field(default_factory=CircuitSpec)
+    cell: str = "lstm"
+    input_scaling: bool = False
     backend: str = "statevector"
     backend_options: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float64"
@@ -162,6 +173,8 @@ class Forecaster(nn.Module):
                     backend=get_backend(config.backend, **config.backend_options),
                     seed=config.seed,
                     dtype=dtype,
+                    cell=config.cell,
+                    input_scaling=config.input_scaling,
                     **asdict(config.circuit),
                 )
             else:

@@ -46,6 +46,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "bidirectional": False,
     "inversward": False,
     **asdict(CircuitSpec()),
+    "cell": "lstm",  # the cell variant (QLSTM's cell= and input_scaling=)
+    "input_scaling": False,
     "backend": "statevector",
     "dtype": "float64",
     "epochs": 100,
@@ -186,6 +188,8 @@ def model_configs(
             bidirectional=settings["bidirectional"],
             inversward=settings["inversward"],
             circuit=circuit,
+            cell=settings["cell"],
+            input_scaling=settings["input_scaling"],
             backend=backend,
             backend_options=options,
             dtype=settings["dtype"],

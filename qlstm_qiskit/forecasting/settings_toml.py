@@ -13,6 +13,7 @@ from typing import Any
 
 from ..backends.scaled_profiles import toml_value
 from ..circuits import ENCODINGS, ENTANGLERS, MEASUREMENTS, ROTATIONS
+from ..variants import CELLS
 from .backend_specs import parse_backend_spec
 from .datasets import DATASETS, FIT_ON, MISSING
 from .models import DTYPES
@@ -31,6 +32,7 @@ SETTING_CHOICES = {
     "entangling": ENTANGLERS,
     "measure": MEASUREMENTS,
     "lr_schedule": LR_SCHEDULES,
+    "cell": CELLS,
 }
 #: settings whose default is None: the types they take (a None default not listed here takes
 #: any TOML value; what builds the run checks it)
