@@ -40,3 +40,17 @@ def test_readme_experiment_file_plans(tmp_path):
         "statevector",
         "density_matrix:noise_from=aer_noisy",
     ]
+
+
+def test_readme_first_block_is_the_two_set_up_lines():
+    """The README's first code block is exactly two copy-paste lines for a fresh machine: one
+    installs the package and runs the main job, one installs the test extra and runs the tests
+    (the command `.ci/run` runs)."""
+    first = re.search(r"```\w*\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    lines = [line for line in first.splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    install, test = lines
+    assert install.startswith("pip install ") and install.endswith("&& qlstm-qiskit train")
+    assert '".[test]"' in test and test.endswith("&& python -m pytest")
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "python -m pytest -q\n" in ci and '".[test,bench]"' in ci
