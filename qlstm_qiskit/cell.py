@@ -14,6 +14,7 @@ from torch import nn
 
 from .backends import QuantumBackend, resolve_backend
 from .cell_checks import (
+    check_cell_projection,
     check_dtype,
     check_proj_size,
     check_tensor,
@@ -159,11 +160,7 @@ class QLSTMCell(nn.Module):
         self.bias = check_bool(_owner, "bias", bias)
         self.cell = check_choice(_owner, "cell", cell, CELLS)
         self.input_scaling = check_bool(_owner, "input_scaling", input_scaling)
-        if self.cell == "chen" and self.proj_size:
-            raise ValueError(
-                f"{_owner}: proj_size must be 0 with cell='chen' (the chen cell maps sigma(o) "
-                f"tanh(c) to h_t with a VQC, not with weight_hr), got {proj_size}"
-            )
+        check_cell_projection(_owner, self.cell, self.proj_size)
         self.spec = CircuitSpec.checked(
             _owner,
             n_qubits=n_qubits,

@@ -58,6 +58,16 @@ def shots_option(owner: str, shots: Any) -> dict[str, int]:
     return {} if shots is None else {"shots": check_int(owner, "shots", shots, 1)}
 
 
+def check_cell_projection(owner: str, cell: str, proj_size: int) -> None:
+    """``proj_size`` must be 0 with ``cell="chen"``: that cell maps ``sigma(o) tanh(c)`` to
+    ``h_t`` with a VQC, not with ``weight_hr``."""
+    if cell == "chen" and proj_size:
+        raise ValueError(
+            f"{owner}: proj_size must be 0 with cell='chen' (the chen cell maps sigma(o) "
+            f"tanh(c) to h_t with a VQC, not with weight_hr), got {proj_size}"
+        )
+
+
 def check_weight_hr(owner: str, weight_hr: Any, proj_size: int, hidden_size: int) -> None:
     """Require ``weight_hr`` to be ``None`` when ``proj_size`` is 0, else a tensor of shape
     ``(proj_size, hidden_size)``."""

@@ -14,7 +14,14 @@ from torch.nn.utils.rnn import PackedSequence
 
 from .backends import QuantumBackend, resolve_backend
 from .cell import QLSTMCell
-from .cell_checks import check_dtype, check_proj_size, check_tensor, describe, shots_option
+from .cell_checks import (
+    check_cell_projection,
+    check_dtype,
+    check_proj_size,
+    check_tensor,
+    describe,
+    shots_option,
+)
 from .checks import check_bool, check_choice, check_fraction, check_int, check_seed
 from .circuits import CircuitSpec
 from .variants import CELLS
@@ -129,6 +136,7 @@ class QLSTM(nn.Module):
         self.inversward = check_bool(owner, "inversward", inversward)
         self.cell = check_choice(owner, "cell", cell, CELLS)
         self.input_scaling = check_bool(owner, "input_scaling", input_scaling)
+        check_cell_projection(owner, self.cell, self.proj_size)
         self.spec = CircuitSpec.checked(
             owner,
             n_qubits=n_qubits,

@@ -81,6 +81,8 @@ PACKED_CONFIGS = [
     {"inversward": True},
     {"bidirectional": True, "inversward": True, "num_layers": 2},
     {"proj_size": 2, "bidirectional": True},
+    {"cell": "chen", "bidirectional": True},  # the output is y_t, not h_t
+    {"cell": "chen", "input_scaling": True, "num_layers": 2, "inversward": True},
 ]
 
 
@@ -116,7 +118,9 @@ def test_packed_sequences_run_as_if_alone(config, enforce_sorted, with_hx):
         torch.testing.assert_close(c_n[:, b], c_alone, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("config", [PACKED_CONFIGS[1], PACKED_CONFIGS[4], PACKED_CONFIGS[5]])
+@pytest.mark.parametrize(
+    "config", [PACKED_CONFIGS[1], PACKED_CONFIGS[4], PACKED_CONFIGS[5], PACKED_CONFIGS[6]]
+)
 def test_packed_gradient_is_the_sum_of_the_per_sequence_gradients(config):
     model, sequences, hx = packed_case(config, torch.Generator().manual_seed(2))
 
@@ -190,6 +194,17 @@ def test_a_model_saved_before_proj_size_loads_with_identical_outputs():
 
 
 CONTRACT_ERRORS = [
+    (
+        lambda: QLSTM(3, 5, proj_size=2, cell="chen", **SMALL),
+        ValueError,
+        r"QLSTM: proj_size must be 0 with cell='chen' \(the chen cell maps sigma\(o\) tanh\(c\) "
+        r"to h_t with a VQC, not with weight_hr\), got 2",
+    ),
+    (
+        lambda: QLSTMCell(3, 5, proj_size=2, cell="chen", **SMALL),
+        ValueError,
+        r"QLSTMCell: proj_size must be 0 with cell='chen'",
+    ),
     (
         lambda: QLSTM(3, 5, proj_size=5, **SMALL),
         ValueError,
