@@ -4,6 +4,7 @@ shots) and ``extra_repr`` text, shared by :class:`~qlstm_qiskit.QLSTMCell` and
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -97,15 +98,7 @@ def describe(
     parts = [str(v) for v in positional.values()]
     parts += [f"{k}={v!r}" for k, (v, default) in keywords.items() if v != default]
     spec = module.spec
-    for field in (
-        "n_qubits",
-        "n_qlayers",
-        "depth",
-        "encoding",
-        "rotation",
-        "entangling",
-        "measure",
-    ):
+    for field in (f.name for f in fields(CircuitSpec)):
         if getattr(spec, field) != getattr(_SPEC_DEFAULTS, field):
             parts.append(f"{field}={getattr(spec, field)!r}")
     parts.append(f"backend={module.backend!r}")

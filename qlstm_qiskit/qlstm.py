@@ -4,6 +4,7 @@ contract."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -157,18 +158,7 @@ class QLSTM(nn.Module):
                 stacklevel=2,
             )
         self.num_directions = 2 if bidirectional else 1
-        circuit = {
-            field: getattr(self.spec, field)
-            for field in (
-                "n_qubits",
-                "n_qlayers",
-                "depth",
-                "encoding",
-                "rotation",
-                "entangling",
-                "measure",
-            )
-        }
+        circuit = asdict(self.spec)  # the circuit layout, passed to every cell
         self._cell_names: list[str] = []
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else self.state_size * self.num_directions
