@@ -124,7 +124,8 @@ def test_the_best_qlstm_of_a_task_is_chosen_on_validation(bench):
     assert result["gaps"]["qlstm"]["lstm"] == "lstm_h7"
     overall = bench.tally({"a": result, "b": result}, plan)
     assert overall["best"] == overall["qlstm"]
-    assert overall["chen"] == {"lower": 2, "within": 0, "higher": 0}
+    assert overall["chen"] == {"lower_mean": 2, "lower": 2, "within": 0, "higher": 0}
+    assert overall["qlstm"]["lower_mean"] == 0
 
 
 def test_matched_lstm_is_within_twenty_percent(bench):
@@ -251,3 +252,11 @@ def test_accuracy_section_quick(bench, stats, quick_report, tmp_path):
     assert "QLSTM strong builds the same model as QLSTM" in markdown
     assert "](figures/accuracy_curves.png)" in markdown
     assert_png(tmp_path / "figures" / "accuracy_curves.png")
+
+
+def test_results_of_the_previous_version_render_as_a_note(bench, tmp_path):
+    render = bench.render
+    old = {"settings": {"seeds": [0]}, "datasets": {"damped_shm": {"summary": {}, "runs": {}}}}
+    markdown = render(old, tmp_path)
+    assert markdown.startswith("## Accuracy against the paper\n")
+    assert "previous version" in markdown and "--sections accuracy" in markdown
