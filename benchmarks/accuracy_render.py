@@ -164,8 +164,7 @@ def render(results: dict, figures: Path) -> str:
         resampled = [f"every series to {settings['n_points']} points"]
     aliases = [
         f"{label(a, settings)} builds the same model as {label(t, settings)} here (the same "
-        "gate circuits and initial weights: with one variational layer the strong entangler's "
-        "CNOT range is 1, which is the ring), so it is not trained and its figures are those of "
+        "gate circuits and initial weights), so it is not trained and its figures are those of "
         f"{label(t, settings)}."
         for a, t in settings["aliases"].items()
     ]
@@ -175,7 +174,9 @@ def render(results: dict, figures: Path) -> str:
         f"`QLSTM(1, {settings['hidden']}, n_qubits={settings['n_qubits']}, "
         f"depth={settings['depth']})` (the Chen et al. 2020 circuit) and its cell variants, each "
         'alone on top of it (`cell="chen"`: six VQCs; `input_scaling=True`; '
-        '`entangling="strong"`), against the `nn.LSTM(1, h)` whose parameter count is the '
+        '`entangling="strong"` at `depth=2`: with one variational layer a strongly entangling '
+        "layer's CNOT range is 1, the ring, so at depth 1 it would be the default model), "
+        "against the `nn.LSTM(1, h)` whose parameter count is the "
         f"closest to each ({matched}; counts with the output layer), every model followed by "
         "`nn.Linear(hidden, 1)` on the last step. Chen et al.'s data protocol: window 4, MinMax "
         "[-1, 1] fitted on the series, 67/33 chronological split; RMSprop (alpha 0.99, eps "

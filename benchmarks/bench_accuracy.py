@@ -16,9 +16,10 @@ windows validate; the test windows are never used to choose anything.
 
 Models: ``qlstm``, ``QLSTM(1, 5, n_qubits=4, depth=1)`` with the Chen et al. 2020 circuit, and
 each variant alone on top of it: ``chen`` (``cell="chen"``, six VQCs), ``input_scaling``
-(``input_scaling=True``), ``strong`` (``entangling="strong"``); a variant whose circuits and
-initial weights are the default's (``strong`` at depth 1: its one variational layer has CNOT
-range 1, the ring) is not trained and reported as the same model. Each QLSTM has a matched
+(``input_scaling=True``), ``strong`` (``entangling="strong"`` at ``depth=2``: at depth 1 a
+strongly entangling layer has CNOT range 1, the ring, so the default's depth would make it the
+default model); a variant whose circuits and initial weights are another's is not trained and
+reported as the same model. Each QLSTM has a matched
 ``nn.LSTM(1, h)``, ``h`` the hidden size whose parameter count is the closest (within +-20 %);
 one LSTM per distinct ``h``. Every model has ``nn.Linear(hidden, 1)`` on the last step.
 
@@ -60,7 +61,7 @@ VARIANTS = {
     "qlstm": {},
     "chen": {"cell": "chen"},
     "input_scaling": {"input_scaling": True},
-    "strong": {"entangling": "strong"},
+    "strong": {"entangling": "strong", "depth": 2},  # at depth 1 its one layer is the ring
 }
 #: the default resampling: delayed_control's 2201 points cost ~9x another task's trainings
 DEFAULT_POINTS = {"delayed_control": 441}

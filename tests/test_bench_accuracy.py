@@ -151,9 +151,25 @@ def test_matched_lstm_is_within_twenty_percent(bench):
 
 def test_models_one_lstm_per_distinct_size_and_identical_variants_not_trained(bench):
     plan = bench.plan_models(bench.parse_args([]))
-    assert plan["aliases"] == {"strong": "qlstm"}  # depth 1: CNOT range 1, the ring
-    assert list(plan["configs"]) == ["qlstm", "chen", "input_scaling", "lstm_h7", "lstm_h8"]
-    assert plan["matched"] == {"qlstm": "lstm_h7", "chen": "lstm_h8", "input_scaling": "lstm_h7"}
+    assert plan["aliases"] == {}  # strong runs at depth 2 (at depth 1 it would be the ring)
+    assert list(plan["configs"]) == [
+        "qlstm",
+        "chen",
+        "input_scaling",
+        "strong",
+        "lstm_h7",
+        "lstm_h8",
+    ]
+    assert plan["matched"] == {
+        "qlstm": "lstm_h7",
+        "chen": "lstm_h8",
+        "input_scaling": "lstm_h7",
+        "strong": "lstm_h7",
+    }
+    assert plan["configs"]["strong"].circuit.depth == 2
+    shallow = dict(bench.VARIANTS["strong"], depth=1)
+    base = plan["configs"]["qlstm"]
+    assert bench.same_model(bench.variant(base, shallow), base)  # depth 1: range 1, the ring
     assert plan["configs"]["chen"].cell == "chen" and plan["configs"]["input_scaling"].input_scaling
     assert plan["parameters"]["chen"] > plan["parameters"]["input_scaling"] > 266
     deeper = bench.plan_models(bench.parse_args(["--depth", "2", "--models", "qlstm", "strong"]))
@@ -221,12 +237,12 @@ def test_accuracy_section_quick(bench, stats, quick_report, tmp_path):
     assert quick_report.record("accuracy")["command"].endswith(" ".join(bench.QUICK_ARGS))
     results = quick_report.results("accuracy")
     settings = results["settings"]
-    assert settings["aliases"] == {"strong": "qlstm"} and settings["workers"] == 2
+    assert settings["aliases"] == {} and settings["workers"] == 2
     assert list(results["datasets"]) == ["damped_shm"]
     result = results["datasets"]["damped_shm"]
     assert result["n_points"] == 60 and result["windows"] == [30, 7, 19]
     models = result["models"]
-    assert list(models) == ["qlstm", "chen", "input_scaling", "lstm_h7", "lstm_h8"]
+    assert list(models) == ["qlstm", "chen", "input_scaling", "strong", "lstm_h7", "lstm_h8"]
     for model in models.values():
         assert [(p["lr"], p["schedule"]) for p in model["grid"]] == [(0.01, "none"), (0.03, "none")]
         chosen = min(model["grid"], key=lambda p: (p["diverged"], p["validation"]))
@@ -240,16 +256,15 @@ def test_accuracy_section_quick(bench, stats, quick_report, tmp_path):
         means = sum(min(r["validation_mse"]) for r in runs) / 2
         assert chosen["validation"] == pytest.approx(means)
     assert runs[0]["test_mse"] != runs[1]["test_mse"]  # two seeds, two models
-    assert set(result["gaps"]) == {"qlstm", "chen", "input_scaling"}
+    assert set(result["gaps"]) == {"qlstm", "chen", "input_scaling", "strong"}
     assert result["gaps"]["chen"]["lstm"] == "lstm_h8"
     printed = quick_report.printed("accuracy")
-    assert any("20 trainings: 0 found in the cache" in line for line in printed)
-    assert sum("] damped_shm " in line for line in printed) == 20
+    assert any("24 trainings: 0 found in the cache" in line for line in printed)
+    assert sum("] damped_shm " in line for line in printed) == 24
     markdown = bench.render(json.loads(json.dumps(results)), tmp_path / "figures")
     assert markdown.startswith("## Accuracy against the paper\n")
     assert "### damped_shm" in markdown and "### Summary over tasks" in markdown
     assert "| QLSTM chen | 388 |" in markdown and "| nn.LSTM(1, 8) | 361 |" in markdown
-    assert "QLSTM strong builds the same model as QLSTM" in markdown
     assert "](figures/accuracy_curves.png)" in markdown
     assert_png(tmp_path / "figures" / "accuracy_curves.png")
 
