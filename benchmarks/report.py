@@ -3,7 +3,7 @@
 Run (from the repository root, with the ``bench`` extra installed)::
 
     pip install ".[bench]"
-    python benchmarks/report.py                         # every section (~25 minutes on 2 cores)
+    python benchmarks/report.py                         # every section (~80 minutes on 2 cores)
     python benchmarks/report.py --sections noise        # run one again; the others are re-rendered
     python benchmarks/report.py --sections              # only re-render from the saved results
     python benchmarks/report.py --quick --docs /tmp/b   # tiny sizes (what the test suite runs)
@@ -14,7 +14,8 @@ Sections, in the order of the document (each a script of this folder that can al
 - ``configs``  ``bench_configs.py``: the training step across circuit configurations against
                nn.LSTM and PennyLane, with each step's estimated floating-point work and rate;
 - ``scaling``  ``bench_scaling.py``: step time and peak memory against each hyperparameter;
-- ``accuracy`` ``bench_accuracy.py``: QLSTM against a classical LSTM on the paper's tasks;
+- ``accuracy`` ``bench_accuracy.py``: QLSTM and its cell variants against parameter-matched
+               classical LSTMs on the paper's tasks, lr and schedule chosen on validation;
 - ``noise``    ``bench_noise.py``: ``qlstm-qiskit sweep examples/noise_sweep.toml``: trained
                models' test MSE on exact, sampled, noisy backends and fake devices, unmitigated
                and mitigated;
