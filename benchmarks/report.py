@@ -22,7 +22,9 @@ Sections, in the order of the document (each a script of this folder that can al
 - ``noise_aware`` ``bench_noise_aware.py``: models trained exactly and under a fake device's
                noise model (``density_matrix``), evaluated on the device;
 - ``density``  ``bench_density.py``: the ``density_matrix`` REF step against ``statevector`` and
-               ``aer_noisy_exact``, and its step time and peak memory against qubits.
+               ``aer_noisy_exact``, and its step time and peak memory against qubits;
+- ``cell_loop`` ``bench_cell_loop.py``: ``QLSTMCell`` against ``nn.LSTMCell`` in a user's
+               step-by-step loop (PyTorch's time-sequence-prediction example, LBFGS).
 
 Each section module provides ``main(argv) -> results`` (JSON-serialisable), ``render(results,
 figures) -> markdown`` and ``QUICK_ARGS``. A run saves the raw results of every section it runs as
@@ -57,6 +59,7 @@ SECTIONS = {
     "noise": "bench_noise.py",
     "noise_aware": "bench_noise_aware.py",
     "density": "bench_density.py",
+    "cell_loop": "bench_cell_loop.py",
 }
 PACKAGES = (
     "torch",

@@ -13,11 +13,12 @@ from qiskit.exceptions import QiskitError
 from torch import nn
 
 from .backends import QuantumBackend, resolve_backend
+from .bound_cache import BoundCache
 from .cell_checks import (
     check_cell_projection,
     check_dtype,
+    check_forward_args,
     check_proj_size,
-    check_tensor,
     check_weight_hr,
     describe,
     shots_option,
@@ -187,6 +188,7 @@ class QLSTMCell(nn.Module):
         self.gate_circuit = gate_circuit(self.spec)  # the layout the four gates share
         #: the gate circuit compiled for :attr:`backend` (``bind(weights)`` per sequence)
         self.executor = self.compile_for(self.backend, _owner)
+        self.bound_cache = BoundCache()  # forward's bound weights, reused while valid
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -249,16 +251,27 @@ class QLSTMCell(nn.Module):
         resolved = resolve_backend(owner, backend, options)
         executor = self.compile_for(resolved, owner)
         self.backend, self.executor = resolved, executor
+        self.bound_cache.clear()
         return self
 
     # -- computation ----------------------------------------------------------------------------
     def bind(self):
         """Bind the circuit weights once for a sequence; pass the result to :meth:`step`. For
         ``cell="chen"`` a pair: the gates' bound weights and the maps' (two weight sets)."""
-        gates = self.executor.bind(self.weight_q.reshape(len(GATES), -1))
-        if self.cell == "lstm":
+        return self.bind_weights(*self.circuit_weights())
+
+    def circuit_weights(self) -> tuple[torch.Tensor, ...]:
+        """``(weight_q,)``, with ``cell="chen"`` ``(weight_q, weight_q_map)``."""
+        return (self.weight_q,) if self.cell == "lstm" else (self.weight_q, self.weight_q_map)
+
+    def bind_weights(self, weight_q: torch.Tensor, weight_q_map: torch.Tensor | None = None):
+        """:meth:`bind` of these tensors (of the parameters' shapes). :meth:`forward` binds
+        through :attr:`bound_cache` (:class:`~qlstm_qiskit.bound_cache.BoundCache`): once per
+        loop of calls while the weights are unchanged and their graph unconsumed."""
+        gates = self.executor.bind(weight_q.reshape(len(GATES), -1))
+        if weight_q_map is None:
             return gates
-        return gates, self.executor.bind(self.weight_q_map.reshape(len(MAPS), -1))
+        return gates, self.executor.bind(weight_q_map.reshape(len(MAPS), -1))
 
     def recurrence_weights(self, weight_hr: torch.Tensor | None = None) -> CellWeights:
         """The classical weights used inside the recurrence (and the gates' input scales);
@@ -329,21 +342,24 @@ class QLSTMCell(nn.Module):
         c: torch.Tensor,
         reverse: bool = False,
         weight_hr: torch.Tensor | None = None,
+        bound=None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The cell over a sequence: ``projected (T, B, 4 * n_qubits)`` from
         :meth:`project_input`, states ``h (B, R)``, ``c (B, hidden)`` -> ``output (T, B, R),
         h, c`` (``reverse``: from the last step to the first; ``output[t]`` still belongs to step
         ``t``). ``output[t]`` is ``h_t`` for ``cell="lstm"`` and ``y_t`` for ``cell="chen"``. An
         empty batch (``B = 0``, a shape, not data) evaluates no circuit: it returns empty results
-        that, as in ``torch.nn.LSTM``, give every parameter a zero gradient.
+        that, as in ``torch.nn.LSTM``, give every parameter a zero gradient. ``bound``: the
+        result of :meth:`bind` (``None``: bind now).
         """
         weights = self.recurrence_weights(weight_hr)
         if projected.shape[1] == 0:
             return self._empty_batch(projected, h, c, weight_hr)
         circuit = self.gate_circuit
+        bound = self.bind() if bound is None else bound
         if self.cell == "lstm":
-            return run_sequence(self.bind(), circuit, weights, projected, h, c, reverse)
-        gates, maps = self.bind()
+            return run_sequence(bound, circuit, weights, projected, h, c, reverse)
+        gates, maps = bound
         return chen_sequence(
             gates, maps, circuit, weights, self.map_weights(), projected, h, c, reverse
         )
@@ -397,34 +413,10 @@ class QLSTMCell(nn.Module):
     ):
         """:meth:`forward` that also returns the cell's output: ``y_1, (h_1, c_1)``, all of the
         states' shape. ``y_1 = h_1`` for ``cell="lstm"``; ``VQC6(m_1)`` for ``cell="chen"``."""
-        owner = f"{type(self).__name__}.forward"
-        check_tensor(owner, "input", input, self.weight_q.dtype, (1, 2))
-        if input.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{owner}: input must have last dimension input_size="
-                f"{self.input_size}, got shape {tuple(input.shape)}"
-            )
-        batched = input.dim() == 2
-        x = input if batched else input.unsqueeze(0)
-        batch = (x.shape[0],) if batched else ()
-        if hx is None:
-            h = x.new_zeros(x.shape[0], self.state_size)
-            c = x.new_zeros(x.shape[0], self.hidden_size)
-        else:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-            for name, state, size in zip(
-                ("h_0", "c_0"), hx, (self.state_size, self.hidden_size), strict=True
-            ):
-                check_tensor(owner, name, state, x.dtype, (len(batch) + 1,))
-                if tuple(state.shape) != (*batch, size):
-                    raise ValueError(
-                        f"{owner}: {name} must have shape {(*batch, size)}, got "
-                        f"{tuple(state.shape)}"
-                    )
-            h, c = (state if batched else state.unsqueeze(0) for state in hx)
+        x, h, c, batched = check_forward_args(f"{type(self).__name__}.forward", self, input, hx)
+        bound = self.bound_cache.get(self.executor, self.circuit_weights(), self.bind_weights)
         projected = self.project_input(x).unsqueeze(0)
-        output, h, c = self.run(projected, h, c, weight_hr=weight_hr)
+        output, h, c = self.run(projected, h, c, weight_hr=weight_hr, bound=bound)
         if batched:
             return output[0], (h, c)
         return output[0, 0], (h.squeeze(0), c.squeeze(0))

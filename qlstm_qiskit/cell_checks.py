@@ -43,6 +43,37 @@ def check_tensor(owner: str, name: str, value: Any, dtype: torch.dtype, dims: tu
         )
 
 
+def check_forward_args(owner: str, cell: Any, input: Any, hx: Any):
+    """``QLSTMCell.forward``'s arguments, like ``nn.LSTMCell``'s: ``input (B, input_size)`` or
+    ``(input_size)``, ``hx = (h_0, c_0)`` of shapes ``(B, R)`` and ``(B, hidden_size)`` (without
+    ``B`` for an unbatched input) or ``None`` (zeros). Returns ``x, h, c, batched`` with a batch
+    dimension on all three."""
+    check_tensor(owner, "input", input, cell.weight_q.dtype, (1, 2))
+    if input.shape[-1] != cell.input_size:
+        raise ValueError(
+            f"{owner}: input must have last dimension input_size="
+            f"{cell.input_size}, got shape {tuple(input.shape)}"
+        )
+    batched = input.dim() == 2
+    x = input if batched else input.unsqueeze(0)
+    if hx is None:
+        h = x.new_zeros(x.shape[0], cell.state_size)
+        return x, h, x.new_zeros(x.shape[0], cell.hidden_size), batched
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"{owner}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+    batch = (x.shape[0],) if batched else ()
+    for name, state, size in zip(
+        ("h_0", "c_0"), hx, (cell.state_size, cell.hidden_size), strict=True
+    ):
+        check_tensor(owner, name, state, x.dtype, (len(batch) + 1,))
+        if tuple(state.shape) != (*batch, size):
+            raise ValueError(
+                f"{owner}: {name} must have shape {(*batch, size)}, got {tuple(state.shape)}"
+            )
+    h, c = (state if batched else state.unsqueeze(0) for state in hx)
+    return x, h, c, batched
+
+
 def check_proj_size(owner: str, proj_size: Any, hidden_size: int) -> int:
     """``torch.nn.LSTM``'s rule: ``0 <= proj_size < hidden_size``."""
     check_int(owner, "proj_size", proj_size, 0)

@@ -22,6 +22,7 @@ LAYERS = {
         "variants",
         "packed",
         "cell_checks",
+        "bound_cache",
         "cell",
         "qlstm",
     ],

@@ -31,6 +31,7 @@ def test_report_renders_every_section_from_a_quick_run(quick_report, tmp_path):
         "Noise",
         "Noise-aware",
         "Density",
+        "Cell",
     ]
     for name in report.SECTIONS:
         record = json.loads((docs / "results" / f"{name}.json").read_text())

@@ -61,6 +61,7 @@ class CompiledCircuit:
         self.method = method
         self.program = parse_program(circuit, inputs, weights, observables)
         self._engines: dict = {}
+        self._choices: dict = {}  # the cost model's choice per workload (a pure function of it)
 
     def engine(self, method: str):
         """The engine of an explicit ``method`` (built on first use)."""
@@ -83,7 +84,12 @@ class CompiledCircuit:
             return self.method
         itemsize = 16 if dtype == torch.float64 else 8
         workload = Workload(circuits, batch, steps, itemsize)
-        return choose_method(self.program, workload, cpu=torch.device(device).type == "cpu")
+        cpu = torch.device(device).type == "cpu"
+        if (workload, cpu) not in self._choices:
+            if len(self._choices) >= 1024:  # many sequence lengths and batch sizes: start over
+                self._choices.clear()
+            self._choices[workload, cpu] = choose_method(self.program, workload, cpu=cpu)
+        return self._choices[workload, cpu]
 
     def bind(self, weights: torch.Tensor) -> BoundCircuit | AdjointBound | BlockBound | AutoBound:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
