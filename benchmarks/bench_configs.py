@@ -9,7 +9,8 @@ Run (from the repository root)::
     python benchmarks/bench_configs.py --quick      # tiny sizes: a smoke run
 
 Rows are ``qubits,n_qlayers,depth`` (``--rows``); the defaults are the table of issue 19 (4,1,1
-4,2,2 6,1,1 8,1,2 8,2,2 10,1,1 12,1,1) plus 2, 14 and 16 qubits (one block of depth 1) for the
+4,2,2 6,1,1 8,1,2 8,2,2 10,1,1 12,1,1) plus 2, 14 and 16 qubits (one block of depth 1). After the
+rows, ``--ladder`` times ours alone at every qubit count from 2 to 16 (one block of depth 1) for the
 check that the step time has no jump of more than 3x between neighbouring qubit counts. Per row,
 in one process, alternating every repetition: ``QLSTM(1, hidden, n_qubits, n_qlayers, depth)`` on
 ``statevector`` (method ``auto``), ``torch.nn.LSTM(1, hidden)`` and the PennyLane 4-TorchLayer
@@ -24,7 +25,7 @@ one step (forward and backward, all four gates, every time step) for the method 
 "GFLOP/s" divides it by our measured step time (which also holds the classical LSTM work, small
 beside the circuits), so the distance to the machine's peak rate is visible. The targets printed
 last: every row at least 40x faster than PennyLane, the reference row (4,1,1) within 3x of
-nn.LSTM, no step-time jump above 3x between neighbouring qubit counts of the one-block rows.
+nn.LSTM, no step-time jump above 3x between neighbouring qubit counts of the ladder.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ ROWS = (
     "16,1,1",
 )
 QUICK_ARGS = ["--rows", "2,1,1", "4,2,1", "--batch", "2", "--seq", "2", "--hidden", "3"]
-QUICK_ARGS += ["--steps", "1", "--warmup", "0"]
+QUICK_ARGS += ["--steps", "1", "--warmup", "0", "--ladder", "2", "3"]
+#: the qubit counts of the jump check: every count, one block of depth 1, ours only
+LADDER = tuple(range(2, 17))
 PEERS = ("qlstm", "lstm", "pennylane")
 
 
@@ -81,6 +84,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=17)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--pl-max-qubits", type=int, default=12)
+    parser.add_argument(
+        "--ladder",
+        nargs="*",
+        type=int,
+        default=list(LADDER),
+        help="qubit counts (one block of depth 1, ours only) for the check that the step time "
+        "has no jump above 3x between neighbouring counts (default: 2 to 16; none: skip)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="the smoke run: " + " ".join(QUICK_ARGS)
     )
@@ -135,6 +146,33 @@ def measure_row(row: tuple[int, int, int], args, pennylane: bool) -> dict:
     return result
 
 
+def measure_ladder(args) -> list[dict]:
+    """Our step time (median, ms) and method at every qubit count of ``args.ladder`` (one block of
+    depth 1), for the jump check between neighbouring counts."""
+    ladder = []
+    for qubits in sorted(args.ladder):
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(args.seq, args.batch, 1, generator=generator)
+        target = torch.randn(args.seq, args.batch, args.hidden, generator=generator)
+        model = QLSTM(1, args.hidden, n_qubits=qubits, seed=0)
+        train_step = make_step(model, x, target)
+        times = [train_step() for _ in range(args.warmup + args.steps)][args.warmup :]
+        method = model.cell_l0.executor.choose(args.batch, args.seq)
+        ladder.append(
+            {
+                "qubits": qubits,
+                "n_qlayers": 1,
+                "depth": 1,
+                "method": method,
+                "qlstm_ms": 1e3 * statistics.median(times),
+            }
+        )
+        print(
+            f"ladder {qubits:>2} qubits  {method:<8}{ladder[-1]['qlstm_ms']:>10.2f} ms", flush=True
+        )
+    return ladder
+
+
 def largest_jump(results: list[dict]) -> tuple[float, str] | None:
     """The largest step-time ratio between neighbouring qubit counts of the one-block, depth-1
     rows, and where it is; ``None`` with fewer than two such rows."""
@@ -167,7 +205,8 @@ def main(argv=None) -> dict:
         result = measure_row(row, args, pennylane)
         results.append(result)
         print(_line(result), flush=True)
-    jump = largest_jump(results)
+    ladder = measure_ladder(args)
+    jump = largest_jump(ladder or results)
     summary = {
         "min_pennylane_over_ours": min(
             (r["pennylane_over_ours"] for r in results if r["pennylane_over_ours"]), default=None
@@ -181,6 +220,7 @@ def main(argv=None) -> dict:
             None,
         ),
         "largest_jump": None if jump is None else {"ratio": jump[0], "between": jump[1]},
+        "jump_from": "ladder" if ladder else "rows",
     }
     lowest, ref = summary["min_pennylane_over_ours"], summary["ref_ours_over_lstm"]
     print(
@@ -191,6 +231,7 @@ def main(argv=None) -> dict:
     return {
         "workload": header,
         "rows": results,
+        "ladder": ladder,
         "summary": summary,
         "pennylane_skipped": skipped,
         "pl_max_qubits": args.pl_max_qubits,
@@ -200,6 +241,15 @@ def main(argv=None) -> dict:
 
 def _jump(jump: tuple[float, str] | None) -> str:
     return "-" if jump is None else f"{jump[0]:.2f} at {jump[1]}"
+
+
+def _jump_source(results: dict) -> str:
+    if results.get("ladder"):
+        return (
+            "every count from "
+            + f"{results['ladder'][0]['qubits']} to {results['ladder'][-1]['qubits']}"
+        )
+    return "the one-block rows"
 
 
 def _fmt(value: float | None) -> str:
@@ -253,9 +303,27 @@ def render(results: dict, figures: Path) -> str:
         f"Targets: PennyLane / ours ≥ 40 on every row (lowest "
         f"{_fmt(summary['min_pennylane_over_ours'])}); REF (4, 1, 1) ours / nn.LSTM ≤ 3 "
         f"({_fmt(summary['ref_ours_over_lstm'])}); no jump above 3× between neighbouring qubit "
-        f"counts of the one-block rows (largest "
+        f"counts ({_jump_source(results)}; largest "
         f"{_jump(None if jump is None else (jump['ratio'], jump['between']))}).",
     ]
+    if results.get("ladder"):
+        ladder = results["ladder"]
+        lines += [
+            "",
+            "Our step time at every qubit count (one block of depth 1, the same workload, "
+            "measured after the rows):",
+            "",
+            "| qubits | " + " | ".join(str(r["qubits"]) for r in ladder) + " |",
+            "|---|" + "---|" * len(ladder),
+            "| method | " + " | ".join(r["method"] for r in ladder) + " |",
+            "| step | " + " | ".join(_ms(r["qlstm_ms"]) for r in ladder) + " |",
+            "| × previous | – | "
+            + " | ".join(
+                f"{b['qlstm_ms'] / a['qlstm_ms']:.2f}"
+                for a, b in zip(ladder, ladder[1:], strict=False)
+            )
+            + " |",
+        ]
     if results["pennylane_skipped"]:
         lines += ["", f"PennyLane skipped: {results['pennylane_skipped']}."]
     png = plot_rows(results["rows"], Path(figures) / "configs.png")

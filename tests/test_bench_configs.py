@@ -53,6 +53,12 @@ def test_bench_configs_quick_run_and_render(quick_report, tmp_path):
         if results["pennylane_skipped"] is None:
             assert r["pennylane_over_ours"] == pytest.approx(r["pennylane_ms"] / r["qlstm_ms"])
     assert rows[1]["est_mflop"] > rows[0]["est_mflop"]  # more qubits, blocks: more work
+    ladder = results["ladder"]
+    assert [(r["qubits"], r["n_qlayers"], r["depth"]) for r in ladder] == [(2, 1, 1), (3, 1, 1)]
+    assert all(math.isfinite(r["qlstm_ms"]) and r["qlstm_ms"] > 0 for r in ladder)
+    jump = results["summary"]["largest_jump"]
+    assert results["summary"]["jump_from"] == "ladder" and jump["between"] == "2->3"
+    assert jump["ratio"] == pytest.approx(ladder[1]["qlstm_ms"] / ladder[0]["qlstm_ms"])
     printed = quick_report.printed("configs")
     assert printed[1].split()[:3] == ["row", "method", "ours"]
     assert printed[-1].startswith("targets: PennyLane/ours >= 40 on every row")
