@@ -8,7 +8,7 @@ Run (from the repository root, package installed or ``PYTHONPATH=.``)::
 
 1. One training step (forward + backward + Adam) of ``QLSTM(1, 17, n_qubits=n)`` on one sequence
    of one time step (batch 1), each size in a fresh process so that its peak resident memory
-   (``ru_maxrss``) is its own. Above 12 qubits the backend uses the adjoint method.
+   (``ru_maxrss``) is its own. The method is the one the cost model chooses (``auto``).
 2. Forward throughput (circuit evaluations per second) of the default gate circuit at ``n``
    qubits, one circuit, ``--rows`` parameter rows: the compiled torch simulator against Aer
    ``EstimatorV2`` (statevector, precision 0) with the same parameter values and observables; the
