@@ -104,13 +104,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def workload_tensors(args) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeded input ``(seq, batch, 1)`` and target ``(seq, batch, hidden)`` of every row."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(args.seq, args.batch, 1, generator=generator)
+    return x, torch.randn(args.seq, args.batch, args.hidden, generator=generator)
+
+
 def measure_row(row: tuple[int, int, int], args, pennylane: bool) -> dict:
     """One configuration: the three models alternated; medians in ms, the method and the
     estimated circuit work of one step."""
     qubits, n_qlayers, depth = row
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(args.seq, args.batch, 1, generator=generator)
-    target = torch.randn(args.seq, args.batch, args.hidden, generator=generator)
+    x, target = workload_tensors(args)
     ours = QLSTM(1, args.hidden, n_qubits=qubits, n_qlayers=n_qlayers, depth=depth, seed=0)
     models = {"qlstm": ours, "lstm": nn.LSTM(1, args.hidden)}
     run_pennylane = pennylane and qubits <= args.pl_max_qubits
@@ -150,10 +155,8 @@ def measure_ladder(args) -> list[dict]:
     """Our step time (median, ms) and method at every qubit count of ``args.ladder`` (one block of
     depth 1), for the jump check between neighbouring counts."""
     ladder = []
+    x, target = workload_tensors(args)
     for qubits in sorted(args.ladder):
-        generator = torch.Generator().manual_seed(0)
-        x = torch.randn(args.seq, args.batch, 1, generator=generator)
-        target = torch.randn(args.seq, args.batch, args.hidden, generator=generator)
         model = QLSTM(1, args.hidden, n_qubits=qubits, seed=0)
         train_step = make_step(model, x, target)
         times = [train_step() for _ in range(args.warmup + args.steps)][args.warmup :]
