@@ -320,3 +320,11 @@ def test_the_readme_shows_the_example_file():
     section = readme.split("### Experiment files", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
     assert block == EXAMPLE.read_text()
+
+
+def test_every_table_key_is_a_setting_and_every_setting_has_a_table():
+    from qlstm_qiskit.forecasting import experiment_config as ec
+
+    layer_keys = set(ec.LAYER_SETTINGS)
+    assert set(ec.DATA_KEYS) | layer_keys <= set(TRAIN_DEFAULTS)
+    assert set(ec.DATA_KEYS) | layer_keys | set(ec.TRAIN_TABLE_KEYS) == set(TRAIN_DEFAULTS)

@@ -50,19 +50,13 @@ HEAD_TYPE = "linear"
 RECURRENT_KEYS = ("hidden_size", "bidirectional", "inversward")
 #: the keys of a ``qlstm`` entry only: its gate circuit
 QUANTUM_LAYER_KEYS = (*CIRCUIT_FIELDS, "cell", "input_scaling")
-#: the head's keys: its output size, the forecast horizon (where the settings have one)
-HEAD_KEYS = tuple(key for key in ("horizon",) if key in TRAIN_DEFAULTS)
+#: the head's keys: its output size, the forecast horizon
+HEAD_KEYS = ("horizon",)
 #: settings only a CSV source takes, and settings only a built-in series takes
-CSV_KEYS = tuple(
-    key for key in ("csv", "column", "features", "target", "missing") if key in TRAIN_DEFAULTS
-)
+CSV_KEYS = ("csv", "column", "features", "target", "missing")
 GENERATED_KEYS = ("dataset", "n_points")
-#: the settings of ``[data]`` (those of this list that the settings have)
-DATA_KEYS = tuple(
-    key
-    for key in (*GENERATED_KEYS, *CSV_KEYS, "window", "train_fraction", "scale_fit")
-    if key in TRAIN_DEFAULTS
-)
+#: the settings of ``[data]``
+DATA_KEYS = (*GENERATED_KEYS, *CSV_KEYS, "window", "train_fraction", "scale_fit")
 #: the settings the layer list sets (``num_layers``: how many recurrent entries it has)
 LAYER_SETTINGS = ("num_layers", *RECURRENT_KEYS, *QUANTUM_LAYER_KEYS, *HEAD_KEYS)
 #: the settings of ``[train]``: every other one
