@@ -5,11 +5,14 @@ segments folded into unitaries and gate by gate."""
 import numpy as np
 import pytest
 import torch
-from qiskit.quantum_info import Statevector
+from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qlstm_qiskit import QLSTM, QLSTMCell
 from qlstm_qiskit.recurrence import autograd_sequence, fused_sequence
 from qlstm_qiskit.sim import BlockKernel, CompiledCircuit
+from qlstm_qiskit.sim.block_ops import ChunkOp
 
 CONFIGS = [
     # n_qubits, n_qlayers, depth, encoding, rotation, entangling, measure, bias
@@ -25,6 +28,7 @@ CONFIGS = [
     (5, 1, 2, "arctan", "rot", "linear", "Z", False),
     (6, 1, 1, "arctan", "rot", "ring", "Z", True),  # a row of the issue's table
     (6, 2, 2, "angle", "rz", "ring", "Y", True),
+    (9, 2, 1, "arctan", "rot", "ring", "Z", True),  # three chunks of qubits: one in the middle
 ]
 
 
@@ -157,3 +161,38 @@ def test_fused_method_runs_on_the_cpu_only():
         cell.executor.bind(meta)
     with pytest.raises(ValueError, match=r"segments must be one of 'auto', 'dense', 'gates'"):
         cell.bind().sequence_kernel(2, 1, "fast")
+
+
+def test_a_layer_on_some_qubits_runs_on_its_chunks_only():
+    """A weight-only layer on qubits 0, 1 and 8 of 9 (chunks 6-8, 3-5, 0-2): two chunk products,
+    none for the untouched middle; values and gradients equal the torch ``gates`` engine."""
+    n = 9
+    x, w = ParameterVector("x", n), ParameterVector("w", 3)
+    circuit = QuantumCircuit(n)
+    for q in range(n):
+        circuit.ry(x[q], q)
+    for q in range(n):
+        circuit.cx(q, (q + 1) % n)
+    circuit.rx(w[0], 0)
+    circuit.rz(w[1], 1)
+    circuit.ry(w[2], 8)
+    circuit.cx(8, 0)
+    for q in range(n):
+        circuit.rx(x[q], q)
+    observables = [SparsePauliOp("I" * (n - 1 - q) + "Z" + "I" * q) for q in range(n)]
+    generator = torch.Generator().manual_seed(5)
+    weights = torch.randn(2, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    inputs = torch.randn(2, 3, n, generator=generator, dtype=torch.float64, requires_grad=True)
+    fused = CompiledCircuit(circuit, x, w, observables, method="fused").bind(weights)
+    kernel, _ = fused.sequence_kernel(3, 1, "gates")
+    chunks = [op for op in kernel.ops if isinstance(op, ChunkOp)]
+    assert [(op.high, op.size) for op in chunks] == [(1, 8), (64, 8)]
+    values = fused.expectation(inputs)
+    reference = CompiledCircuit(circuit, x, w, observables, method="gates").bind(weights)
+    expected = reference.expectation(inputs)
+    torch.testing.assert_close(values, expected, rtol=0, atol=1e-10)
+    probe = torch.randn(values.shape, generator=generator, dtype=torch.float64)
+    got = torch.autograd.grad((values * probe).sum(), (weights, inputs))
+    want = torch.autograd.grad((expected * probe).sum(), (weights, inputs))
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-9)

@@ -6,8 +6,8 @@ The bottom layer of the package; it imports nothing of the layers above. One mod
 (the engines; neither imports the other), :mod:`.product_kernel` (a product-state circuit in
 NumPy with hand-written derivatives), :mod:`.block_ops` and :mod:`.block_kernel` (any circuit
 block by block in NumPy, with hand-written derivatives), :mod:`.costs` (the estimated work and
-memory of each method, and the choice) and :mod:`.compiled` (:class:`CompiledCircuit`, which
-picks the engine).
+memory of each method, and the choice), :mod:`.threads` (the NumPy kernels' BLAS threads follow
+torch's) and :mod:`.compiled` (:class:`CompiledCircuit`, which picks the engine).
 """
 
 from .block_kernel import BlockKernel

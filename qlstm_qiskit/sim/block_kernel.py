@@ -24,12 +24,22 @@ import numpy as np
 import torch
 
 from ..checks import check_choice
-from .block_ops import BoundPiece, DenseOp, FixedOp, InputPiece, LocalOp, PermutationOp
+from .block_ops import (
+    BoundPiece,
+    ChunkOp,
+    DenseOp,
+    FixedOp,
+    InputPiece,
+    LocalOp,
+    PermutationOp,
+    chunk_ranges,
+)
 from .costs import census, segment_is_dense
-from .gates import PhasedPermutation, complex_dtype
+from .gates import PhasedPermutation, complex_dtype, kron_rows
 from .layers import LocalLayer
 from .program import Instruction, Program, check_inputs, diagonal_signs
 from .statevector import Stage, segment
+from .threads import torch_blas_threads
 from .steps import FixedGate, LocalGates, Permutation
 
 #: how :meth:`BlockBound.sequence_kernel` runs the weight-only segments
@@ -48,15 +58,20 @@ class BlockKernel:
         self.signs_t = np.ascontiguousarray(signs.T)  # (n_obs, D): BLAS-friendly products
         self.index = np.arange(n_inputs)
         self.dense_slots = {op.slot for op in ops if isinstance(op, DenseOp)}
+        self.chunk_slots = {op.slot for op in ops if isinstance(op, ChunkOp)}
 
     def operands(self, arrays: list, circuits: int) -> list:
-        """The operand arrays (each unitary with its transpose, made contiguous once)."""
-        return [
-            (array, np.ascontiguousarray(array.transpose(0, 2, 1)))
-            if slot in self.dense_slots
-            else array
-            for slot, array in enumerate(arrays)
-        ]
+        """The operand arrays: each folded unitary with its transpose, each chunk matrix with its
+        conjugate transpose (made contiguous once per sequence)."""
+        operands = []
+        for slot, array in enumerate(arrays):
+            if slot in self.dense_slots:
+                operands.append((array, np.ascontiguousarray(array.transpose(0, 2, 1))))
+            elif slot in self.chunk_slots:
+                operands.append((array, np.ascontiguousarray(array.conj().transpose(0, 2, 1))))
+            else:
+                operands.append(array)
+        return operands
 
     def forward(self, operands: list, angles: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Circuit inputs ``angles (G, n_inputs, B)`` -> values ``(G, B, n_obs)`` and what
@@ -245,7 +260,7 @@ class _Builder:
         ops = []
         for stage in stages:
             if isinstance(stage, LocalLayer):
-                ops.append(self.local(stage, product=False))
+                ops += self.chunked(stage)
             elif isinstance(stage, PhasedPermutation):
                 trivial = np.allclose(stage.phase, 1.0)
                 phase = None if trivial else stage.phase.astype(self.complex)
@@ -253,6 +268,21 @@ class _Builder:
             else:
                 ops.append(FixedOp(stage.matrix.astype(self.complex), stage.qubits, self.n))
         return ops
+
+    def chunked(self, layer: LocalLayer) -> list[ChunkOp]:
+        """A weight-only layer as :class:`~qlstm_qiskit.sim.block_ops.ChunkOp` s: one Kronecker
+        product of 2x2 matrices per range of :func:`~qlstm_qiskit.sim.block_ops.chunk_ranges`
+        that holds a gate."""
+        matrices = layer.bound_matrices(self.weights, self.like)  # (G | 1, n, 2, 2) or None
+        if matrices is None:
+            return []
+        matrices = matrices if matrices.dim() == 4 else matrices[None]
+        touched = {q for qubits, columns in layer.groups if columns for q in qubits}
+        return [
+            ChunkOp(self.slot(kron_rows(matrices[:, lo:hi])), lo, hi, self.n)
+            for lo, hi in chunk_ranges(self.n)
+            if touched.intersection(range(lo, hi))
+        ]
 
     def torch_step(self, stage: Stage):
         like = self.like
@@ -277,7 +307,8 @@ class _BlockExpectation(torch.autograd.Function):
     def forward(ctx, kernel: BlockKernel, inputs: torch.Tensor, *tensors: torch.Tensor):
         operands = kernel.operands(operand_arrays(tensors), inputs.shape[0])
         angles = np.ascontiguousarray(inputs.detach().numpy().transpose(0, 2, 1))
-        values, saved = kernel.forward(operands, angles)
+        with torch_blas_threads():
+            values, saved = kernel.forward(operands, angles)
         ctx.kernel, ctx.operands, ctx.kept = kernel, operands, saved
         ctx.shapes = [tensor.shape for tensor in tensors]
         return torch.from_numpy(np.ascontiguousarray(values))
@@ -286,7 +317,8 @@ class _BlockExpectation(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_values: torch.Tensor):
         kernel = ctx.kernel
-        grad_angles, piece = kernel.backward(ctx.operands, ctx.kept, grad_values.numpy())
+        with torch_blas_threads():
+            grad_angles, piece = kernel.backward(ctx.operands, ctx.kept, grad_values.numpy())
         grads = kernel.operand_grads(ctx.operands, [piece], ctx.shapes)
         grad_inputs = torch.from_numpy(np.ascontiguousarray(grad_angles.transpose(0, 2, 1)))
         return (

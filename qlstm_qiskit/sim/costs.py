@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .adjoint import CHUNK_AMPLITUDES
+from .block_ops import CHUNK_QUBITS, chunk_ranges
 from .layers import LocalLayer, ProductStage
 from .program import Program
 from .statevector import EXPANDED_MAX_ROWS, Stage, segment
@@ -133,6 +134,13 @@ def _segment_work(
             work.torch_calls += 2 + 7 * stage.qubits
         return work
     for stage in stages:
+        if stage.kind == "weights":  # a matrix product per chunk of qubits (block_ops.ChunkOp)
+            sizes = [hi - lo for lo, hi in chunk_ranges(n_qubits)][: -(-stage.qubits // CHUNK_QUBITS)]
+            work.matmul_flops += 24 * dim * rows * sum(2**size for size in sizes)
+            work.numpy_calls += 8 * len(sizes)
+            work.torch_calls += 4 + 2 * stage.qubits
+            work.memory_bytes += len(sizes) * rows * dim * 8  # each chunk keeps its input
+            continue
         forward, backward, matmul = _layer(stage, dim)
         _add(work, (forward + backward) * rows, matmul)
         work.numpy_calls += 4 + 12 * stage.qubits + 4 * stage.pieces
@@ -171,9 +179,10 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
     for segment_stages, is_input in _segments(counted):
         if is_input:
             (stage,) = segment_stages
-            forward, backward, _ = _layer(stage, dim)
-            fused.elementwise_flops += (forward + backward) * total_rows
-            fused.numpy_calls += workload.steps * (4 + 12 * stage.qubits + 10 * stage.pieces)
+            forward, backward, _ = _layer(stage, dim)  # keeps its input: no undo of the state
+            fused.elementwise_flops += backward * total_rows
+            fused.numpy_calls += workload.steps * (4 + 8 * stage.qubits + 10 * stage.pieces)
+            fused.memory_bytes += workload.steps * state_bytes
             continue
         dense = segment_is_dense(segment_stages, n, total_rows, workload.circuits, workload.steps)
         part = _segment_work(segment_stages, n, total_rows, workload.circuits, dense)
