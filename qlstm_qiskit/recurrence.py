@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .circuits import GateCircuit
-from .sim import BlockKernel, ProductKernel
+from .sim import BlockKernel, ProductKernel, torch_blas_threads
 
 #: The four LSTM gates, in the order of torch.nn.LSTM (i, f, g, o).
 GATES = ("input", "forget", "cell", "output")
@@ -323,6 +323,13 @@ class _FusedSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan, projected, h, c, weight_hh, weight_out, bias_out, *tensors):
+        with torch_blas_threads():
+            return _FusedSequence.run_forward(
+                ctx, plan, projected, h, c, weight_hh, weight_out, bias_out, *tensors
+            )
+
+    @staticmethod
+    def run_forward(ctx, plan, projected, h, c, weight_hh, weight_out, bias_out, *tensors):
         kernel, gate_circuit = plan.kernel, plan.gate_circuit
         steps, batch = projected.shape[:2]
         gates = weight_out.shape[0]
@@ -352,6 +359,11 @@ class _FusedSequence(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output, grad_h, grad_c):
+        with torch_blas_threads():
+            return _FusedSequence.run_backward(ctx, grad_output, grad_h, grad_c)
+
+    @staticmethod
+    def run_backward(ctx, grad_output, grad_h, grad_c):
         plan = ctx.plan
         kernel = plan.kernel
         weight_hh, weight_out = (_array(tensor) for tensor in ctx.saved_tensors)

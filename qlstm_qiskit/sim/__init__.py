@@ -14,6 +14,7 @@ from .block_kernel import BlockKernel
 from .compiled import METHODS, CompiledCircuit
 from .costs import Workload, choose_method, estimate
 from .product_kernel import ProductKernel
+from .threads import torch_blas_threads
 
 __all__ = [
     "METHODS",
@@ -23,4 +24,5 @@ __all__ = [
     "Workload",
     "choose_method",
     "estimate",
+    "torch_blas_threads",
 ]
