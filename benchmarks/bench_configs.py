@@ -11,14 +11,27 @@ Run (from the repository root)::
 Rows are ``qubits,n_qlayers,depth`` (``--rows``); the defaults are the table of issue 19 (4,1,1
 4,2,2 6,1,1 8,1,2 8,2,2 10,1,1 12,1,1) plus 2, 14 and 16 qubits (one block of depth 1). After the
 rows, ``--ladder`` times ours alone at every qubit count from 2 to 16 (one block of depth 1) for the
-check that the step time has no jump of more than 3x between neighbouring qubit counts. Per row,
-in one process, alternating every repetition: ``QLSTM(1, hidden, n_qubits, n_qlayers, depth)`` on
-``statevector`` (method ``auto``), ``torch.nn.LSTM(1, hidden)`` and the PennyLane 4-TorchLayer
-QLSTM of ``bench_peers.py`` with the same circuit and weights on ``default.qubit``/backprop. The
-PennyLane peer runs only up to ``--pl-max-qubits`` (default 12: at 14 qubits one of its steps
-takes minutes); above, its cells say "not run". One training step is zero_grad + forward + MSE
-loss + backward + Adam step, float32, ``--threads`` torch threads (default 1); medians of
-``--steps`` repetitions after ``--warmup``.
+check that the step time has no jump of more than 3x between neighbouring qubit counts. Per row:
+``QLSTM(1, hidden, n_qubits, n_qlayers, depth)`` on ``statevector`` (method ``auto``) and
+``torch.nn.LSTM(1, hidden)`` in this process, alternating every repetition, then the PennyLane
+4-TorchLayer QLSTM of ``bench_peers.py`` with the same circuit and weights (``QLSTM`` with seed 0,
+then ``PennyLaneQLSTM(...).copy_from``) on ``default.qubit``/backprop, on the same input and
+target, in a fresh child process (:func:`fresh_process.run_in_fresh_process`: this script with the
+hidden option ``--pl-row``, which prints its median last as one JSON object). The PennyLane peer
+runs only up to ``--pl-max-qubits`` (default 12: at 14 qubits one of its steps takes minutes);
+above, its cells say "not run". One training step is zero_grad + forward + MSE loss + backward +
+Adam step, float32, ``--threads`` torch threads (default 1); medians of ``--steps`` repetitions
+after ``--warmup``, for each model.
+
+Why a child process: a PennyLane training step slows every later step of the other models in the
+process it runs in, persistently. Measured on the 2-core machine, 2026-12-01, row 6,1,1: our step
+alone 7.30 ms, alternated with an nn.LSTM step 7.44 ms, alternated with a PennyLane step 12.18 ms,
+and 9.17 ms after a single PennyLane step run beforehand and never again; nn.LSTM's step 0.82 ms
+alone against 1.14 ms in the alternated run. Not the garbage collector (unchanged with
+``gc.disable``), nor glibc's malloc trimming (``MALLOC_*`` settings) or OpenBLAS threads
+(``OPENBLAS_NUM_THREADS=1``); a profile shows everything 15-20% slower. So no PennyLane code runs
+in this process: whether PennyLane is installed is asked of ``importlib.util.find_spec``, without
+importing it.
 
 "est. MFLOP" is the cost model's count (:func:`qlstm_qiskit.sim.estimate`) of the circuit work of
 one step (forward and backward, all four gates, every time step) for the method ``auto`` chose;
@@ -31,6 +44,8 @@ nn.LSTM, no step-time jump above 3x between neighbouring qubit counts of the lad
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -42,8 +57,9 @@ from qlstm_qiskit import QLSTM
 from qlstm_qiskit.sim import Workload, estimate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_peers import PennyLaneQLSTM, make_step, pennylane_available  # noqa: E402
+from bench_peers import PennyLaneQLSTM, make_step  # noqa: E402
 from figures import pyplot, save  # noqa: E402
+from fresh_process import run_in_fresh_process  # noqa: E402
 
 ROWS = (
     "2,1,1",
@@ -95,6 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="the smoke run: " + " ".join(QUICK_ARGS)
     )
+    # the child process of one row's PennyLane peer: prints {"pennylane_ms": median} last
+    parser.add_argument("--pl-row", type=parse_row, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args = parser.parse_args(QUICK_ARGS)
@@ -111,26 +129,62 @@ def workload_tensors(args) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randn(args.seq, args.batch, args.hidden, generator=generator)
 
 
-def measure_row(row: tuple[int, int, int], args, pennylane: bool) -> dict:
-    """One configuration: the three models alternated; medians in ms, the method and the
-    estimated circuit work of one step."""
+def pennylane_installed() -> bool:
+    """Whether PennyLane can be imported, found without importing it (no PennyLane code may run
+    in the parent process, see the module docstring)."""
+    return importlib.util.find_spec("pennylane") is not None
+
+
+def our_model(row: tuple[int, int, int], args) -> QLSTM:
+    """The row's ``QLSTM`` (seed 0): timed in the parent, and the weights of the PennyLane peer."""
     qubits, n_qlayers, depth = row
-    x, target = workload_tensors(args)
-    ours = QLSTM(1, args.hidden, n_qubits=qubits, n_qlayers=n_qlayers, depth=depth, seed=0)
-    models = {"qlstm": ours, "lstm": nn.LSTM(1, args.hidden)}
-    run_pennylane = pennylane and qubits <= args.pl_max_qubits
-    if run_pennylane:
-        models["pennylane"] = PennyLaneQLSTM(1, args.hidden, qubits, n_qlayers, depth).copy_from(
-            ours
-        )
-    steps = {name: make_step(model, x, target) for name, model in models.items()}
-    times: dict[str, list[float]] = {name: [] for name in models}
+    return QLSTM(1, args.hidden, n_qubits=qubits, n_qlayers=n_qlayers, depth=depth, seed=0)
+
+
+def median_ms(steps: dict, args) -> dict[str, float]:
+    """Run the training steps ``{name: step}`` in turn, ``args.warmup + args.steps`` times; the
+    median of each after the warm-up, ms."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for repetition in range(args.warmup + args.steps):
         for name, train_step in steps.items():
             seconds = train_step()
             if repetition >= args.warmup:
                 times[name].append(seconds)
-    ms = {name: 1e3 * statistics.median(values) for name, values in times.items()}
+    return {name: 1e3 * statistics.median(values) for name, values in times.items()}
+
+
+def measure_pennylane(row: tuple[int, int, int], args) -> float:
+    """The median step (ms) of the row's PennyLane peer, with our weights copied in. Runs in the
+    child process (``--pl-row``) only."""
+    qubits, n_qlayers, depth = row
+    x, target = workload_tensors(args)
+    ours = our_model(row, args)  # built first, as in the parent
+    peer = PennyLaneQLSTM(1, args.hidden, qubits, n_qlayers, depth).copy_from(ours)
+    return median_ms({"pennylane": make_step(peer, x, target)}, args)["pennylane"]
+
+
+def pennylane_in_fresh_process(row: tuple[int, int, int], args) -> float:
+    """:func:`measure_pennylane` in a fresh process with the same workload, steps and threads."""
+    options = [f"--{name}" for name in ("batch", "seq", "hidden", "steps", "warmup", "threads")]
+    values = [args.batch, args.seq, args.hidden, args.steps, args.warmup, args.threads]
+    command = ["--pl-row", ",".join(map(str, row))]
+    for option, value in zip(options, values, strict=True):
+        command += [option, value]
+    return run_in_fresh_process(__file__, command)["pennylane_ms"]
+
+
+def measure_row(row: tuple[int, int, int], args, pennylane: bool) -> dict:
+    """One configuration: ours and nn.LSTM alternated here, then the PennyLane peer (if
+    ``pennylane`` and within ``--pl-max-qubits``) in a fresh process; medians in ms, the method
+    and the estimated circuit work of one step."""
+    qubits, n_qlayers, depth = row
+    x, target = workload_tensors(args)
+    ours = our_model(row, args)
+    models = {"qlstm": ours, "lstm": nn.LSTM(1, args.hidden)}
+    ms = median_ms({name: make_step(model, x, target) for name, model in models.items()}, args)
+    run_pennylane = pennylane and qubits <= args.pl_max_qubits
+    if run_pennylane:
+        ms["pennylane"] = pennylane_in_fresh_process(row, args)
     executor = ours.cell_l0.executor
     method = executor.choose(args.batch, args.seq)
     work = estimate(executor.program, Workload(4, args.batch, args.seq, 8))[method]
@@ -192,11 +246,14 @@ def largest_jump(results: list[dict]) -> tuple[float, str] | None:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    pennylane = pennylane_available()
+    if args.pl_row is not None:
+        print(json.dumps({"pennylane_ms": measure_pennylane(args.pl_row, args)}))
+        return {}
+    pennylane = pennylane_installed()
     header = (
         f"workload: input 1, hidden {args.hidden}, batch {args.batch}, seq {args.seq}, float32, "
         f"{torch.get_num_threads()} torch threads; median of {args.steps} after {args.warmup} "
-        "warm-up, the three models alternated per row"
+        "warm-up, ours and nn.LSTM alternated per row, PennyLane in a fresh process per row"
     )
     print(header)
     columns = (
@@ -281,10 +338,10 @@ def render(results: dict, figures: Path) -> str:
         "",
         "Training step of `QLSTM` (method `auto`) across circuit configurations (qubits, "
         "n_qlayers, depth), against `torch.nn.LSTM(1, hidden)` and the PennyLane 4×TorchLayer "
-        "QLSTM with the same circuit on `default.qubit`/backprop, measured side by side per row "
-        '(see `benchmarks/bench_configs.py`). "est. MFLOP": the cost model\'s floating-point '
-        'work of the circuits in one step for the method chosen; "GFLOP/s": that work over our '
-        f"measured step. PennyLane runs up to {results['pl_max_qubits']} qubits.",
+        "QLSTM with the same circuit on `default.qubit`/backprop, per row, as the workload line "
+        'below says (see `benchmarks/bench_configs.py`). "est. MFLOP": the cost model\'s '
+        'floating-point work of the circuits in one step for the method chosen; "GFLOP/s": that '
+        f"work over our measured step. PennyLane runs up to {results['pl_max_qubits']} qubits.",
         "",
         f"{results['workload']}.",
         "",

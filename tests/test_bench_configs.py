@@ -1,12 +1,36 @@
 """Smoke test of benchmarks/bench_configs.py (a script, loaded by path) at tiny sizes: its quick
-run in the session's quick report (the `quick_report` fixture of conftest.py)."""
+run in the session's quick report (the `quick_report` fixture of conftest.py), and a quick run
+that checks that the PennyLane peer is timed in a child process, never in the benchmark's own."""
 
+import importlib.util
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
-from test_example import assert_png, load
+from test_example import ROOT, assert_png, load
+
+HAS_PENNYLANE = importlib.util.find_spec("pennylane") is not None
+
+#: a quick run of bench_configs.py in a fresh process, with a spy on its child processes; prints
+#: the children's options and results, the rows, and the PennyLane modules it imported itself
+SPIED_QUICK_RUN = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("bench_configs", "benchmarks/bench_configs.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+children, real = [], bench.run_in_fresh_process
+def spy(script, args):
+    result = real(script, args)
+    children.append({"script": str(script), "args": [str(a) for a in args], "result": result})
+    return result
+bench.run_in_fresh_process = spy
+rows = bench.main(bench.QUICK_ARGS)["rows"]
+imported = sorted(m for m in sys.modules if m.split(".")[0] == "pennylane")
+print(json.dumps({"children": children, "rows": rows, "imported": imported}))
+"""
 
 
 def test_rows_are_parsed_and_checked(capsys):
@@ -51,7 +75,9 @@ def test_bench_configs_quick_run_and_render(quick_report, tmp_path):
         assert r["ours_over_lstm"] == pytest.approx(r["qlstm_ms"] / r["lstm_ms"])
         assert r["gflops_per_s"] == pytest.approx(r["est_mflop"] / r["qlstm_ms"])
         if results["pennylane_skipped"] is None:
+            assert math.isfinite(r["pennylane_ms"]) and r["pennylane_ms"] > 0
             assert r["pennylane_over_ours"] == pytest.approx(r["pennylane_ms"] / r["qlstm_ms"])
+    assert (results["pennylane_skipped"] is None) == HAS_PENNYLANE
     assert rows[1]["est_mflop"] > rows[0]["est_mflop"]  # more qubits, blocks: more work
     ladder = results["ladder"]
     assert [(r["qubits"], r["n_qlayers"], r["depth"]) for r in ladder] == [(2, 1, 1), (3, 1, 1)]
@@ -67,3 +93,30 @@ def test_bench_configs_quick_run_and_render(quick_report, tmp_path):
     assert "| 4, 2, 1 | fused |" in markdown
     assert "](figures/configs.png)" in markdown
     assert_png(tmp_path / "figures" / "configs.png")
+
+
+@pytest.mark.bench
+def test_pennylane_is_timed_in_a_child_process_only():
+    """The PennyLane step slows the other models of the process it runs in (module docstring of
+    bench_configs.py): each row's PennyLane median must come from a fresh process with the row's
+    workload, and the benchmark's own process must not even import PennyLane."""
+    result = subprocess.run(
+        [sys.executable, "-c", SPIED_QUICK_RUN], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    spied = json.loads(result.stdout.strip().splitlines()[-1])
+    assert spied["imported"] == []
+    bench = load("benchmarks/bench_configs.py")
+    quick = bench.parse_args(bench.QUICK_ARGS)
+    if not HAS_PENNYLANE:
+        assert spied["children"] == []
+        assert all(r["pennylane_ms"] is None for r in spied["rows"])
+        return
+    assert len(spied["children"]) == len(spied["rows"]) == 2
+    for row, child in zip(spied["rows"], spied["children"], strict=True):
+        assert child["script"].endswith("bench_configs.py")
+        options = dict(zip(child["args"][::2], child["args"][1::2], strict=True))
+        assert options["--pl-row"] == f"{row['qubits']},{row['n_qlayers']},{row['depth']}"
+        for name in ("batch", "seq", "hidden", "steps", "warmup", "threads"):
+            assert options[f"--{name}"] == str(getattr(quick, name)), name
+        assert row["pennylane_ms"] == child["result"]["pennylane_ms"] > 0
