@@ -80,6 +80,35 @@ def overlap(grad: np.ndarray, state: np.ndarray, qubit: int, n_qubits: int) -> n
     return (grad[:, :, :, None] * state[:, :, None, :]).sum((1, 4))
 
 
+def kron_halves(factors: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``(G, V, 2, B)`` -> ``(G, 2**V, B)`` as :func:`~qlstm_qiskit.sim.product_kernel.
+    kron_pairs` computes it, but as one outer product of the two halves' products: every
+    full-size pass happens once (kron_pairs combines odd leftovers at full size last)."""
+    count = factors.shape[1]
+    if count < 4:
+        state, levels, leftovers = kron_pairs(factors)
+        return state, (levels, leftovers)
+    high, high_levels, high_leftovers = kron_pairs(factors[:, : (count + 1) // 2])
+    low, low_levels, low_leftovers = kron_pairs(factors[:, (count + 1) // 2 :])
+    state = high[:, :, None, :] * low[:, None, :, :]  # (G, Dh, Dl, B)
+    tape = (high, low, (high_levels, high_leftovers), (low_levels, low_leftovers))
+    return state.reshape(state.shape[0], -1, state.shape[-1]), tape
+
+
+def kron_halves_backward(tape: tuple, grad: np.ndarray) -> np.ndarray:
+    """Gradient ``(G, V, 2, B)`` of the factors of :func:`kron_halves` (for real factors, as
+    :func:`~qlstm_qiskit.sim.product_kernel.kron_pairs_backward`)."""
+    if len(tape) == 2:
+        return kron_pairs_backward(*tape, grad)
+    high, low, high_tape, low_tape = tape
+    pairs = grad.reshape(grad.shape[0], high.shape[1], low.shape[1], grad.shape[-1])
+    grad_high = (pairs * low[:, None, :, :]).sum(2)
+    grad_low = (pairs * high[:, :, None, :]).sum(1)
+    return np.concatenate(
+        (kron_pairs_backward(*high_tape, grad_high), kron_pairs_backward(*low_tape, grad_low)), 1
+    )
+
+
 # -- operations ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class InputPiece:
@@ -140,17 +169,17 @@ class LocalOp:
         vectors = np.empty((circuits, self.n_qubits, 2, batch), dtype=_complex(angles.dtype))
         for (qubits, _pieces), (matrix, _tape) in zip(self.groups, per_group, strict=True):
             vectors[:, qubits] = matrix[..., 0, :]  # M |0>: the first columns
-        state, levels, leftovers = kron_pairs(vectors[:, ::-1])  # Kronecker order: qubit n-1 first
-        return state, (per_group, levels, leftovers)
+        state, tape = kron_halves(vectors[:, ::-1])  # Kronecker order: qubit n-1 first
+        return state, (per_group, tape)
 
     def backward(self, state, grad, operands, saved, grad_angles, grad_operands):
         """Gradients of the layer's pieces from the state after it and that state's gradient;
         returns the state before the layer and its gradient (``None, None`` for a product
         layer)."""
         if self.product:
-            per_group, levels, leftovers = saved
+            per_group, tape = saved
             # complex factors: d(a b) gives g conj(b) = conj(conj(g) b)
-            grad_vectors = kron_pairs_backward(levels, leftovers, grad.conj()).conj()[:, ::-1]
+            grad_vectors = kron_halves_backward(tape, grad.conj()).conj()[:, ::-1]
             for (qubits, _pieces), (_matrix, tape) in zip(self.groups, per_group, strict=True):
                 grad_matrix = np.zeros(
                     (*grad_vectors.shape[:1], len(qubits), 2, 2, grad.shape[-1]), dtype=grad.dtype
