@@ -376,34 +376,38 @@ class _FusedSequence(torch.autograd.Function):
         features = np.stack([entry[3] for entry in tape])  # (T, G, B, n)
         slopes = plan.gate_circuit.encode_slopes(features, np).transpose(0, 1, 3, 2)
         slopes = slopes[:, :, kernel.index]
+        # the LSTM's local derivatives of every step at once: grad_pre[k] = coefficients[k] *
+        # (dc, dc, dc, dh) and dc += dh * through_tanh[k] (in the order visited backwards)
+        act = np.stack([entry[6] for entry in tape])  # (T, G, B, H)
+        candidate, tanh_c = np.stack([entry[7] for entry in tape]), np.stack([e[8] for e in tape])
+        slope = act * (1 - act)
+        coefficients = np.empty_like(act)
+        coefficients[:, 0] = candidate * slope[:, 0]
+        coefficients[:, 1] = np.stack([entry[2] for entry in tape]) * slope[:, 1]
+        coefficients[:, 2] = act[:, 0] * (1 - candidate * candidate)
+        coefficients[:, 3] = tanh_c * slope[:, 3]
+        through_tanh = act[:, 3] * (1 - tanh_c * tanh_c)
+        grad_pres = np.empty_like(act)  # (T, G, B, H)
         grad_projected = np.empty((steps, batch, gates * n_qubits), dtype=grad_output.dtype)
-        pieces, grad_pres, values_seen, grad_zs, h_seen = [], [], [], [], []
-        for k, (t, h, c, _z, kernel_saved, values, act, candidate, tanh_c) in enumerate(tape):
+        pieces, grad_zs = [], []
+        for k, (t, _h, _c, _z, kernel_saved, *_rest) in enumerate(tape):
             dh = dh + grad_output[t]
-            dc = dc + dh * act[3] * (1 - tanh_c * tanh_c)
-            sigmoid_slope = act * (1 - act)
-            grad_pre = np.stack(
-                (
-                    dc * candidate * sigmoid_slope[0],
-                    dc * c * sigmoid_slope[1],
-                    dc * act[0] * (1 - candidate * candidate),
-                    dh * tanh_c * sigmoid_slope[3],
-                )
-            )  # (G, B, H)
-            dc = dc * act[1]
+            dc = dc + dh * through_tanh[k]
+            grad_pre = grad_pres[k]
+            np.multiply(coefficients[k, :3], dc, out=grad_pre[:3])
+            np.multiply(coefficients[k, 3], dh, out=grad_pre[3])
+            dc = dc * act[k, 1]
             grad_angles, piece = kernel.backward(operands, kernel_saved, grad_pre @ weight_out)
             grad_z = plan.gather @ (grad_angles * slopes[k])  # (G, n, B)
             grad_z = grad_z.transpose(2, 0, 1).reshape(batch, gates * n_qubits)
             grad_projected[t] = grad_z
             dh = grad_z @ weight_hh
             pieces.append(piece)
-            grad_pres.append(grad_pre)
-            values_seen.append(values)
             grad_zs.append(grad_z)
-            h_seen.append(h)
-        grad_pre_all = np.concatenate(grad_pres, 1)  # (G, T B, H)
-        grad_weight_hh = np.concatenate(grad_zs).T @ np.concatenate(h_seen)
-        grad_weight_out = grad_pre_all.transpose(0, 2, 1) @ np.concatenate(values_seen, 1)
+        grad_pre_all = grad_pres.transpose(1, 0, 2, 3).reshape(gates, -1, grad_pres.shape[-1])
+        grad_weight_hh = np.concatenate(grad_zs).T @ np.concatenate([e[1] for e in tape])
+        values_seen = np.concatenate([entry[5] for entry in tape], 1)  # (G, T B, n_obs)
+        grad_weight_out = grad_pre_all.transpose(0, 2, 1) @ values_seen
         grad_bias_out = grad_pre_all.sum(1) if ctx.needs_input_grad[6] else None
         grad_operands = kernel.operand_grads(operands, pieces, ctx.operand_shapes)
         return (

@@ -88,6 +88,15 @@ class ProductKernel:
 
     :meth:`BoundCircuit.product_kernel <qlstm_qiskit.sim.statevector.BoundCircuit.product_kernel>`
     builds it, with the basis vectors and the unitary as tensors.
+
+    The qubit states are computed as real parts, ``(Re u_q, Im u_q) = rows @ w_q``, together
+    with their derivatives by the qubit's ``m`` inputs (forward mode: the Kronecker product of
+    the pairs once more per input, that input's pair differentiated), so that the backward pass
+    of a step, which the recurrence runs step after step, is short. Without a unitary the state
+    stays a product state up to the permutation, whose phases do not change probabilities:
+    ``|state|**2`` is the Kronecker product of the real magnitudes ``|u_q|**2``, with the signs
+    permuted to match (:attr:`signs_seen`); no complex state is formed. (Every small NumPy call
+    costs about as much as its arithmetic here: the fewer calls per step, the faster.)
     """
 
     def __init__(
@@ -101,76 +110,85 @@ class ProductKernel:
         self.signs = signs
         self.n_qubits = n_qubits
         self.permutation = permutation
-        # (cos(x/2), sin(x/2)) = cos(x/2 - (0, pi/2))
-        self._offsets = np.array([[0.0], [-np.pi / 2]], dtype=signs.dtype)
+        #: ``(D, n_obs)``: the signs of ``|psi|**2`` before the permutation: ``signs_seen[i] =
+        #: signs[j]`` for ``source[j] = i``
+        self.signs_seen = signs
+        if permutation is not None:
+            self.signs_seen = np.empty_like(signs)
+            self.signs_seen[permutation[0]] = signs
+        self.signs_seen_t = np.ascontiguousarray(self.signs_seen.T)  # (n_obs, D)
+        # cos(x/2 - offsets) = (cos, sin, -sin, cos)(x/2): the pair and twice its derivative
+        self._offsets = np.array([[0.0], [np.pi / 2], [-np.pi / 2], [0.0]], dtype=signs.dtype)
+        rotations = len(index) // n_qubits
+        # factor set 1 + k of a qubit's pairs has pair k differentiated
+        self._tangents = (np.arange(1, rotations + 1), np.arange(rotations))
 
     def operands(self, arrays: Sequence, circuits: int) -> tuple:
-        """The weight-dependent operands of one sequence from ``arrays``: the basis vectors
-        ``(G | 1, n, 2**m, 2)`` (qubit order) and the unitary ``(G, D, D)`` or ``None``."""
+        """The weight-dependent operands of one sequence from ``arrays`` (the basis vectors
+        ``(G | 1, n, 2**m, 2)`` in qubit order and the unitary ``(G, D, D)`` or ``None``): the
+        real rows ``(G, n, 1, 4, 2**m)`` of ``(Re u_q, Im u_q) = rows @ w_q`` (Kronecker order),
+        their transpose ``(G, n, 2**m, 4)``, the unitary and its transpose (or ``None``)."""
         basis, unitary = arrays
         basis = np.broadcast_to(basis[:, ::-1], (circuits, *basis.shape[1:]))  # Kronecker order
+        columns = np.concatenate((basis.real, basis.imag), -1)  # (G, n, 2**m, 4)
+        rows = np.ascontiguousarray(columns.transpose(0, 1, 3, 2)[:, :, None])
         transposed = None if unitary is None else unitary.transpose(0, 2, 1)
-        return basis, np.ascontiguousarray(basis.transpose(0, 1, 3, 2)), unitary, transposed
+        return rows, columns, unitary, transposed
 
     def forward(self, operands: tuple, angles: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Selected inputs ``angles (G, n * m, B)`` (``x[index]``, batch last) -> values
         ``(G, B, n_obs)`` and what :meth:`backward` needs."""
-        _basis, basis_t, _unitary, unitary_t = operands
-        circuits, _, batch = angles.shape
-        angles = angles.reshape(circuits, self.n_qubits, -1, 1, batch)
-        pairs = np.cos(0.5 * angles + self._offsets)  # (G, n, m, 2, B)
-        weights, levels, leftovers = kron_pairs(pairs)  # (G, n, 2**m, B)
-        qubits = basis_t @ weights  # (G, n, 2, B) complex
-        psi, psi_levels, psi_leftovers = kron_pairs(qubits)  # (G, D, B)
+        rows, _columns, _unitary, unitary_t = operands
+        circuits, inputs, batch = angles.shape
+        n, m = self.n_qubits, inputs // self.n_qubits
+        waves = np.cos(0.5 * angles.reshape(circuits, n, m, 1, batch) - self._offsets)
+        factors = np.empty((circuits, n, 1 + m, m, 2, batch), dtype=waves.dtype)
+        factors[...] = waves[:, :, None, :, :2]
+        factors[:, :, self._tangents[0], self._tangents[1]] = waves[:, :, :, 2:]
+        products = kron_pairs(factors)[0]  # (G, n, 1 + m, 2**m, B): w_q, then 2 dw_q / dx_k
+        parts = rows @ products  # (G, n, 1 + m, 4, B): (Re u_q, Im u_q), then 2 du_q / dx_k
         if unitary_t is not None:
+            qubits = parts[:, :, 0, :2] + 1j * parts[:, :, 0, 2:]  # (G, n, 2, B) complex
+            psi, levels, leftovers = kron_pairs(qubits)  # (G, D, B)
             state = unitary_t @ psi
-        else:
-            source, phase = self.permutation if self.permutation is not None else (None, None)
-            state = psi if source is None else psi[:, source]
-            if phase is not None:
-                state = state * phase[:, None]
-        probabilities = state.real * state.real + state.imag * state.imag
-        values = probabilities.transpose(0, 2, 1) @ self.signs
-        return values, (
-            pairs,
-            levels,
-            leftovers,
-            weights,
-            qubits,
-            psi_levels,
-            psi_leftovers,
-            psi,
-            state,
-        )
+            probabilities = state.real * state.real + state.imag * state.imag
+            values = (self.signs.T @ probabilities).transpose(0, 2, 1)
+            return values, (products[:, :, 0], parts, levels, leftovers, psi, state)
+        squares = parts * parts[:, :, :1]
+        magnitudes = squares[..., :2, :] + squares[..., 2:, :]  # (G, n, 1 + m, 2, B): |u_q|**2,
+        # then d |u_q|**2 / dx_k
+        probabilities, levels, leftovers = kron_pairs(magnitudes[:, :, 0])  # (G, D, B)
+        values = (self.signs_seen_t @ probabilities).transpose(0, 2, 1)
+        return values, (products[:, :, 0], parts, levels, leftovers, magnitudes)
 
     def backward(
         self, operands: tuple, saved: tuple, grad_values: np.ndarray
     ) -> tuple[np.ndarray, tuple]:
         """Gradient ``(G, n * m, B)`` of the selected inputs from that of the values
         ``(G, B, n_obs)``, and a piece of the operands' gradient (see :meth:`operand_grads`)."""
-        basis, _basis_t, unitary, _unitary_t = operands
-        pairs, levels, leftovers, weights, qubits, psi_levels, psi_leftovers, psi, state = saved
-        grad_state = 2 * state * (self.signs @ grad_values.transpose(0, 2, 1))  # (G, D, B)
-        if unitary is not None:
-            grad_psi = unitary.conj() @ grad_state
-        elif self.permutation is not None:
-            source, phase = self.permutation
-            grad_psi = np.empty_like(grad_state)
-            grad_psi[:, source] = (
-                grad_state if phase is None else grad_state * phase.conj()[:, None]
+        unitary = operands[2]
+        weights, parts = saved[:2]
+        circuits, n_qubits, _, _, batch = parts.shape
+        grad_values = grad_values.transpose(0, 2, 1)  # (G, n_obs, B)
+        if unitary is None:
+            levels, leftovers, magnitudes = saved[2:]
+            grad_probabilities = self.signs_seen @ grad_values  # (G, D, B)
+            grad_magnitudes = kron_pairs_backward(levels, leftovers, grad_probabilities)[:, :, None]
+            grad_angles = (magnitudes[:, :, 1:] * grad_magnitudes).sum(-2)  # (G, n, m, B)
+            # d |u|**2 = 2 (Re u dRe u + Im u dIm u)
+            grad_parts = parts[:, :, 0].reshape(circuits, n_qubits, 2, 2, batch) * (
+                2 * grad_magnitudes
             )
-        else:
-            grad_psi = grad_state
+            piece = (weights, grad_parts.reshape(circuits, n_qubits, 4, batch), None, None)
+            return grad_angles.reshape(circuits, -1, batch), piece
+        levels, leftovers, psi, state = saved[2:]
+        grad_state = 2 * state * (self.signs @ grad_values)  # (G, D, B)
+        grad_psi = unitary.conj() @ grad_state
         # complex factors: d(a b) gives g conj(b) = conj(conj(g) b)
-        grad_qubits = kron_pairs_backward(psi_levels, psi_leftovers, grad_psi.conj()).conj()
-        grad_weights = (basis.conj() @ grad_qubits).real  # (G, n, 2**m, B)
-        grad_pairs = kron_pairs_backward(levels, leftovers, grad_weights)  # (G, n, m, 2, B)
-        # d(cos, sin)(x/2)/dx = (-sin, cos) / 2
-        grad_angles = 0.5 * (
-            grad_pairs[..., 1, :] * pairs[..., 0, :] - grad_pairs[..., 0, :] * pairs[..., 1, :]
-        )
-        piece = (weights, grad_qubits, psi if unitary is not None else None, grad_state)
-        return grad_angles.reshape(grad_angles.shape[0], -1, grad_angles.shape[-1]), piece
+        grad_qubits = kron_pairs_backward(levels, leftovers, grad_psi.conj()).conj()
+        grad_parts = np.concatenate((grad_qubits.real, grad_qubits.imag), 2)  # (G, n, 4, B)
+        grad_angles = 0.5 * (parts[:, :, 1:] * grad_parts[:, :, None]).sum(-2)  # (G, n, m, B)
+        return grad_angles.reshape(circuits, -1, batch), (weights, grad_parts, psi, grad_state)
 
     @staticmethod
     def operand_grads(
@@ -180,11 +198,16 @@ class ProductKernel:
         shape of the basis tensor is ``shapes[0]``) and of the unitary (``None`` without one),
         each summed over all :meth:`backward` pieces in one matrix product."""
         basis_circuits = shapes[0][0]
-        weights, grad_qubits, psis, grad_states = zip(*pieces, strict=True)
-        # u = E^T w: dE[i, j] = sum_b w[i, b] g_u[j, b]
-        grad_basis = np.concatenate(weights, -1) @ np.concatenate(grad_qubits, -1).transpose(
+        weights, grad_parts, psis, grad_states = zip(*pieces, strict=True)
+        # (Re u, Im u) = rows w: d rows[j, i] = sum_b g_parts[j, b] w[i, b]; a complex
+        # gradient is dL/dRe + i dL/dIm
+        grad_columns = np.concatenate(weights, -1) @ np.concatenate(grad_parts, -1).transpose(
             0, 1, 3, 2
+        )  # (G, n, 2**m, 4)
+        grad_basis = np.empty(
+            grad_columns.shape[:-1] + (2,), np.result_type(grad_columns.dtype, np.complex64)
         )
+        grad_basis.real, grad_basis.imag = grad_columns[..., :2], grad_columns[..., 2:]
         grad_basis = grad_basis[:, ::-1]  # back to qubit order
         if basis_circuits != grad_basis.shape[0]:  # one basis shared by all circuits
             grad_basis = grad_basis.sum(0, keepdims=True)
