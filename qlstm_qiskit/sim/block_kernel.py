@@ -39,8 +39,8 @@ from .gates import PhasedPermutation, complex_dtype, kron_rows
 from .layers import LocalLayer
 from .program import Instruction, Program, check_inputs, diagonal_signs
 from .statevector import Stage, segment
-from .threads import torch_blas_threads
 from .steps import FixedGate, LocalGates, Permutation
+from .threads import torch_blas_threads
 
 #: the most bytes of one state ``(G, D, rows)``: larger batches run in blocks of rows. Above
 #: 32 MiB glibc's malloc maps every new array afresh and each first touch of a page faults
@@ -112,7 +112,8 @@ class BlockKernel:
             grads.append(grad_angles)
             pieces.append(piece)
         merged = [
-            None if parts[0] is None else sum(parts[1:], parts[0]) for parts in zip(*pieces)
+            None if parts[0] is None else sum(parts[1:], parts[0])
+            for parts in zip(*pieces, strict=True)
         ]
         return np.concatenate(grads, 2), merged
 

@@ -134,7 +134,9 @@ class AutoBound:
         """The NumPy kernel that runs a whole sequence, if the chosen method has one."""
         method = self.choose(batch, steps)
         found = None
-        if method in ("product", "fused"):
+        if method == "product":  # bound every training step: the engine's quick binding
+            found = self.compiled.engine("dense").product_sequence_kernel(self.weights)
+        elif method == "fused":
             found = self.bound(method).sequence_kernel(batch, steps)
         if found is None:
             self.sequence_method = "dense" if method == "product" else method

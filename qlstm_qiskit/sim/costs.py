@@ -135,7 +135,8 @@ def _segment_work(
         return work
     for stage in stages:
         if stage.kind == "weights":  # a matrix product per chunk of qubits (block_ops.ChunkOp)
-            sizes = [hi - lo for lo, hi in chunk_ranges(n_qubits)][: -(-stage.qubits // CHUNK_QUBITS)]
+            chunks = chunk_ranges(n_qubits)[: -(-stage.qubits // CHUNK_QUBITS)]
+            sizes = [hi - lo for lo, hi in chunks]
             work.matmul_flops += 24 * dim * rows * sum(2**size for size in sizes)
             work.numpy_calls += 8 * len(sizes)
             work.torch_calls += 4 + 2 * stage.qubits

@@ -74,6 +74,46 @@ def segment(program: Program) -> list[Stage]:
     return stages
 
 
+def expands(fast: ProductStage) -> bool:
+    """Whether the ``dense`` method evaluates ``fast`` as an
+    :class:`~qlstm_qiskit.sim.steps.ExpandedStart` (at most :data:`EXPANDED_MAX_ROWS` rows)."""
+    m, n = fast.index.shape
+    return 2 ** (m * n) <= EXPANDED_MAX_ROWS
+
+
+def kronecker_index(fast: ProductStage) -> np.ndarray:
+    """The input of each pair in Kronecker order: qubit n-1 first, each qubit's columns in
+    order."""
+    return fast.index[:, ::-1].T.reshape(-1).copy()
+
+
+def start_vectors(fast: ProductStage, weights: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``([G,] n, 2)``: each qubit's vector ``head |0>``."""
+    u0 = fast.head.bound_matrices(weights, like)
+    if u0 is None:
+        u0 = torch.zeros(fast.index.shape[1], 2, dtype=like.dtype, device=like.device)
+        u0[:, 0] = 1
+        return u0
+    return u0[..., 0]
+
+
+def phase_tensors(fast: ProductStage, like: torch.Tensor) -> list:
+    """The ``(swaps, phases)`` of each input rotation, phases as tensors like ``like``."""
+    return [
+        (swaps, torch.tensor(phases, dtype=like.dtype, device=like.device))
+        for swaps, phases in fast.generators
+    ]
+
+
+def expanded_basis(fast: ProductStage, weights: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``basis (G | 1, n, 2**m, 2)`` of an :class:`~qlstm_qiskit.sim.steps.ExpandedStart`."""
+    basis = start_vectors(fast, weights, like)[..., None, :]  # (..., n, 1, 2) -> (..., n, 2**m, 2)
+    for swaps, phases in phase_tensors(fast, like):
+        basis = torch.stack((basis, generate(basis, swaps, phases)), -2).flatten(-3, -2)
+    tail = fast.tail.bound_matrices(weights, like)
+    return basis if tail is None else basis @ tail.transpose(-1, -2)
+
+
 class StatevectorProgram:
     """A :class:`~qlstm_qiskit.sim.program.Program` segmented for the statevector engine.
 
@@ -87,6 +127,7 @@ class StatevectorProgram:
         self.dense = dense
         self.stages = segment(program)
         self._signs: np.ndarray | None = None
+        self._product_plans: dict = {}  # per real dtype: (ProductStage, ProductKernel) or None
 
     @property
     def signs(self) -> np.ndarray:
@@ -98,6 +139,43 @@ class StatevectorProgram:
     def bind(self, weights: torch.Tensor) -> BoundCircuit:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
         return BoundCircuit(self, weights)
+
+    def product_sequence_kernel(self, weights: torch.Tensor) -> tuple[ProductKernel, tuple] | None:
+        """What ``self.bind(weights).sequence_kernel(...)`` returns, ``(kernel, (basis,
+        unitary))`` or ``None``, built faster where it can be: when the circuit is one input
+        product layer followed by at most a fixed permutation, the kernel is built once per
+        dtype and only the basis is bound (a few torch operations: this runs every training
+        step)."""
+        plan = self._product_plan(weights.dtype)
+        if plan is None:
+            return self.bind(weights).sequence_kernel(weights.shape[0], 1)
+        fast, kernel = plan
+        like = torch.empty((), dtype=torch.complex128, device=weights.device)
+        basis = expanded_basis(fast, weights.double(), like)
+        return kernel, (basis.to(complex_dtype(weights.dtype)), None)
+
+    def _product_plan(self, dtype: torch.dtype):
+        if dtype not in self._product_plans:
+            self._product_plans[dtype] = self._build_product_plan(dtype)
+        return self._product_plans[dtype]
+
+    def _build_product_plan(self, dtype: torch.dtype):
+        first, *rest = self.stages or [None]
+        if not (self.dense and isinstance(first, LocalLayer) and first.depends_on_input):
+            return None
+        fast = ProductStage.of_layer(first)
+        if fast is None or not expands(fast):
+            return None
+        if rest and not (len(rest) == 1 and isinstance(rest[0], PhasedPermutation)):
+            return None  # a unitary follows: bound with the circuit
+        real = torch.empty((), dtype=dtype).numpy().dtype
+        permutation = None
+        if rest:
+            phase = None if np.allclose(rest[0].phase, 1.0) else rest[0].phase
+            complex_ = np.result_type(real, np.complex64)
+            permutation = (rest[0].source, None if phase is None else phase.astype(complex_))
+        signs = self.signs.astype(real)
+        return fast, ProductKernel(kronecker_index(fast), signs, self.program.n_qubits, permutation)
 
 
 class BoundCircuit:
@@ -158,27 +236,14 @@ class BoundCircuit:
         fast = ProductStage.of_layer(first) if first.depends_on_input else None
         if fast is None:
             return ProductStart(first, first.bind(weights, like), like, self.n_circuits, self.dim)
-        u0 = fast.head.bound_matrices(weights, like)
-        if u0 is None:
-            u0 = torch.zeros(self.n_qubits, 2, dtype=like.dtype, device=like.device)
-            u0[:, 0] = 1
-        else:
-            u0 = u0[..., 0]
+        if self.engine.dense and expands(fast):
+            return ExpandedStart(
+                torch.as_tensor(kronecker_index(fast), device=like.device),
+                expanded_basis(fast, weights, like),
+            )
+        u0 = start_vectors(fast, weights, like)
         tail = fast.tail.bound_matrices(weights, like)
-        generators = [
-            (swaps, torch.tensor(phases, dtype=like.dtype, device=like.device))
-            for swaps, phases in fast.generators
-        ]
-        m, n = fast.index.shape
-        if self.engine.dense and 2 ** (m * n) <= EXPANDED_MAX_ROWS:
-            basis = u0[..., None, :]  # (..., n, 1, 2) -> (..., n, 2**m, 2)
-            for swaps, phases in generators:
-                basis = torch.stack((basis, generate(basis, swaps, phases)), -2).flatten(-3, -2)
-            if tail is not None:
-                basis = basis @ tail.transpose(-1, -2)
-            # the pairs in Kronecker order: qubit n-1 first, each qubit's columns in order
-            index = torch.as_tensor(fast.index[:, ::-1].T.reshape(-1).copy(), device=like.device)
-            return ExpandedStart(index, basis)
+        generators = phase_tensors(fast, like)
         index = torch.as_tensor(fast.index.reshape(-1), device=like.device)
         if u0.dim() == 3:  # (G, n, 2): per-circuit starting vectors, broadcast over the batch
             u0 = u0[:, None]
