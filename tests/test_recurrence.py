@@ -5,6 +5,7 @@ import torch
 
 from qlstm_qiskit import QLSTM, QLSTMCell
 from qlstm_qiskit.recurrence import autograd_sequence, fused_sequence, run_sequence
+from qlstm_qiskit.sim.product_binding import WeightProductKernel
 
 CONFIGS = [
     # n_qubits, depth, encoding, rotation, entangling, measure, bias
@@ -17,8 +18,9 @@ CONFIGS = [
 ]
 
 
-def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
-    """Outputs and every gradient of both recurrences for the same random inputs."""
+def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2, quick=False):
+    """Outputs and every gradient of both recurrences for the same random inputs (``quick``: the
+    fused one on the engine's once-built kernel that binds the basis from the weights)."""
     generator = torch.Generator().manual_seed(7)
     projected = torch.randn(
         steps, batch, 4 * cell.spec.n_qubits, generator=generator, dtype=torch.float64
@@ -32,7 +34,12 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
         cell.zero_grad()
         bound = cell.bind()
         circuit, cell_weights = cell.gate_circuit, cell.recurrence_weights()
-        if fused:
+        if fused and quick:
+            engine = cell.executor.engine("dense")
+            kernel, operands = engine.product_sequence_kernel(cell.weight_q.reshape(4, -1))
+            assert isinstance(kernel, WeightProductKernel)
+            output, h, c = fused_sequence(kernel, operands, circuit, cell_weights, *leaves, reverse)
+        elif fused:
             kernel, basis, unitary = bound.product_kernel()
             output, h, c = fused_sequence(
                 kernel, (basis, unitary), circuit, cell_weights, *leaves, reverse
@@ -52,7 +59,10 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2):
 
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("reverse", [False, True])
-def test_fused_recurrence_equals_autograd_loop(config, reverse):
+@pytest.mark.parametrize("quick", [False, True], ids=["torch-bound", "numpy-bound"])
+def test_fused_recurrence_equals_autograd_loop(config, reverse, quick):
+    if quick and config[1] > 1:
+        pytest.skip("a weight-dependent unitary follows: the basis is bound in torch")
     n_qubits, depth, encoding, rotation, entangling, measure, bias = config
     cell = QLSTMCell(
         2,
@@ -70,7 +80,7 @@ def test_fused_recurrence_equals_autograd_loop(config, reverse):
     with torch.no_grad():
         cell.weight_q.normal_(0, 1.0)  # far from the 0.01 start: every path matters
     assert cell.bind().product_kernel() is not None
-    (fused_values, fused_grads), (loop_values, loop_grads) = run_both(cell, reverse)
+    (fused_values, fused_grads), (loop_values, loop_grads) = run_both(cell, reverse, quick=quick)
     for fused, loop in zip(fused_values, loop_values, strict=True):
         torch.testing.assert_close(fused, loop, rtol=0, atol=1e-12)
     assert len(fused_grads) == len(loop_grads)
@@ -93,6 +103,23 @@ def test_fused_recurrence_passes_gradcheck():
 
     weight_q = cell.weight_q.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(run, (projected, h0, c0, weight_q))
+
+
+def test_the_numpy_bound_product_kernel_passes_gradcheck():
+    cell = QLSTMCell(1, 2, n_qubits=3, seed=1, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    projected = torch.randn(2, 2, 12, generator=generator, dtype=torch.float64, requires_grad=True)
+    engine = cell.executor.engine("dense")
+
+    def run(projected, weight_q):
+        kernel, operands = engine.product_sequence_kernel(weight_q.reshape(4, -1))
+        assert isinstance(kernel, WeightProductKernel)
+        circuit, weights = cell.gate_circuit, cell.recurrence_weights()
+        zeros = torch.zeros(2, 2, dtype=torch.float64)
+        return fused_sequence(kernel, operands, circuit, weights, projected, zeros, zeros)
+
+    weight_q = torch.randn(cell.weight_q.shape, generator=generator, dtype=torch.float64)
+    assert torch.autograd.gradcheck(run, (projected, weight_q.requires_grad_()))
 
 
 def test_circuits_without_a_numpy_kernel_use_the_autograd_loop():

@@ -27,6 +27,7 @@ import torch
 
 from .gates import PhasedPermutation, complex_dtype
 from .layers import LocalLayer, ProductStage
+from .product_binding import BasisBinding, WeightProductKernel
 from .product_kernel import ProductKernel
 from .program import Instruction, Program, check_inputs, diagonal_signs
 from .steps import (
@@ -105,11 +106,18 @@ def phase_tensors(fast: ProductStage, like: torch.Tensor) -> list:
     ]
 
 
-def expanded_basis(fast: ProductStage, weights: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``basis (G | 1, n, 2**m, 2)`` of an :class:`~qlstm_qiskit.sim.steps.ExpandedStart`."""
+def head_basis(fast: ProductStage, weights: torch.Tensor | None, like: torch.Tensor):
+    """``([G,] n, 2**m, 2)``: each qubit's vectors before the tail (``weights`` may be ``None``
+    when the head holds none)."""
     basis = start_vectors(fast, weights, like)[..., None, :]  # (..., n, 1, 2) -> (..., n, 2**m, 2)
     for swaps, phases in phase_tensors(fast, like):
         basis = torch.stack((basis, generate(basis, swaps, phases)), -2).flatten(-3, -2)
+    return basis
+
+
+def expanded_basis(fast: ProductStage, weights: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``basis (G | 1, n, 2**m, 2)`` of an :class:`~qlstm_qiskit.sim.steps.ExpandedStart`."""
+    basis = head_basis(fast, weights, like)
     tail = fast.tail.bound_matrices(weights, like)
     return basis if tail is None else basis @ tail.transpose(-1, -2)
 
@@ -150,6 +158,8 @@ class StatevectorProgram:
         if plan is None:
             return self.bind(weights).sequence_kernel(weights.shape[0], 1)
         fast, kernel = plan
+        if isinstance(kernel, WeightProductKernel):
+            return kernel, (weights,)  # the kernel binds the basis itself
         like = torch.empty((), dtype=torch.complex128, device=weights.device)
         basis = expanded_basis(fast, weights.double(), like)
         return kernel, (basis.to(complex_dtype(weights.dtype)), None)
@@ -174,8 +184,14 @@ class StatevectorProgram:
             phase = None if np.allclose(rest[0].phase, 1.0) else rest[0].phase
             complex_ = np.result_type(real, np.complex64)
             permutation = (rest[0].source, None if phase is None else phase.astype(complex_))
-        signs = self.signs.astype(real)
-        return fast, ProductKernel(kronecker_index(fast), signs, self.program.n_qubits, permutation)
+        args = (kronecker_index(fast), self.signs.astype(real), self.program.n_qubits, permutation)
+        binding = None
+        if not BasisBinding.head_holds_weights(fast):
+            like = torch.empty((), dtype=torch.complex128)
+            binding = BasisBinding.of_stage(fast, head_basis(fast, None, like))
+        return fast, ProductKernel(*args) if binding is None else WeightProductKernel(
+            binding, *args
+        )
 
 
 class BoundCircuit:

@@ -1,0 +1,151 @@
+"""The product kernel's basis bound from the weights in NumPy, with a hand-written derivative.
+
+A training step changes the weights, so the basis ``(G, n, 2**m, 2)`` of
+:class:`~qlstm_qiskit.sim.product_kernel.ProductKernel` is bound again every step. Through torch
+autograd that is about fifty small operations forward and as many backward, a fifth of the
+reference step; here it is a few NumPy calls. :class:`BasisBinding` holds the weight-free part
+(``base (n, 2**m, 2)``: each qubit's vectors before the tail) and the tail's columns, one gate per
+qubit each (a rotation by a weight, or a fixed matrix): ``basis[g, q, r] = T[g, q] base[q, r]``
+with ``T = P_K ... P_1``. Its reverse pass: ``g_T = sum_r g[r] base[r]^H``, then
+``g_{P_k} = A^H g_T B^H`` (``A``, ``B``: the columns after and before ``k``) and
+``dL/dw = Re sum conj(g_P) dP/dw``.
+
+:class:`WeightProductKernel` is the product kernel whose operand is the weight tensor itself:
+:meth:`~WeightProductKernel.operands` binds the basis and :meth:`~WeightProductKernel.
+operand_grads` returns the weights' gradient, so the fused recurrence needs no autograd graph for
+the binding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .block_ops import rotation_and_slope
+from .layers import ProductStage
+from .product_kernel import ProductKernel
+
+
+class BasisBinding:
+    """``basis (G, n, 2**m, 2)`` as a function of the weights ``(G, n_weights)``; see the module
+    docstring. Build with :meth:`of_stage`."""
+
+    def __init__(self, base: np.ndarray, columns: list) -> None:
+        self.base = base  # (n, 2**m, 2) complex128
+        #: per tail column: ``("rotation", name, weight index (n,))`` or ``("fixed", (n, 2, 2))``
+        self.columns = columns
+
+    @staticmethod
+    def head_holds_weights(fast: ProductStage) -> bool:
+        """Whether a gate before the input rotations is a rotation by a weight."""
+        return any(
+            op.angle is not None and op.angle.source == "weight"
+            for _qubits, columns in fast.head.groups
+            for column in columns
+            for op in column
+        )
+
+    @classmethod
+    def of_stage(cls, fast: ProductStage, base: torch.Tensor) -> BasisBinding | None:
+        """The binding of ``fast`` whose weight-free vectors are ``base (n, 2**m, 2)``; ``None``
+        where a weight angle is scaled or shifted (transpiled programs) or the head holds
+        weights (then ``base`` would depend on them)."""
+        if base.dim() != 3 or cls.head_holds_weights(fast):
+            return None
+        columns = []
+        for _qubits, tail_columns in fast.tail.groups:
+            for column in tail_columns:
+                angle = column[0].angle
+                if angle is not None and angle.source == "weight":
+                    if any(op.angle.scale != 1.0 or op.angle.value != 0.0 for op in column):
+                        return None
+                    index = np.array([op.angle.index for op in column])
+                    columns.append(("rotation", column[0].name, index))
+                else:  # fixed: a gate without angle or with a constant one
+                    columns.append(("fixed", fixed_matrices(column)))
+        return cls(base.detach().cpu().numpy(), columns)
+
+    def bind(self, weights: np.ndarray) -> tuple[np.ndarray, list]:
+        """``weights (G, n_weights)`` -> ``basis (G, n, 2**m, 2)`` complex128 and the tape of
+        :meth:`backward` (each column's matrix and slope)."""
+        tape, tail = [], None
+        for column in self.columns:
+            slope = None
+            if column[0] == "rotation":
+                theta = weights[:, column[2]].astype(np.float64)  # (G, n)
+                matrix, slope = rotation_and_slope(column[1], theta[..., None])
+                matrix, slope = matrix[..., 0], slope[..., 0]  # (G, n, 2, 2)
+            else:
+                matrix = column[1]
+            tape.append((column, matrix, slope, tail))
+            tail = matrix if tail is None else matrix @ tail
+        if tail is None:
+            basis = np.broadcast_to(self.base, (weights.shape[0], *self.base.shape))
+        else:
+            basis = self.base @ tail.swapaxes(-1, -2)  # rows: T u
+        return basis, tape
+
+    def backward(self, tape: list, grad_basis: np.ndarray, n_weights: int) -> np.ndarray:
+        """The weights' gradient ``(G, n_weights)`` from the basis' ``(G, n, 2**m, 2)``."""
+        grad_weights = np.zeros((grad_basis.shape[0], n_weights))
+        if not tape:
+            return grad_weights
+        grad_tail = grad_basis.swapaxes(-1, -2) @ self.base.conj()  # (G, n, 2, 2)
+        after = None
+        for column, matrix, slope, before in reversed(tape):
+            grad_piece = grad_tail if after is None else after.conj().swapaxes(-1, -2) @ grad_tail
+            if before is not None:
+                grad_piece = grad_piece @ before.conj().swapaxes(-1, -2)
+            if slope is not None:
+                angle_grads = (grad_piece.conj() * slope).real.sum((-2, -1))  # (G, n)
+                np.add.at(grad_weights, (slice(None), column[2]), angle_grads)
+            after = matrix if after is None else after @ matrix
+        return grad_weights
+
+
+def fixed_matrices(column: list) -> np.ndarray:
+    """The matrices ``(n, 2, 2)`` of a tail column without weights (gates without angle, or
+    rotations by constants ``scale * 0 + value``)."""
+    matrices = []
+    for op in column:
+        if op.angle is None:
+            matrices.append(np.asarray(op.matrix, dtype=np.complex128))
+        else:
+            matrix, _slope = rotation_and_slope(op.name, np.array([op.angle.value]))
+            matrices.append(matrix[..., 0])
+    return np.stack(matrices)
+
+
+class WeightProductKernel(ProductKernel):
+    """A :class:`~qlstm_qiskit.sim.product_kernel.ProductKernel` whose one operand is the weight
+    tensor ``(G, n_weights)``: the basis is bound by :class:`BasisBinding` inside the kernel."""
+
+    def __init__(self, binding: BasisBinding, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.binding = binding
+
+    def operands(self, arrays: Sequence, circuits: int) -> tuple:
+        """``arrays``: the weights ``(G, n_weights)``; the product kernel's operands of the bound
+        basis, then the binding's tape and the weights' width."""
+        (weights,) = arrays
+        basis, tape = self.binding.bind(weights)
+        real = weights.dtype
+        basis = basis.astype(np.result_type(real, np.complex64))
+        return (*super().operands((basis, None), circuits), tape, weights.shape[1], real)
+
+    def forward(self, operands: tuple, angles: np.ndarray) -> tuple[np.ndarray, tuple]:
+        return super().forward(operands[:4], angles)
+
+    def backward(self, operands: tuple, saved: tuple, grad_values: np.ndarray):
+        return super().backward(operands[:4], saved, grad_values)
+
+    def operand_grads(self, operands: tuple, pieces: Sequence[tuple], shapes: Sequence) -> list:
+        """The weights' gradient ``(G, n_weights)``, summed over the ``pieces``."""
+        *inner, tape, n_weights, real = operands
+        circuits = shapes[0][0]
+        basis_shape = (circuits, *self.binding.base.shape)
+        grad_basis, _ = super().operand_grads(tuple(inner), pieces, [basis_shape])
+        grad_basis = np.broadcast_to(grad_basis, basis_shape).astype(np.complex128)
+        return [self.binding.backward(tape, grad_basis, n_weights).astype(real)]
