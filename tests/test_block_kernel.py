@@ -196,17 +196,3 @@ def test_a_layer_on_some_qubits_runs_on_its_chunks_only():
     want = torch.autograd.grad((expected * probe).sum(), (weights, inputs))
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-9)
-
-
-def test_a_batch_in_blocks_of_rows_gives_the_same_sequence(monkeypatch):
-    """Large states run the batch in blocks of rows; a block of one row changes nothing."""
-    import qlstm_qiskit.sim.block_kernel as block_kernel
-
-    cell = make_cell((4, 2, 2, "arctan", "rot", "ring", "Z", True))
-    whole_values, whole_grads = sequence_results(cell, "gates", False, batch=3)
-    monkeypatch.setattr(block_kernel, "STATE_BLOCK_BYTES", 1)
-    kernel, _ = cell.bind().sequence_kernel(3, 3, "gates")
-    assert kernel.block_rows(4, 3, 16) == 1
-    block_values, block_grads = sequence_results(cell, "gates", False, batch=3)
-    for block, whole in zip(block_values + block_grads, whole_values + whole_grads, strict=True):
-        torch.testing.assert_close(block, whole, rtol=0, atol=1e-12)

@@ -42,10 +42,6 @@ from .statevector import Stage, segment
 from .steps import FixedGate, LocalGates, Permutation
 from .threads import torch_blas_threads
 
-#: the most bytes of one state ``(G, D, rows)``: larger batches run in blocks of rows. Above
-#: 32 MiB glibc's malloc maps every new array afresh and each first touch of a page faults
-#: (measured: a 15-qubit step 3x a 14-qubit one); 8 MiB keeps them in the heap.
-STATE_BLOCK_BYTES = 8 * 2**20
 #: how :meth:`BlockBound.sequence_kernel` runs the weight-only segments
 SEGMENTS = ("auto", "dense", "gates")
 
@@ -77,48 +73,9 @@ class BlockKernel:
                 operands.append(array)
         return operands
 
-    def block_rows(self, circuits: int, batch: int, itemsize: int) -> int:
-        """Rows of the batch evaluated together: as many as keep one state within
-        :data:`STATE_BLOCK_BYTES` (at least one)."""
-        per_row = circuits * 2**self.n_qubits * itemsize
-        return max(1, min(batch, STATE_BLOCK_BYTES // per_row))
-
     def forward(self, operands: list, angles: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Circuit inputs ``angles (G, n_inputs, B)`` -> values ``(G, B, n_obs)`` and what
-        :meth:`backward` needs; the batch in blocks of :meth:`block_rows` rows."""
-        circuits, _, batch = angles.shape
-        itemsize = np.dtype(np.result_type(angles.dtype, np.complex64)).itemsize
-        rows = self.block_rows(circuits, batch, itemsize)
-        if rows == batch:
-            values, saved = self.forward_rows(operands, angles)
-            return values, (rows, [saved])
-        blocks = [
-            self.forward_rows(operands, angles[..., start : start + rows])
-            for start in range(0, batch, rows)
-        ]
-        values = np.concatenate([values for values, _ in blocks], 1)
-        return values, (rows, [saved for _, saved in blocks])
-
-    def backward(self, operands: list, saved: tuple, grad_values: np.ndarray):
-        """Gradient ``(G, n_inputs, B)`` of the inputs from that of the values
-        ``(G, B, n_obs)``, and this evaluation's piece of the operands' gradients."""
-        rows, blocks = saved
-        if len(blocks) == 1:
-            return self.backward_rows(operands, blocks[0], grad_values)
-        grads, pieces = [], []
-        for k, block in enumerate(blocks):
-            part = grad_values[:, k * rows : (k + 1) * rows]
-            grad_angles, piece = self.backward_rows(operands, block, part)
-            grads.append(grad_angles)
-            pieces.append(piece)
-        merged = [
-            None if parts[0] is None else sum(parts[1:], parts[0])
-            for parts in zip(*pieces, strict=True)
-        ]
-        return np.concatenate(grads, 2), merged
-
-    def forward_rows(self, operands: list, angles: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """:meth:`forward` on one block of rows."""
+        :meth:`backward` needs."""
         circuits, _, batch = angles.shape
         if self.start is not None:
             state, first = self.start.forward(None, operands, angles)
@@ -135,8 +92,9 @@ class BlockKernel:
         values = (self.signs_t @ probabilities).transpose(0, 2, 1)
         return values, (saved, state, angles.shape)
 
-    def backward_rows(self, operands: list, saved: tuple, grad_values: np.ndarray):
-        """:meth:`backward` on one block of rows."""
+    def backward(self, operands: list, saved: tuple, grad_values: np.ndarray):
+        """Gradient ``(G, n_inputs, B)`` of the inputs from that of the values
+        ``(G, B, n_obs)``, and this evaluation's piece of the operands' gradients."""
         kept, state, shape = saved
         weight = self.signs @ np.ascontiguousarray(2 * grad_values.transpose(0, 2, 1))
         grad = state * weight.astype(state.dtype)  # (G, D, B); complex x real is a slow loop
