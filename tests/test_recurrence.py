@@ -5,7 +5,7 @@ import torch
 
 from qlstm_qiskit import QLSTM, QLSTMCell
 from qlstm_qiskit.recurrence import autograd_sequence, fused_sequence, run_sequence
-from qlstm_qiskit.sim.product_binding import WeightProductKernel
+from qlstm_qiskit.sim.product_binding import WeightProductKernel, rotation_with_slope
 
 CONFIGS = [
     # n_qubits, depth, encoding, rotation, entangling, measure, bias
@@ -186,3 +186,20 @@ def test_the_ends_of_the_hyperparameter_ranges_train(kwargs):
     optimizer.step()
     assert torch.isfinite(output).all()
     assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("name", ["rx", "ry", "rz", "p"])
+def test_the_numpy_rotations_are_qiskits_and_their_slopes_the_derivatives(name):
+    import numpy as np
+    from qiskit.circuit.library import PhaseGate, RXGate, RYGate, RZGate
+
+    gate = {"rx": RXGate, "ry": RYGate, "rz": RZGate, "p": PhaseGate}[name]
+    theta = np.array([-2.1, 0.0, 0.7, 3.9])
+    matrix, slope = rotation_with_slope(name, theta)
+    for k, angle in enumerate(theta):
+        np.testing.assert_allclose(matrix[k], gate(angle).to_matrix(), atol=1e-14)
+    step = 1e-6
+    central = (
+        rotation_with_slope(name, theta + step)[0] - rotation_with_slope(name, theta - step)[0]
+    )
+    np.testing.assert_allclose(slope, central / (2 * step), atol=1e-8)
