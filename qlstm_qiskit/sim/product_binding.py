@@ -23,7 +23,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .block_ops import rotation_and_slope
 from .layers import ProductStage
 from .product_kernel import ProductKernel
 
@@ -74,9 +73,7 @@ class BasisBinding:
         for column in self.columns:
             slope = None
             if column[0] == "rotation":
-                theta = weights[:, column[2]].astype(np.float64)  # (G, n)
-                matrix, slope = rotation_and_slope(column[1], theta[..., None])
-                matrix, slope = matrix[..., 0], slope[..., 0]  # (G, n, 2, 2)
+                matrix, slope = rotation_with_slope(column[1], weights[:, column[2]])
             else:
                 matrix = column[1]
             tape.append((column, matrix, slope, tail))
@@ -105,6 +102,34 @@ class BasisBinding:
         return grad_weights
 
 
+def rotation_with_slope(name: str, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(..., 2, 2)`` complex128 matrices of the rotation ``name`` (``rx, ry, rz, p``; Qiskit's
+    definitions) for angles ``theta (...)``, and their derivatives by the angle (element by
+    element: a handful of small NumPy calls, the per-step cost here)."""
+    half = 0.5 * theta.astype(np.float64)
+    matrix = np.zeros((*theta.shape, 2, 2), np.complex128)
+    slope = np.zeros_like(matrix)
+    if name == "p":
+        phase = np.exp(2j * half)
+        matrix[..., 0, 0], matrix[..., 1, 1], slope[..., 1, 1] = 1, phase, 1j * phase
+        return matrix, slope
+    c, s = np.cos(half), np.sin(half)
+    if name == "rz":
+        phase = c - 1j * s  # exp(-i theta / 2)
+        matrix[..., 0, 0], matrix[..., 1, 1] = phase, phase.conj()
+        slope[..., 0, 0], slope[..., 1, 1] = -0.5j * phase, 0.5j * phase.conj()
+        return matrix, slope
+    matrix[..., 0, 0] = matrix[..., 1, 1] = c
+    slope[..., 0, 0] = slope[..., 1, 1] = -0.5 * s
+    if name == "rx":
+        matrix[..., 0, 1] = matrix[..., 1, 0] = -1j * s
+        slope[..., 0, 1] = slope[..., 1, 0] = -0.5j * c
+    else:  # ry
+        matrix[..., 0, 1], matrix[..., 1, 0] = -s, s
+        slope[..., 0, 1], slope[..., 1, 0] = -0.5 * c, 0.5 * c
+    return matrix, slope
+
+
 def fixed_matrices(column: list) -> np.ndarray:
     """The matrices ``(n, 2, 2)`` of a tail column without weights (gates without angle, or
     rotations by constants ``scale * 0 + value``)."""
@@ -113,8 +138,7 @@ def fixed_matrices(column: list) -> np.ndarray:
         if op.angle is None:
             matrices.append(np.asarray(op.matrix, dtype=np.complex128))
         else:
-            matrix, _slope = rotation_and_slope(op.name, np.array([op.angle.value]))
-            matrices.append(matrix[..., 0])
+            matrices.append(rotation_with_slope(op.name, np.array(op.angle.value))[0])
     return np.stack(matrices)
 
 
