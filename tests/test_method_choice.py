@@ -22,9 +22,10 @@ def compiled(n_qubits, n_qlayers=1, depth=1, method="auto", **options) -> Compil
         (4, 1, 1, 32, 8, "cpu", "product"),  # REF: the product kernel
         (2, 1, 1, 32, 8, "cpu", "product"),
         (4, 2, 2, 32, 8, "cpu", "fused"),  # re-uploading: the block program
-        (6, 1, 1, 32, 8, "cpu", "fused"),  # beyond the expanded product start
+        (6, 1, 1, 32, 8, "cpu", "product"),  # a permutation follows: any qubit count
+        (6, 1, 2, 32, 8, "cpu", "fused"),  # a unitary follows, beyond the expanded start
         (8, 2, 2, 32, 8, "cpu", "fused"),
-        (14, 1, 1, 32, 8, "cpu", "fused"),  # no jump to adjoint at 14 qubits
+        (14, 1, 1, 32, 8, "cpu", "product"),  # no jump to adjoint at 14 qubits
         (20, 1, 1, 32, 8, "cpu", "adjoint"),  # memory-bound: every other method > 4 GiB
         (4, 1, 1, 32, 8, "meta", "dense"),  # off the CPU: no NumPy kernels
         (8, 2, 2, 32, 8, "meta", "gates"),

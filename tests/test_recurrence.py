@@ -15,6 +15,7 @@ CONFIGS = [
     (3, 2, "arctan", "rx", "ring", "X", True),  # a weight-dependent unitary follows
     (5, 1, "arctan", "rz", "none", "Y", True),  # odd Kronecker levels; fixed basis change
     (3, 1, "angle", "rot", "none", "Z", True),  # nothing follows the product layer
+    (9, 1, "arctan", "rot", "ring", "Z", True),  # halves of the Kronecker product; NumPy-bound
 ]
 
 
@@ -63,6 +64,8 @@ def run_both(cell: QLSTMCell, reverse: bool, steps: int = 3, batch: int = 2, qui
 def test_fused_recurrence_equals_autograd_loop(config, reverse, quick):
     if quick and config[1] > 1:
         pytest.skip("a weight-dependent unitary follows: the basis is bound in torch")
+    if not quick and config[0] > 5:
+        pytest.skip("beyond the dense engine's expanded start: only the NumPy-bound kernel")
     n_qubits, depth, encoding, rotation, entangling, measure, bias = config
     cell = QLSTMCell(
         2,
@@ -79,7 +82,7 @@ def test_fused_recurrence_equals_autograd_loop(config, reverse, quick):
     )
     with torch.no_grad():
         cell.weight_q.normal_(0, 1.0)  # far from the 0.01 start: every path matters
-    assert cell.bind().product_kernel() is not None
+    assert quick or cell.bind().product_kernel() is not None
     (fused_values, fused_grads), (loop_values, loop_grads) = run_both(cell, reverse, quick=quick)
     for fused, loop in zip(fused_values, loop_values, strict=True):
         torch.testing.assert_close(fused, loop, rtol=0, atol=1e-12)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .product_kernel import kron_pairs, kron_pairs_backward
+from .product_kernel import kron_halves, kron_halves_backward
 
 
 # -- 2x2 matrices per row, shape (..., 2, 2, B) -------------------------------------------------
@@ -78,35 +78,6 @@ def overlap(grad: np.ndarray, state: np.ndarray, qubit: int, n_qubits: int) -> n
     grad, state = grad.reshape(shape), state.reshape(shape).conj()
     # one product of (G, rest, 2, 2, B) and a sum: faster than einsum's loop over the batch axis
     return (grad[:, :, :, None] * state[:, :, None, :]).sum((1, 4))
-
-
-def kron_halves(factors: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """``(G, V, 2, B)`` -> ``(G, 2**V, B)`` as :func:`~qlstm_qiskit.sim.product_kernel.
-    kron_pairs` computes it, but as one outer product of the two halves' products: every
-    full-size pass happens once (kron_pairs combines odd leftovers at full size last)."""
-    count = factors.shape[1]
-    if count < 4:
-        state, levels, leftovers = kron_pairs(factors)
-        return state, (levels, leftovers)
-    high, high_levels, high_leftovers = kron_pairs(factors[:, : (count + 1) // 2])
-    low, low_levels, low_leftovers = kron_pairs(factors[:, (count + 1) // 2 :])
-    state = high[:, :, None, :] * low[:, None, :, :]  # (G, Dh, Dl, B)
-    tape = (high, low, (high_levels, high_leftovers), (low_levels, low_leftovers))
-    return state.reshape(state.shape[0], -1, state.shape[-1]), tape
-
-
-def kron_halves_backward(tape: tuple, grad: np.ndarray) -> np.ndarray:
-    """Gradient ``(G, V, 2, B)`` of the factors of :func:`kron_halves` (for real factors, as
-    :func:`~qlstm_qiskit.sim.product_kernel.kron_pairs_backward`)."""
-    if len(tape) == 2:
-        return kron_pairs_backward(*tape, grad)
-    high, low, high_tape, low_tape = tape
-    pairs = grad.reshape(grad.shape[0], high.shape[1], low.shape[1], grad.shape[-1])
-    grad_high = (pairs * low[:, None, :, :]).sum(2)
-    grad_low = (pairs * high[:, :, None, :]).sum(1)
-    return np.concatenate(
-        (kron_pairs_backward(*high_tape, grad_high), kron_pairs_backward(*low_tape, grad_low)), 1
-    )
 
 
 # -- operations ---------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ one qubit 14 real flops; its reverse pass (2x2 overlap, then undoing it on the s
 gradient) 44; a dense ``D x D`` complex matrix ``8 D`` forward and ``16 D`` backward (input
 gradient and matrix gradient); a permutation 2 forward, 4 backward (memory traffic, counted as
 flops), and through torch autograd 4 times the forward; the readout ``6`` element-wise and
-``4 n_obs`` in matrix products (forward and backward).
+``4 n_obs`` in matrix products (forward and backward). In the block program a weight-only layer
+runs as one ``K x K`` matrix product per chunk of qubits (:func:`~qlstm_qiskit.sim.block_ops.
+chunk_ranges`, ``K = 2**k``): ``24 K`` matrix-product flops (forward, input gradient, matrix
+gradient) and its input kept per chunk.
 """
 
 from __future__ import annotations
@@ -194,11 +197,12 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
         fused.memory_bytes += part.memory_bytes + dense * workload.steps * state_bytes
     results["fused"] = fused
 
-    if _product_form(start) and all(stage.kind != "input" for stage in counted):
+    unitary_follows = bool(counted) and not (len(counted) == 1 and counted[0].kind == "permutation")
+    if _product_form(start, unitary_follows) and all(stage.kind != "input" for stage in counted):
         product = Work(readout.elementwise_flops + 16 * dim * total_rows, readout.matmul_flops)
         product.numpy_calls = 45 * workload.steps
         product.memory_bytes = 2 * workload.steps * state_bytes
-        if counted and not (len(counted) == 1 and counted[0].kind == "permutation"):
+        if unitary_follows:
             product.matmul_flops += 24 * dim * dim * total_rows
             product.torch_calls += sum(1 + 2 * stage.qubits for stage in counted)
             product.memory_bytes += 3 * workload.circuits * dim**2 * 16
@@ -264,13 +268,16 @@ def _segments(stages: list[StageCensus]) -> list[tuple[list[StageCensus], bool]]
     return segments
 
 
-def _product_form(start: LocalLayer | None) -> bool:
-    """Whether the first layer gives the dense engine's expanded product start (what the
-    product kernel needs)."""
+def _product_form(start: LocalLayer | None, unitary_follows: bool) -> bool:
+    """Whether the first layer is the product kernel's product stage; with a unitary after it,
+    also that the dense engine expands it (the kernel's basis then comes from the dense
+    engine's :class:`~qlstm_qiskit.sim.steps.ExpandedStart`)."""
     if start is None or not start.depends_on_input:
         return False
     stage = ProductStage.of_layer(start)
-    return stage is not None and 2**stage.index.size <= EXPANDED_MAX_ROWS
+    if stage is None:
+        return False
+    return not unitary_follows or 2**stage.index.size <= EXPANDED_MAX_ROWS
 
 
 def choose_method(

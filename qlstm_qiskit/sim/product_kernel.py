@@ -76,6 +76,35 @@ def kron_pairs_backward(levels: list, leftovers: list, grad: np.ndarray) -> np.n
     return grad
 
 
+def kron_halves(factors: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``(G, V, 2, B)`` -> ``(G, 2**V, B)`` as :func:`kron_pairs` computes it, but as one
+    outer product of the two halves' products: every full-size pass happens once (kron_pairs
+    combines odd leftovers at full size, last)."""
+    count = factors.shape[1]
+    if count < 8:  # small states: fewer calls beat fewer passes
+        state, levels, leftovers = kron_pairs(factors)
+        return state, (levels, leftovers)
+    high, high_levels, high_leftovers = kron_pairs(factors[:, : (count + 1) // 2])
+    low, low_levels, low_leftovers = kron_pairs(factors[:, (count + 1) // 2 :])
+    state = high[:, :, None, :] * low[:, None, :, :]  # (G, Dh, Dl, B)
+    tape = (high, low, (high_levels, high_leftovers), (low_levels, low_leftovers))
+    return state.reshape(state.shape[0], -1, state.shape[-1]), tape
+
+
+def kron_halves_backward(tape: tuple, grad: np.ndarray) -> np.ndarray:
+    """Gradient ``(G, V, 2, B)`` of the factors of :func:`kron_halves` (for real factors, as
+    :func:`kron_pairs_backward`)."""
+    if len(tape) == 2:
+        return kron_pairs_backward(*tape, grad)
+    high, low, high_tape, low_tape = tape
+    pairs = grad.reshape(grad.shape[0], high.shape[1], low.shape[1], grad.shape[-1])
+    grad_high = (pairs * low[:, None, :, :]).sum(2)
+    grad_low = (pairs * high[:, :, None, :]).sum(1)
+    return np.concatenate(
+        (kron_pairs_backward(*high_tape, grad_high), kron_pairs_backward(*low_tape, grad_low)), 1
+    )
+
+
 class ProductKernel:
     """The product-kernel circuit of the module docstring, evaluated and differentiated in NumPy.
 
@@ -149,17 +178,17 @@ class ProductKernel:
         parts = rows @ products  # (G, n, 1 + m, 4, B): (Re u_q, Im u_q), then 2 du_q / dx_k
         if unitary_t is not None:
             qubits = parts[:, :, 0, :2] + 1j * parts[:, :, 0, 2:]  # (G, n, 2, B) complex
-            psi, levels, leftovers = kron_pairs(qubits)  # (G, D, B)
+            psi, tape = kron_halves(qubits)  # (G, D, B)
             state = unitary_t @ psi
             probabilities = state.real * state.real + state.imag * state.imag
             values = (self.signs.T @ probabilities).transpose(0, 2, 1)
-            return values, (products[:, :, 0], parts, levels, leftovers, psi, state)
+            return values, (products[:, :, 0], parts, tape, psi, state)
         squares = parts * parts[:, :, :1]
         magnitudes = squares[..., :2, :] + squares[..., 2:, :]  # (G, n, 1 + m, 2, B): |u_q|**2,
         # then d |u_q|**2 / dx_k
-        probabilities, levels, leftovers = kron_pairs(magnitudes[:, :, 0])  # (G, D, B)
+        probabilities, tape = kron_halves(magnitudes[:, :, 0])  # (G, D, B)
         values = (self.signs_seen_t @ probabilities).transpose(0, 2, 1)
-        return values, (products[:, :, 0], parts, levels, leftovers, magnitudes)
+        return values, (products[:, :, 0], parts, tape, magnitudes)
 
     def backward(
         self, operands: tuple, saved: tuple, grad_values: np.ndarray
@@ -171,9 +200,9 @@ class ProductKernel:
         circuits, n_qubits, _, _, batch = parts.shape
         grad_values = grad_values.transpose(0, 2, 1)  # (G, n_obs, B)
         if unitary is None:
-            levels, leftovers, magnitudes = saved[2:]
+            tape, magnitudes = saved[2:]
             grad_probabilities = self.signs_seen @ grad_values  # (G, D, B)
-            grad_magnitudes = kron_pairs_backward(levels, leftovers, grad_probabilities)[:, :, None]
+            grad_magnitudes = kron_halves_backward(tape, grad_probabilities)[:, :, None]
             grad_angles = (magnitudes[:, :, 1:] * grad_magnitudes).sum(-2)  # (G, n, m, B)
             # d |u|**2 = 2 (Re u dRe u + Im u dIm u)
             grad_parts = parts[:, :, 0].reshape(circuits, n_qubits, 2, 2, batch) * (
@@ -181,11 +210,11 @@ class ProductKernel:
             )
             piece = (weights, grad_parts.reshape(circuits, n_qubits, 4, batch), None, None)
             return grad_angles.reshape(circuits, -1, batch), piece
-        levels, leftovers, psi, state = saved[2:]
+        tape, psi, state = saved[2:]
         grad_state = 2 * state * (self.signs @ grad_values)  # (G, D, B)
         grad_psi = unitary.conj() @ grad_state
         # complex factors: d(a b) gives g conj(b) = conj(conj(g) b)
-        grad_qubits = kron_pairs_backward(levels, leftovers, grad_psi.conj()).conj()
+        grad_qubits = kron_halves_backward(tape, grad_psi.conj()).conj()
         grad_parts = np.concatenate((grad_qubits.real, grad_qubits.imag), 2)  # (G, n, 4, B)
         grad_angles = 0.5 * (parts[:, :, 1:] * grad_parts[:, :, None]).sum(-2)  # (G, n, m, B)
         return grad_angles.reshape(circuits, -1, batch), (weights, grad_parts, psi, grad_state)
