@@ -206,3 +206,19 @@ def test_the_numpy_rotations_are_qiskits_and_their_slopes_the_derivatives(name):
         rotation_with_slope(name, theta + step)[0] - rotation_with_slope(name, theta - step)[0]
     )
     np.testing.assert_allclose(slope, central / (2 * step), atol=1e-8)
+
+
+def test_z_strings_are_found_as_parity_characters_and_other_diagonals_are_not():
+    import numpy as np
+
+    from qlstm_qiskit.sim.product_kernel import parity_characters
+
+    n = 3
+    index = np.arange(2**n)
+    bit = [(index >> q) & 1 for q in range(n)]  # qubit q's bit of each basis state
+    z0, z12 = 1 - 2 * bit[0], 0.5 * (1 - 2 * (bit[1] ^ bit[2]))  # Z_0 and 0.5 Z_1 Z_2
+    masks, scale = parity_characters(np.stack((z0, z12), 1).astype(float), n)
+    assert masks.tolist() == [[False, False, True], [True, True, False]]  # qubit n-1 first
+    assert scale.tolist() == [1.0, 0.5]
+    toffoli_like = 1 - 2 * (bit[0] & bit[1])  # not a character: Z on a product of bits
+    assert parity_characters(toffoli_like[:, None].astype(float), n) is None
