@@ -117,6 +117,7 @@ class AutoBound:
         self.n_circuits = weights.shape[0]
         self.sequence_method: str | None = None
         self._bound: dict = {}
+        self.product_uses, self.shared_product = 0, None
 
     def bound(self, method: str):
         """This method's bound engine (``product`` is the dense engine's)."""
@@ -134,13 +135,27 @@ class AutoBound:
         """The NumPy kernel that runs a whole sequence, if the chosen method has one."""
         method = self.choose(batch, steps)
         found = None
-        if method == "product":  # bound every training step: the engine's quick binding
-            found = self.compiled.engine("dense").product_sequence_kernel(self.weights)
+        if method == "product":
+            found = self.product_sequence_kernel()
         elif method == "fused":
             found = self.bound(method).sequence_kernel(batch, steps)
         if found is None:
             self.sequence_method = "dense" if method == "product" else method
         return found
+
+    def product_sequence_kernel(self):
+        """The engine's quick product binding (see :meth:`StatevectorProgram.
+        product_sequence_kernel`): bound in NumPy on first use, the common case of one sequence
+        per training step; a bound object asked again (a step-by-step loop that reuses it through
+        ``QLSTMCell.bound_cache``) binds the basis once in torch and shares it, so that its
+        gradient is taken once for all calls."""
+        engine = self.compiled.engine("dense")
+        self.product_uses += 1
+        if self.product_uses == 1:
+            return engine.product_sequence_kernel(self.weights)
+        if self.shared_product is None:
+            self.shared_product = engine.product_sequence_kernel(self.weights, numpy_binding=False)
+        return self.shared_product
 
     def product_kernel(self):
         """The dense engine's product kernel (see :meth:`BoundCircuit.product_kernel`)."""

@@ -150,6 +150,14 @@ class WeightProductKernel(ProductKernel):
         super().__init__(*args, **kwargs)
         self.binding = binding
 
+    @classmethod
+    def of_kernel(cls, kernel: ProductKernel, binding: BasisBinding) -> WeightProductKernel:
+        """``kernel`` with ``binding``, sharing its arrays (built once for both)."""
+        weighted = cls.__new__(cls)
+        weighted.__dict__.update(vars(kernel))
+        weighted.binding = binding
+        return weighted
+
     def operands(self, arrays: Sequence, circuits: int) -> tuple:
         """``arrays``: the weights ``(G, n_weights)``; the product kernel's operands of the bound
         basis, then the binding's tape and the weights' width."""

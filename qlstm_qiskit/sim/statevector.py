@@ -148,18 +148,22 @@ class StatevectorProgram:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
         return BoundCircuit(self, weights)
 
-    def product_sequence_kernel(self, weights: torch.Tensor) -> tuple[ProductKernel, tuple] | None:
-        """What ``self.bind(weights).sequence_kernel(...)`` returns, ``(kernel, (basis,
-        unitary))`` or ``None``, built faster where it can be: when the circuit is one input
+    def product_sequence_kernel(
+        self, weights: torch.Tensor, numpy_binding: bool = True
+    ) -> tuple[ProductKernel, tuple] | None:
+        """What ``self.bind(weights).sequence_kernel(...)`` returns, ``(kernel, operand
+        tensors)`` or ``None``, built faster where it can be: when the circuit is one input
         product layer followed by at most a fixed permutation, the kernel is built once per
-        dtype and only the basis is bound (a few torch operations: this runs every training
-        step)."""
+        dtype and only the basis is bound, in NumPy inside the kernel (operands: the weights
+        themselves; :class:`~qlstm_qiskit.sim.product_binding.WeightProductKernel`) or, with
+        ``numpy_binding=False`` or where that binding does not apply, in torch (operands:
+        ``(basis, None)``, whose autograd graph calls that share it traverse once)."""
         plan = self._product_plan(weights.dtype)
         if plan is None:
             return self.bind(weights).sequence_kernel(weights.shape[0], 1)
-        fast, kernel = plan
-        if isinstance(kernel, WeightProductKernel):
-            return kernel, (weights,)  # the kernel binds the basis itself
+        fast, kernel, weighted = plan
+        if numpy_binding and weighted is not None:
+            return weighted, (weights,)  # the kernel binds the basis itself
         like = torch.empty((), dtype=torch.complex128, device=weights.device)
         basis = expanded_basis(fast, weights.double(), like)
         return kernel, (basis.to(complex_dtype(weights.dtype)), None)
@@ -185,13 +189,12 @@ class StatevectorProgram:
             complex_ = np.result_type(real, np.complex64)
             permutation = (rest[0].source, None if phase is None else phase.astype(complex_))
         args = (kronecker_index(fast), self.signs.astype(real), self.program.n_qubits, permutation)
-        binding = None
+        kernel, binding = ProductKernel(*args), None
         if not BasisBinding.head_holds_weights(fast):
             like = torch.empty((), dtype=torch.complex128)
             binding = BasisBinding.of_stage(fast, head_basis(fast, None, like))
-        return fast, ProductKernel(*args) if binding is None else WeightProductKernel(
-            binding, *args
-        )
+        weighted = None if binding is None else WeightProductKernel.of_kernel(kernel, binding)
+        return fast, kernel, weighted
 
 
 class BoundCircuit:
