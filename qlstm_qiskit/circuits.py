@@ -20,7 +20,7 @@ and every weight.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -218,11 +218,14 @@ class GateCircuit:
         slopes = xp.stack((1 / (1 + square), 2 * features / (1 + square * square)), -1)
         return self._blocks(slopes, xp)
 
-    @property
+    @cached_property
     def input_features(self) -> np.ndarray:
-        """``(n_inputs,)``: the feature (qubit) each circuit input is computed from."""
+        """``(n_inputs,)``: the feature (qubit) each circuit input is computed from (read only:
+        computed once, read by every fused sequence)."""
         per_qubit = len(ENCODINGS[self.spec.encoding]) - ENCODINGS[self.spec.encoding].count("h")
-        return np.tile(np.repeat(np.arange(self.spec.n_qubits), per_qubit), self.spec.n_qlayers)
+        features = np.tile(np.repeat(np.arange(self.spec.n_qubits), per_qubit), self.spec.n_qlayers)
+        features.flags.writeable = False
+        return features
 
     def _check_features(self, method: str, features: torch.Tensor) -> None:
         n = self.spec.n_qubits

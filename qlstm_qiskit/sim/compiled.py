@@ -117,7 +117,7 @@ class AutoBound:
         self.n_circuits = weights.shape[0]
         self.sequence_method: str | None = None
         self._bound: dict = {}
-        self.product_uses, self.shared_product = 0, None
+        self.shared_product = None
 
     def bound(self, method: str):
         """This method's bound engine (``product`` is the dense engine's)."""
@@ -145,16 +145,11 @@ class AutoBound:
 
     def product_sequence_kernel(self):
         """The engine's quick product binding (see :meth:`StatevectorProgram.
-        product_sequence_kernel`): bound in NumPy on first use, the common case of one sequence
-        per training step; a bound object asked again (a step-by-step loop that reuses it through
-        ``QLSTMCell.bound_cache``) binds the basis once in torch and shares it, so that its
-        gradient is taken once for all calls."""
-        engine = self.compiled.engine("dense")
-        self.product_uses += 1
-        if self.product_uses == 1:
-            return engine.product_sequence_kernel(self.weights)
+        product_sequence_kernel`), once per bound object: the calls of a step-by-step loop that
+        reuse it (``QLSTMCell.bound_cache``) share one basis, whose gradient is taken once."""
         if self.shared_product is None:
-            self.shared_product = engine.product_sequence_kernel(self.weights, numpy_binding=False)
+            engine = self.compiled.engine("dense")
+            self.shared_product = engine.product_sequence_kernel(self.weights)
         return self.shared_product
 
     def product_kernel(self):

@@ -10,21 +10,15 @@ with ``T = P_K ... P_1``. Its reverse pass: ``g_T = sum_r g[r] base[r]^H``, then
 ``g_{P_k} = A^H g_T B^H`` (``A``, ``B``: the columns after and before ``k``) and
 ``dL/dw = Re sum conj(g_P) dP/dw``.
 
-:class:`WeightProductKernel` is the product kernel whose operand is the weight tensor itself:
-:meth:`~WeightProductKernel.operands` binds the basis and :meth:`~WeightProductKernel.
-operand_grads` returns the weights' gradient, so the fused recurrence needs no autograd graph for
-the binding.
+:class:`BoundBasis` makes that one autograd node (NumPy forward, NumPy backward).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .layers import ProductStage
-from .product_kernel import ProductKernel
 
 
 class BasisBinding:
@@ -142,42 +136,23 @@ def fixed_matrices(column: list) -> np.ndarray:
     return np.stack(matrices)
 
 
-class WeightProductKernel(ProductKernel):
-    """A :class:`~qlstm_qiskit.sim.product_kernel.ProductKernel` whose one operand is the weight
-    tensor ``(G, n_weights)``: the basis is bound by :class:`BasisBinding` inside the kernel."""
+class BoundBasis(torch.autograd.Function):
+    """``basis = BoundBasis.apply(binding, weights)``: the basis ``(G, n, 2**m, 2)`` (complex of
+    the weights' precision) bound by :meth:`BasisBinding.bind`, one autograd node whose backward
+    is :meth:`BasisBinding.backward`. A basis shared by several sequences (a step-by-step loop)
+    has its gradient taken once for all."""
 
-    def __init__(self, binding: BasisBinding, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.binding = binding
+    @staticmethod
+    def forward(ctx, binding: BasisBinding, weights: torch.Tensor) -> torch.Tensor:
+        real = weights.detach().numpy()
+        basis, tape = binding.bind(real)
+        ctx.binding, ctx.tape, ctx.shape, ctx.real = binding, tape, weights.shape, real.dtype
+        return torch.from_numpy(basis.astype(np.result_type(real.dtype, np.complex64)))
 
-    @classmethod
-    def of_kernel(cls, kernel: ProductKernel, binding: BasisBinding) -> WeightProductKernel:
-        """``kernel`` with ``binding``, sharing its arrays (built once for both)."""
-        weighted = cls.__new__(cls)
-        weighted.__dict__.update(vars(kernel))
-        weighted.binding = binding
-        return weighted
-
-    def operands(self, arrays: Sequence, circuits: int) -> tuple:
-        """``arrays``: the weights ``(G, n_weights)``; the product kernel's operands of the bound
-        basis, then the binding's tape and the weights' width."""
-        (weights,) = arrays
-        basis, tape = self.binding.bind(weights)
-        real = weights.dtype
-        basis = basis.astype(np.result_type(real, np.complex64))
-        return (*super().operands((basis, None), circuits), tape, weights.shape[1], real)
-
-    def forward(self, operands: tuple, angles: np.ndarray) -> tuple[np.ndarray, tuple]:
-        return super().forward(operands[:4], angles)
-
-    def backward(self, operands: tuple, saved: tuple, grad_values: np.ndarray):
-        return super().backward(operands[:4], saved, grad_values)
-
-    def operand_grads(self, operands: tuple, pieces: Sequence[tuple], shapes: Sequence) -> list:
-        """The weights' gradient ``(G, n_weights)``, summed over the ``pieces``."""
-        *inner, tape, n_weights, real = operands
-        circuits = shapes[0][0]
-        basis_shape = (circuits, *self.binding.base.shape)
-        grad_basis, _ = super().operand_grads(tuple(inner), pieces, [basis_shape])
-        grad_basis = np.broadcast_to(grad_basis, basis_shape).astype(np.complex128)
-        return [self.binding.backward(tape, grad_basis, n_weights).astype(real)]
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_basis: torch.Tensor):
+        grad = grad_basis.resolve_conj().numpy().astype(np.complex128)
+        grad = np.broadcast_to(grad, (ctx.shape[0], *grad.shape[1:]))
+        weights = ctx.binding.backward(ctx.tape, grad, ctx.shape[1])
+        return None, torch.from_numpy(weights.astype(ctx.real))

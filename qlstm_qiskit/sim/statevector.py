@@ -27,7 +27,7 @@ import torch
 
 from .gates import PhasedPermutation, complex_dtype
 from .layers import LocalLayer, ProductStage
-from .product_binding import BasisBinding, WeightProductKernel
+from .product_binding import BasisBinding, BoundBasis
 from .product_kernel import ProductKernel
 from .program import Instruction, Program, check_inputs, diagonal_signs
 from .steps import (
@@ -148,22 +148,19 @@ class StatevectorProgram:
         """Do the weight-only work once. ``weights``: ``(G, n_weights)`` float32 or float64."""
         return BoundCircuit(self, weights)
 
-    def product_sequence_kernel(
-        self, weights: torch.Tensor, numpy_binding: bool = True
-    ) -> tuple[ProductKernel, tuple] | None:
-        """What ``self.bind(weights).sequence_kernel(...)`` returns, ``(kernel, operand
-        tensors)`` or ``None``, built faster where it can be: when the circuit is one input
+    def product_sequence_kernel(self, weights: torch.Tensor) -> tuple[ProductKernel, tuple] | None:
+        """What ``self.bind(weights).sequence_kernel(...)`` returns, ``(kernel, (basis,
+        unitary))`` or ``None``, built faster where it can be: when the circuit is one input
         product layer followed by at most a fixed permutation, the kernel is built once per
-        dtype and only the basis is bound, in NumPy inside the kernel (operands: the weights
-        themselves; :class:`~qlstm_qiskit.sim.product_binding.WeightProductKernel`) or, with
-        ``numpy_binding=False`` or where that binding does not apply, in torch (operands:
-        ``(basis, None)``, whose autograd graph calls that share it traverse once)."""
+        dtype and only the basis is bound, in NumPy as one autograd node
+        (:class:`~qlstm_qiskit.sim.product_binding.BoundBasis`; in torch where that binding
+        does not apply)."""
         plan = self._product_plan(weights.dtype)
         if plan is None:
             return self.bind(weights).sequence_kernel(weights.shape[0], 1)
-        fast, kernel, weighted = plan
-        if numpy_binding and weighted is not None:
-            return weighted, (weights,)  # the kernel binds the basis itself
+        fast, kernel, binding = plan
+        if binding is not None and weights.device.type == "cpu":
+            return kernel, (BoundBasis.apply(binding, weights), None)
         like = torch.empty((), dtype=torch.complex128, device=weights.device)
         basis = expanded_basis(fast, weights.double(), like)
         return kernel, (basis.to(complex_dtype(weights.dtype)), None)
@@ -193,8 +190,7 @@ class StatevectorProgram:
         if not BasisBinding.head_holds_weights(fast):
             like = torch.empty((), dtype=torch.complex128)
             binding = BasisBinding.of_stage(fast, head_basis(fast, None, like))
-        weighted = None if binding is None else WeightProductKernel.of_kernel(kernel, binding)
-        return fast, kernel, weighted
+        return fast, kernel, binding
 
 
 class BoundCircuit:
