@@ -26,7 +26,8 @@ def compiled(n_qubits, n_qlayers=1, depth=1, method="auto", **options) -> Compil
         (6, 1, 2, 32, 8, "cpu", "fused"),  # a unitary follows, beyond the expanded start
         (8, 2, 2, 32, 8, "cpu", "fused"),
         (14, 1, 1, 32, 8, "cpu", "product"),  # no jump to adjoint at 14 qubits
-        (20, 1, 1, 32, 8, "cpu", "adjoint"),  # memory-bound: every other method > 4 GiB
+        (20, 1, 1, 32, 8, "cpu", "product"),  # Z-strings of a product state: no 2**n array
+        (22, 1, 1, 32, 8, "cpu", "adjoint"),  # memory-bound: every other method > 4 GiB
         (4, 1, 1, 32, 8, "meta", "dense"),  # off the CPU: no NumPy kernels
         (8, 2, 2, 32, 8, "meta", "gates"),
     ],

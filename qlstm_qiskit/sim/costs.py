@@ -24,10 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .adjoint import CHUNK_AMPLITUDES
 from .block_ops import CHUNK_QUBITS, chunk_ranges
 from .layers import LocalLayer, ProductStage
-from .program import Program
+from .product_kernel import CHARACTER_MIN_QUBITS, parity_characters
+from .program import Program, diagonal_signs
 from .statevector import EXPANDED_MAX_ROWS, Stage, segment
 
 #: element-wise complex arithmetic on state-sized arrays, flop/s (memory bound)
@@ -202,7 +205,12 @@ def estimate(program: Program, workload: Workload) -> dict[str, Work]:
         product = Work(readout.elementwise_flops + 16 * dim * total_rows, readout.matmul_flops)
         product.numpy_calls = 45 * workload.steps
         product.memory_bytes = 2 * workload.steps * state_bytes
-        if unitary_follows:
+        n_obs = len(program.terms)
+        if not unitary_follows and _parities(program, stages):  # no 2**n array (ProductKernel)
+            product = Work(30 * n * n_obs * total_rows)
+            product.numpy_calls = 50 * workload.steps
+            product.memory_bytes = 3 * workload.steps * rows * n * n_obs * workload.itemsize
+        elif unitary_follows:
             product.matmul_flops += 24 * dim * dim * total_rows
             product.torch_calls += sum(1 + 2 * stage.qubits for stage in counted)
             product.memory_bytes += 3 * workload.circuits * dim**2 * 16
@@ -266,6 +274,25 @@ def _segments(stages: list[StageCensus]) -> list[tuple[list[StageCensus], bool]]
         else:
             segments.append(([stage], False))
     return segments
+
+
+#: above this many qubits :func:`_parities` does not look (its check holds ``2**n`` rows)
+PARITY_CHECK_MAX_QUBITS = 20
+
+
+def _parities(program: Program, stages: list) -> bool:
+    """Whether the product kernel evaluates the observables as products of the qubits' ``<Z>``
+    (:data:`~qlstm_qiskit.sim.product_kernel.CHARACTER_MIN_QUBITS`, :func:`~qlstm_qiskit.sim.
+    product_kernel.parity_characters`); ``stages``: what follows the product layer."""
+    n = program.n_qubits
+    if not CHARACTER_MIN_QUBITS <= n <= PARITY_CHECK_MAX_QUBITS:
+        return False
+    signs = diagonal_signs(program.terms, n)
+    if stages:  # the lone permutation: the signs seen before it
+        seen = np.empty_like(signs)
+        seen[stages[0].source] = signs
+        signs = seen
+    return parity_characters(signs, n) is not None
 
 
 def _product_form(start: LocalLayer | None, unitary_follows: bool) -> bool:
