@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
     print(f"{'model':<10}{'step ms':>10}{'forward ms':>12}")
     for name, result in results.items():
         print(f"{name:<10}{result['step']:>10.3f}{result['forward']:>12.3f}")
-    print(f"ratio (QLSTM step / nn.LSTM step): {ratio:.2f} (target <= 5)")
+    print(f"ratio (QLSTM step / nn.LSTM step): {ratio:.2f} (target <= 3)")
     return {
         "qlstm_step_ms": results["QLSTM"]["step"],
         "qlstm_forward_ms": results["QLSTM"]["forward"],
