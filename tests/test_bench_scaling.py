@@ -72,17 +72,17 @@ def test_bench_scaling_quick_run_and_render(quick_report, tmp_path):
         for row in results["rows"]
         if row["axis"] == "n_qubits"
     }
-    assert methods == {4: ("product", "fused"), 13: ("fused", "fused")}
+    assert methods == {4: ("product", "fused"), 13: ("product", "fused")}
     assert results["settings"]["max_steps"] == 1
 
     printed = "\n".join(quick_report.printed("scaling"))  # what main(QUICK_ARGS) printed
-    assert re.search(r"^\s+13\s+fused\s+fused", printed, re.MULTILINE)
+    assert re.search(r"^\s+13\s+product\s+fused", printed, re.MULTILINE)
 
     markdown = bench.render(results, tmp_path / "figures")
     assert markdown.splitlines()[0] == "## Scaling"
     table_rows = [line for line in markdown.splitlines() if re.match(r"\| \d+ \|", line)]
     assert len(table_rows) == len(results["rows"]) == 10
-    assert "| 13 | fused, fused |" in markdown
+    assert "| 13 | product, fused |" in markdown
     figures = re.findall(r"\]\((figures/[^)]+\.png)\)", markdown)
     assert figures
     for figure in figures:

@@ -87,7 +87,8 @@ def test_bench_scale_smoke(capsys):
 
     # the method the cost model chooses for one row of one step (batch 1, sequence 1)
     chosen = [QLSTM(1, 3, n_qubits=n).cell_l0.executor.choose(1, 1) for n in (5, 13)]
-    assert [row["method"] for row in result["train"]] == chosen == ["product", "fused"]
+    # the product kernel at any qubit count when only a permutation follows its layer
+    assert [row["method"] for row in result["train"]] == chosen == ["product", "product"]
     assert all(row["step_s"] > 0 and row["peak_gib"] > 0 for row in result["train"])
     (rate,) = result["throughput"]
     assert rate["max_difference"] < 1e-5 and rate["torch_per_s"] > 0 and rate["aer_per_s"] > 0
