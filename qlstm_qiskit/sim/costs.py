@@ -31,7 +31,7 @@ from .block_ops import CHUNK_QUBITS, chunk_ranges
 from .layers import LocalLayer, ProductStage
 from .product_kernel import CHARACTER_MIN_QUBITS, parity_characters
 from .program import Program, diagonal_signs
-from .statevector import EXPANDED_MAX_ROWS, Stage, segment
+from .statevector import Stage, expands, segment
 
 #: element-wise complex arithmetic on state-sized arrays, flop/s (memory bound)
 ELEMENTWISE_FLOPS_PER_S = 1.5e9
@@ -304,7 +304,7 @@ def _product_form(start: LocalLayer | None, unitary_follows: bool) -> bool:
     stage = ProductStage.of_layer(start)
     if stage is None:
         return False
-    return not unitary_follows or 2**stage.index.size <= EXPANDED_MAX_ROWS
+    return not unitary_follows or expands(stage)
 
 
 def choose_method(
