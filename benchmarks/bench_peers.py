@@ -27,16 +27,22 @@ Peers (``--peers``; ``qlstm`` is always measured, every ratio is "peer step / ql
   ``--stock-steps`` cold steps, and its ratio is scaled to our step at that batch.
 
 One training step is zero_grad + forward + MSE loss on the output + backward + Adam step (float32,
-input_size 1). All peers but ``stock`` are measured in one process, alternating every repetition;
-medians over ``--steps`` repetitions after ``--warmup`` are reported in milliseconds.
+input_size 1). ``qlstm``, ``lstm`` and ``aer`` are measured in this process, alternating every
+repetition; each PennyLane peer runs in a fresh process of its own (the hidden option
+``--pl-peer``, with the same weights, data, steps and threads), and this process never imports
+PennyLane: a PennyLane training step slows every later step of the other models in its process,
+persistently (measured on the 2-core machine, 2026-12-01; see ``bench_configs.py``). Medians over
+``--steps`` repetitions after ``--warmup`` are reported in milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import torch
@@ -46,6 +52,7 @@ from qlstm_qiskit import QLSTM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import pyplot, save  # noqa: E402
+from fresh_process import run_in_fresh_process  # noqa: E402
 
 PEERS = ("qlstm", "lstm", "pl-default", "pl-lightning", "aer", "stock")
 LABELS = {
@@ -159,11 +166,8 @@ class PennyLaneQLSTM(nn.Module):
 
 
 def pennylane_available() -> bool:
-    try:
-        import pennylane  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether PennyLane is installed: found, not imported (see the module docstring)."""
+    return find_spec("pennylane") is not None
 
 
 # -- timing -------------------------------------------------------------------------------------
@@ -235,11 +239,40 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="batch for the stock peer (default: --batch; REF takes minutes)",
     )
     parser.add_argument("--stock-steps", type=int, default=1, help="measured steps, stock (cold)")
+    parser.add_argument("--pl-peer", choices=list(PL_DEVICES), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def workload(args, batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeded input ``(seq, batch, 1)`` and target ``(seq, batch, hidden)``."""
+    torch.manual_seed(0)
+    batch = batch or args.batch
+    return torch.randn(args.seq, batch, 1), torch.randn(args.seq, batch, args.hidden)
+
+
+def measure_pennylane(peer: str, args) -> float:
+    """The median step (ms) of a PennyLane peer with our weights copied in. Runs in the child
+    process (``--pl-peer``) only."""
+    x, target = workload(args)
+    train_step = make_step(build(peer, args), x, target)
+    times = [train_step() for _ in range(args.warmup + args.steps)][args.warmup :]
+    return 1e3 * statistics.median(times)
+
+
+def pennylane_in_fresh_process(peer: str, args) -> float:
+    """:func:`measure_pennylane` in a fresh process with the same workload and steps."""
+    command = ["--pl-peer", peer]
+    for option in ("steps", "warmup", "batch", "seq", "hidden", "n_qubits"):
+        command += ["--" + option.replace("_", "-"), getattr(args, option)]
+    return run_in_fresh_process(__file__, command)["step_ms"]
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.pl_peer is not None:  # the child of pennylane_in_fresh_process
+        result = {"step_ms": measure_pennylane(args.pl_peer, args)}
+        print(json.dumps(result))
+        return result
     peers = ["qlstm"] + [p for p in args.peers if p != "qlstm"]
     skipped = {}
     if not pennylane_available():
@@ -247,10 +280,8 @@ def main(argv=None) -> dict:
             if peer in peers:
                 peers.remove(peer)
                 skipped[peer] = "PennyLane not installed (pip install -e '.[bench]')"
-    torch.manual_seed(0)
-    x = torch.randn(args.seq, args.batch, 1)
-    target = torch.randn(args.seq, args.batch, args.hidden)
-    alternated = [p for p in peers if p != "stock"]
+    x, target = workload(args)
+    alternated = [p for p in peers if p != "stock" and p not in PL_DEVICES]
     steps = {peer: make_step(build(peer, args), x, target) for peer in alternated}
     times = {peer: [] for peer in alternated}
     for repetition in range(args.warmup + args.steps):
@@ -267,15 +298,21 @@ def main(argv=None) -> dict:
         }
         for peer, values in times.items()
     }
+    for peer in PL_DEVICES:
+        if peer in peers:
+            results[peer] = {
+                "step_ms": pennylane_in_fresh_process(peer, args),
+                "batch": args.batch,
+                "steps": args.steps,
+                "warmup": args.warmup,
+            }
     ours_ms = results["qlstm"]["step_ms"]
     for result in results.values():
         result["ratio"] = result["step_ms"] / ours_ms
 
     if "stock" in peers:
         stock_batch = args.stock_batch or args.batch
-        torch.manual_seed(0)
-        xs = torch.randn(args.seq, stock_batch, 1)
-        ts = torch.randn(args.seq, stock_batch, args.hidden)
+        xs, ts = workload(args, stock_batch)
         stock_step = make_step(build_stock(args), xs, ts)
         stock_times = [stock_step() for _ in range(args.stock_steps)]
         if stock_batch == args.batch:
@@ -297,7 +334,8 @@ def main(argv=None) -> dict:
     header = (
         f"workload: input 1, hidden {args.hidden}, {args.n_qubits} qubits, batch "
         f"{args.batch}, seq {args.seq}, float32, {torch.get_num_threads()} threads; "
-        f"median of {args.steps} after {args.warmup} warm-up, peers alternated"
+        f"median of {args.steps} after {args.warmup} warm-up, peers alternated (each PennyLane "
+        "peer in a fresh process)"
     )
     print(header)
     print(f"{'peer':<14}{'batch':>6}{'step ms':>13}{'x ours':>11}")

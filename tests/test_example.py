@@ -3,6 +3,8 @@ benchmark ones are marked bench (python -m pytest -m bench)."""
 
 import importlib.util
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,3 +213,21 @@ def test_the_library_never_imports_pennylane():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.bench
+def test_bench_peers_times_pennylane_in_a_child_process_only():
+    """The speed benchmark never imports PennyLane in its own process (a PennyLane step slows the
+    other peers' later steps there); the PennyLane peer's time comes from a child."""
+    pytest.importorskip("pennylane", reason="PennyLane peers need the bench extra")
+    script = (
+        "import sys, runpy; sys.argv = ['bench_peers.py']; "
+        "bench = runpy.run_path('benchmarks/bench_peers.py', run_name='bench_peers'); "
+        "result = bench['main'](['--batch', '2', '--seq', '2', '--hidden', '3', '--steps', '1', "
+        "'--warmup', '0', '--peers', 'qlstm', 'pl-default']); "
+        "print(sorted(result['results']), 'pennylane' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "['pl-default', 'qlstm'] False"
