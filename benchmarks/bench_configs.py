@@ -31,7 +31,7 @@ alone against 1.14 ms in the alternated run. Not the garbage collector (unchange
 ``gc.disable``), nor glibc's malloc trimming (``MALLOC_*`` settings) or OpenBLAS threads
 (``OPENBLAS_NUM_THREADS=1``); a profile shows everything 15-20% slower. So no PennyLane code runs
 in this process: whether PennyLane is installed is asked of ``importlib.util.find_spec``, without
-importing it.
+importing it (``bench_peers.pennylane_available``).
 
 "est. MFLOP" is the cost model's count (:func:`qlstm_qiskit.sim.estimate`) of the circuit work of
 one step (forward and backward, all four gates, every time step) for the method ``auto`` chose;
@@ -44,7 +44,6 @@ nn.LSTM, no step-time jump above 3x between neighbouring qubit counts of the lad
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -57,7 +56,7 @@ from qlstm_qiskit import QLSTM
 from qlstm_qiskit.sim import Workload, estimate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_peers import PennyLaneQLSTM, make_step  # noqa: E402
+from bench_peers import PennyLaneQLSTM, make_step, pennylane_available  # noqa: E402
 from figures import pyplot, save  # noqa: E402
 from fresh_process import run_in_fresh_process  # noqa: E402
 
@@ -127,12 +126,6 @@ def workload_tensors(args) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(args.seq, args.batch, 1, generator=generator)
     return x, torch.randn(args.seq, args.batch, args.hidden, generator=generator)
-
-
-def pennylane_installed() -> bool:
-    """Whether PennyLane can be imported, found without importing it (no PennyLane code may run
-    in the parent process, see the module docstring)."""
-    return importlib.util.find_spec("pennylane") is not None
 
 
 def our_model(row: tuple[int, int, int], args) -> QLSTM:
@@ -249,7 +242,7 @@ def main(argv=None) -> dict:
     if args.pl_row is not None:
         print(json.dumps({"pennylane_ms": measure_pennylane(args.pl_row, args)}))
         return {}
-    pennylane = pennylane_installed()
+    pennylane = pennylane_available()
     header = (
         f"workload: input 1, hidden {args.hidden}, batch {args.batch}, seq {args.seq}, float32, "
         f"{torch.get_num_threads()} torch threads; median of {args.steps} after {args.warmup} "
