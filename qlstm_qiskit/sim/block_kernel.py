@@ -262,8 +262,7 @@ class _Builder:
             if isinstance(stage, LocalLayer):
                 ops += self.chunked(stage)
             elif isinstance(stage, PhasedPermutation):
-                trivial = np.allclose(stage.phase, 1.0)
-                phase = None if trivial else stage.phase.astype(self.complex)
+                phase = None if stage.phases is None else stage.phases.astype(self.complex)
                 ops.append(PermutationOp(stage.source, phase))
             else:
                 ops.append(FixedOp(stage.matrix.astype(self.complex), stage.qubits, self.n))

@@ -100,6 +100,11 @@ class PhasedPermutation:
             source = (source & ~(1 << q)) | (((column[local] >> k) & 1) << q)
         return cls(source, matrix[local, column[local]])
 
+    @property
+    def phases(self) -> np.ndarray | None:
+        """``phase``, or ``None`` when every phase is 1 (a plain permutation)."""
+        return None if np.allclose(self.phase, 1.0) else self.phase
+
     def then(self, other: PhasedPermutation) -> PhasedPermutation:
         """This permutation followed by ``other``."""
         return PhasedPermutation(self.source[other.source], other.phase * self.phase[other.source])

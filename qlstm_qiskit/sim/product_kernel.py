@@ -169,12 +169,15 @@ class ProductKernel:
         if permutation is not None:
             self.signs_seen = np.empty_like(signs)
             self.signs_seen[permutation[0]] = signs
-        self.signs_seen_t = np.ascontiguousarray(self.signs_seen.T)  # (n_obs, D)
         #: the observables as Z-strings of the permuted product state, or ``None``
         #: (:func:`parity_characters`)
         self.characters = None
         if n_qubits >= CHARACTER_MIN_QUBITS:
             self.characters = parity_characters(self.signs_seen, n_qubits)
+        #: ``(n_obs, D)`` for the probabilities' readout (not needed with :attr:`characters`)
+        self.signs_seen_t = None
+        if self.characters is None:
+            self.signs_seen_t = np.ascontiguousarray(self.signs_seen.T)
         # cos(x/2 - offsets) = (cos, sin, -sin, cos)(x/2): the pair and twice its derivative
         self._offsets = np.array([[0.0], [np.pi / 2], [-np.pi / 2], [0.0]], dtype=signs.dtype)
         rotations = len(index) // n_qubits

@@ -135,7 +135,7 @@ class StatevectorProgram:
         self.dense = dense
         self.stages = segment(program)
         self._signs: np.ndarray | None = None
-        self._product_plans: dict = {}  # per real dtype: (ProductStage, ProductKernel) or None
+        self._product_plans: dict = {}  # per real dtype: (stage, kernel, binding) or None
 
     @property
     def signs(self) -> np.ndarray:
@@ -182,7 +182,7 @@ class StatevectorProgram:
         real = torch.empty((), dtype=dtype).numpy().dtype
         permutation = None
         if rest:
-            phase = None if np.allclose(rest[0].phase, 1.0) else rest[0].phase
+            phase = rest[0].phases
             complex_ = np.result_type(real, np.complex64)
             permutation = (rest[0].source, None if phase is None else phase.astype(complex_))
         args = (kronecker_index(fast), self.signs.astype(real), self.program.n_qubits, permutation)
@@ -272,11 +272,10 @@ class BoundCircuit:
             return LocalGates(stage, stage.bind(weights, like), like, self.engine.dense)
         if isinstance(stage, PhasedPermutation):
             source = torch.as_tensor(stage.source, device=like.device)
-            trivial = np.allclose(stage.phase, 1.0)
             phase = (
                 None
-                if trivial
-                else torch.as_tensor(stage.phase, dtype=like.dtype, device=like.device)
+                if stage.phases is None
+                else torch.as_tensor(stage.phases, dtype=like.dtype, device=like.device)
             )
             return Permutation(source, phase)
         matrix = torch.as_tensor(stage.matrix, dtype=like.dtype, device=like.device)
